@@ -1,0 +1,166 @@
+"""The task catalog: categories, weights, tasks and suites, read from YAML.
+
+``catalog.yaml`` beside this file is the built-in catalog. A user suite file
+(``--suite my_suite.yaml``) adds tasks and suites of its own; its tasks may
+live in extra lm-eval task folders (``--tasks-dir``) so an air-gapped cluster
+can run the real benchmarks from a local copy of their data.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from contracts.errors import UserError
+
+CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
+
+
+class CatalogError(UserError):
+    """The catalog or a user suite file is wrong, or names something unknown."""
+
+
+class Category(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    weight: float = Field(gt=0, le=1)
+    title: str
+
+
+class TaskEntry(BaseModel):
+    """One benchmark task as the leaderboard counts it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lm_eval: str = Field(description="lm-eval task or group name")
+    category: str
+    metric: str = Field(description="primary metric, as lm-eval names it")
+    filter: str = "none"
+    num_fewshot: int | None = Field(default=None, ge=0)
+    baseline: float = Field(ge=0, le=1, description="random-guess score in [0, 1]")
+    group: bool = False
+    pack: Literal["offline"] | None = None
+
+    @property
+    def result_key(self) -> str:
+        """The key of the primary metric in lm-eval's results dict."""
+        return f"{self.metric},{self.filter}"
+
+
+class Suite(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    description: str = ""
+    tasks: tuple[str, ...] = Field(min_length=1)
+
+
+class Catalog(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    categories: dict[str, Category]
+    tasks: dict[str, TaskEntry]
+    suites: dict[str, Suite]
+    tasks_dirs: tuple[Path, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Catalog:
+        total = sum(c.weight for c in self.categories.values())
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"category weights add up to {total}, not 1")
+        for name, task in self.tasks.items():
+            if task.category not in self.categories:
+                raise ValueError(f"task {name}: unknown category {task.category!r}{_did_you_mean(task.category, self.categories)}")
+        for name, suite in self.suites.items():
+            for task in suite.tasks:
+                if task not in self.tasks:
+                    raise ValueError(f"suite {name}: unknown task {task!r}{_did_you_mean(task, self.tasks)}")
+        return self
+
+    def task(self, name: str) -> TaskEntry:
+        try:
+            return self.tasks[name]
+        except KeyError:
+            raise CatalogError(f"unknown task {name!r}{_did_you_mean(name, self.tasks)}") from None
+
+    def suite(self, name: str) -> Suite:
+        try:
+            return self.suites[name]
+        except KeyError:
+            known = ", ".join(sorted(self.suites))
+            raise CatalogError(
+                f"unknown suite {name!r}{_did_you_mean(name, self.suites)}; known suites: {known} "
+                "(or give the path of a suite YAML file)"
+            ) from None
+
+    def weight(self, category: str) -> float:
+        return self.categories[category].weight
+
+    def with_user_file(self, path: Path, tasks_dirs: tuple[Path, ...] = ()) -> Catalog:
+        """This catalog plus the tasks and suites of a user's YAML file."""
+        data = _read_yaml(path)
+        unknown = set(data) - {"tasks", "suites", "tasks_dirs"}
+        if unknown:
+            raise CatalogError(f"{path}: unknown key(s) {sorted(unknown)}; a suite file has tasks, suites and tasks_dirs")
+        dirs = tuple(path.parent / d for d in data.get("tasks_dirs", ())) + tasks_dirs
+        merged = {
+            "categories": {k: v.model_dump() for k, v in self.categories.items()},
+            "tasks": {**{k: v.model_dump() for k, v in self.tasks.items()}, **(data.get("tasks") or {})},
+            "suites": {**{k: v.model_dump() for k, v in self.suites.items()}, **(data.get("suites") or {})},
+            "tasks_dirs": self.tasks_dirs + dirs,
+        }
+        return _validated(merged, str(path))
+
+    def with_tasks_dirs(self, dirs: tuple[Path, ...]) -> Catalog:
+        return self.model_copy(update={"tasks_dirs": self.tasks_dirs + dirs})
+
+
+def _did_you_mean(word: str, choices: object) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)  # type: ignore[call-overload]
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CatalogError(f"{path}: no such suite file") from None
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise CatalogError(f"{path}: expected a mapping")
+    return data
+
+
+def _validated(data: dict, source: str) -> Catalog:
+    try:
+        return Catalog.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]
+        raise CatalogError(f"{source}: " + "; ".join(lines)) from None
+
+
+@cache
+def load_catalog() -> Catalog:
+    """The built-in catalog."""
+    return _validated(_read_yaml(CATALOG_PATH), str(CATALOG_PATH))
+
+
+def resolve_suite(suite: str, tasks_dirs: tuple[Path, ...] = ()) -> tuple[Catalog, Suite]:
+    """A suite by name, or from a user YAML file (``path.yaml`` or ``path.yaml:name``)."""
+    catalog = load_catalog().with_tasks_dirs(tasks_dirs)
+    path_part, _, name = suite.rpartition(":") if re.search(r"\.ya?ml:[^/]+$", suite) else (suite, "", "")
+    if not path_part.endswith((".yaml", ".yml")):
+        return catalog, catalog.suite(suite)
+    path = Path(path_part)
+    catalog = catalog.with_user_file(path)
+    names = list((_read_yaml(path).get("suites") or {}).keys())
+    chosen = name or (names[0] if len(names) == 1 else "")
+    if not chosen:
+        raise CatalogError(f"{path}: defines suites {names}; choose one with {path}:NAME")
+    return catalog, catalog.suite(chosen)

@@ -1,0 +1,40 @@
+"""Where SLM Bench keeps what it builds and caches on disk.
+
+Everything lives under one home folder so a clean clone stays clean and a
+user can move it (``SLMBENCH_HOME``). None of it is committed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def home() -> Path:
+    """The root of built fixtures, caches and runs: ``$SLMBENCH_HOME`` or ``./.slmbench``."""
+    return Path(os.environ.get("SLMBENCH_HOME") or Path.cwd() / ".slmbench").resolve()
+
+
+def fixtures_dir() -> Path:
+    """Demo models the project trains, converts and quantizes itself."""
+    return home() / "fixtures"
+
+
+def taskpack_dir() -> Path:
+    """The generated offline lm-eval task pack (YAML + JSONL)."""
+    return home() / "taskpack"
+
+
+def cache_dir() -> Path:
+    """Content-addressed unit results."""
+    return home() / "cache"
+
+
+def runs_dir() -> Path:
+    """One folder per benchmark run."""
+    return home() / "runs"
+
+
+def shared_models_dir() -> Path:
+    """Model files shared beside the checkout (``../shared/models``), if present."""
+    return Path(os.environ.get("SLMBENCH_SHARED_MODELS") or Path.cwd().parent / "shared" / "models").resolve()

@@ -1,0 +1,33 @@
+"""Process-wide defaults for the embedded mode: offline, no telemetry.
+
+Set before any of the libraries is imported; a value the user already set
+wins, so a cluster or a hub run can opt back in.
+"""
+
+from __future__ import annotations
+
+import os
+
+DEFAULTS = {
+    # No phone-home from any library.
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_DISABLE_DOCKER_CPUS_WARNING": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "GX_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    # Offline first: nothing reaches a hub unless a hub model was asked for
+    # (evals.variants lifts HF_HUB_OFFLINE for that one download).
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    # Prefect's ephemeral server: quiet and local.
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_UI_ENABLED": "false",
+}
+
+
+def apply_defaults() -> None:
+    for key, value in DEFAULTS.items():
+        os.environ.setdefault(key, value)
