@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@echo "installing dependencies (the first time builds llama.cpp: about 5 minutes on 2 cores)"
-	$(BIN)/python -m pip install --quiet --constraint requirements.lock --editable '.[dev]'
+	# LLAVA_BUILD=OFF: the multimodal library is never used and takes a good part of the build.
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF" $(BIN)/python -m pip install --quiet --constraint requirements.lock --editable '.[dev]'
 	@touch $@
 
 demo: setup

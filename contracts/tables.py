@@ -1,0 +1,337 @@
+"""The results tables, defined once.
+
+Each table is one :class:`Table`: its columns (polars dtype, nullability,
+ranges, allowed values) and its key. The polars schema the writers use and the
+Great Expectations suite that guards every write (``contracts.expectations``)
+are both derived from these definitions, so they cannot drift apart.
+
+Tables and their keys:
+
+- ``runs``: one row per run and model variant (key ``run_id, variant_id``).
+  Its ``status`` is ``staged`` when the run's frames passed their contracts,
+  ``failed`` when they did not, ``published`` in the published tables.
+- ``scores``: one row per run, variant, task, subtask, metric and filter. For a
+  task group that planning split (mmlu), ``task`` is the catalog key and
+  ``subtask`` the lm-eval task; otherwise ``subtask == task``.
+- ``edge``: one row per run, variant and edge metric (the mean of repeated
+  measurements, their sample standard deviation and the repetition count).
+- ``models``: the registry of published models, one row per model name,
+  derived at publish time from the latest published run of each model (runs
+  carry the submission's model card: family, parameters, license, ...).
+- ``leaderboard``: one row per model variant, built by ``evals.scoring``; its
+  category columns come from the catalog, see :func:`leaderboard`.
+
+Values that depend on the catalog (task keys, categories) are not fixed here,
+because ``contracts`` must not import ``evals``: a column names its
+``domain`` and the validator is given the allowed values for each domain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from contracts.submission import QUANTIZATIONS
+
+# The datetime type of every timestamp column: UTC, microseconds (what Delta stores).
+UTC_DATETIME = pl.Datetime("us", "UTC")
+
+RUN_STATUSES = ("staged", "failed", "published")
+BACKENDS = ("transformers", "llamacpp")
+# The precisions a submission may ask for (FP32/FP16/BF16 and GGUF quantizations).
+PRECISIONS = QUANTIZATIONS
+
+# Edge metrics and their units. The names are the contract between the edge
+# measurement and scoring; evals/edge_reference.yaml gives each its bounds.
+EDGE_UNITS = {
+    "tokens_per_s": "tokens/s",  # decode throughput, higher is better
+    "latency_ms": "ms",  # time to first token, lower is better
+    "peak_memory_gb": "GB",  # peak resident memory while generating, lower is better
+}
+
+# lm-eval metrics whose values are proportions: their scores must lie in [0, 1].
+# Other metrics (perplexities, BLEU on a 0-100 scale, ...) only need to be >= 0.
+PROPORTION_METRICS = (
+    "acc",
+    "acc_norm",
+    "exact_match",
+    "pass@1",
+    "pass_at_1",
+    "pass@10",
+    "mc1",
+    "mc2",
+    "f1",
+    "em",
+    "contains",
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its type and the rules every value must meet."""
+
+    name: str
+    dtype: pl.DataType
+    doc: str
+    nullable: bool = False
+    min_value: float | None = None
+    max_value: float | None = None
+    # True when the minimum itself is not allowed (throughputs must be > 0).
+    strict_min: bool = False
+    # A fixed set of allowed values (statuses, backends, units).
+    allowed: tuple[str, ...] = ()
+    # Allowed values supplied at validation time from the catalog ("task", "category").
+    domain: str | None = None
+    # When set, the range applies only to rows whose column ``[0]`` is one of ``[1]``.
+    range_when: tuple[str, tuple[str, ...]] | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table: ordered columns and the columns that identify a row."""
+
+    name: str
+    doc: str
+    columns: tuple[Column, ...]
+    keys: tuple[str, ...]
+
+    @property
+    def schema(self) -> pl.Schema:
+        """The polars schema, in column order."""
+        return pl.Schema([(c.name, c.dtype) for c in self.columns])
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"table {self.name!r} has no column {name!r}; columns: {', '.join(self.names)}")
+
+    def empty(self) -> pl.DataFrame:
+        """A frame with no rows and this table's schema."""
+        return pl.DataFrame(schema=self.schema)
+
+    def conform(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Select this table's columns in order and cast them to its dtypes.
+
+        Raises :class:`SchemaError` naming every missing or extra column, or the
+        column that cannot be cast; the value checks are the GX suite's job.
+        """
+        missing = [n for n in self.names if n not in frame.columns]
+        extra = [n for n in frame.columns if n not in self.names]
+        if missing or extra:
+            raise SchemaError(
+                f"{self.name}: missing columns {missing or 'none'}, unexpected columns {extra or 'none'}; "
+                f"build the frame from contracts.tables.{self.name.upper()}.schema"
+            )
+        casts = []
+        for col in self.columns:
+            current = frame.schema[col.name]
+            if current == col.dtype:
+                casts.append(pl.col(col.name))
+            elif _castable(current, col.dtype):
+                casts.append(pl.col(col.name).cast(col.dtype, strict=True))
+            else:
+                raise SchemaError(f"{self.name}.{col.name}: expected {col.dtype}, got {current}")
+        try:
+            return frame.select(casts)
+        except pl.exceptions.InvalidOperationError as err:
+            raise SchemaError(f"{self.name}: a value cannot be cast to the contract's type: {err}") from err
+
+
+class SchemaError(ValueError):
+    """A frame's columns or types do not match its table."""
+
+
+def _castable(source: pl.DataType, target: pl.DataType) -> bool:
+    """Casts that never change meaning: integer widths, int -> float, null -> any, naive UTC."""
+    if source == pl.Null:
+        return True
+    if source.is_integer() and (target.is_integer() or target.is_float()):
+        return True
+    if source.is_float() and target.is_float():
+        return True
+    if isinstance(source, pl.Datetime) and isinstance(target, pl.Datetime):
+        # Naive timestamps are taken as UTC; another zone is a different instant label.
+        return source.time_zone in (None, "UTC")
+    return target == pl.Utf8 and source in (pl.Categorical, pl.Enum)
+
+
+def _str(name: str, doc: str, **kw: object) -> Column:
+    return Column(name, pl.Utf8(), doc, **kw)  # type: ignore[arg-type]
+
+
+def _int(name: str, doc: str, **kw: object) -> Column:
+    return Column(name, pl.Int64(), doc, **kw)  # type: ignore[arg-type]
+
+
+def _float(name: str, doc: str, **kw: object) -> Column:
+    return Column(name, pl.Float64(), doc, **kw)  # type: ignore[arg-type]
+
+
+def _time(name: str, doc: str, **kw: object) -> Column:
+    return Column(name, UTC_DATETIME, doc, **kw)  # type: ignore[arg-type]
+
+
+_RUN_KEY = (
+    _str("run_id", "the benchmark run (its Prefect flow run name)"),
+    _str("variant_id", "the model variant within the submission (backend and precision)"),
+)
+
+RUNS = Table(
+    name="runs",
+    doc="One row per run and model variant: what ran, how, on what, and how it ended.",
+    keys=("run_id", "variant_id"),
+    columns=(
+        *_RUN_KEY,
+        _str("status", "staged | failed | published", allowed=RUN_STATUSES),
+        _str("submission_path", "the submission YAML, relative to the repo"),
+        _str("submission_sha256", "sha256 of the submission file's bytes"),
+        _str("model_name", "the submission's model name (registry key)"),
+        _str("hf_repo", "the hub repository, when the weights came from one", nullable=True),
+        _str("revision", "the hub commit of the weights, when from the hub", nullable=True),
+        _str("weights_digest", "sha256 of the weight files as loaded"),
+        # The submission's model card, copied onto every run so the registry
+        # (models) and the leaderboard are derived from published runs alone.
+        _str("family", "model family (llama, qwen2, ...)", nullable=True),
+        _int("parameters", "parameter count, as a number", nullable=True, min_value=1),
+        _str("license", "SPDX license id", nullable=True),
+        _str("architecture", "architecture (LlamaForCausalLM, ...)", nullable=True),
+        _int("context_length", "maximum context, tokens", nullable=True, min_value=1),
+        _str("submitted_by", "GitHub handle of the submitter", nullable=True),
+        _str("backend", "transformers | llamacpp", allowed=BACKENDS),
+        _str("precision", "FP32/FP16/BF16 or a GGUF quantization", allowed=PRECISIONS),
+        _str("suite", "the catalog suite that was planned"),
+        _int("limit", "lm-eval --limit (null: the whole task)", nullable=True, min_value=1),
+        _int("seed", "the seed every random choice used", min_value=0),
+        _str("hardware", "JSON: the hardware profile (cpu, gpu, memory)"),
+        _str("versions", "JSON: library versions (lm-eval, torch, llama-cpp, ...)"),
+        _str("repo_commit", "git commit of this repo that ran the benchmark"),
+        _str("flow_run_id", "the Prefect flow run id", nullable=True),
+        _int("pr_number", "the pull request that asked for the run", nullable=True, min_value=1),
+        _time("started_at", "when the run started (UTC)"),
+        _time("finished_at", "when the run finished (UTC)"),
+        _str("planned_tasks", "JSON list of the catalog tasks planned for this variant ('edge': the edge unit)"),
+        _int("n_units_planned", "work units planned for this variant", min_value=0),
+        _int("n_units_succeeded", "work units that produced results", min_value=0),
+        _str("error", "why the run failed: unit errors or failed expectations", nullable=True),
+    ),
+)
+
+SCORES = Table(
+    name="scores",
+    doc="One row per run, variant, task, subtask, metric and filter, as lm-eval reported it.",
+    keys=("run_id", "variant_id", "task", "subtask", "metric", "filter"),
+    columns=(
+        *_RUN_KEY,
+        _str("model_name", "the submission's model name"),
+        _str("task", "catalog task key", domain="task"),
+        _str("subtask", "lm-eval task name; equals task unless a group was split"),
+        _str("metric", "lm-eval metric name (acc, acc_norm, exact_match, pass@1, ...)"),
+        _str("filter", "lm-eval filter name ('none' when the task has one)"),
+        _float(
+            "value",
+            "the metric's value as lm-eval reports it (a proportion for accuracy-like metrics)",
+            min_value=0.0,
+            max_value=1.0,
+            range_when=("metric", PROPORTION_METRICS),
+        ),
+        _float("stderr", "lm-eval's standard error (null where it reports N/A)", nullable=True, min_value=0.0),
+        _int("n_samples", "documents evaluated", min_value=1),
+        _str("category", "the catalog category of the task", domain="category"),
+        _int("num_fewshot", "few-shot examples used", min_value=0),
+        _str("task_version", "lm-eval's version of the task config"),
+    ),
+)
+
+EDGE = Table(
+    name="edge",
+    doc="One row per run, variant and edge metric: mean of repeated measurements.",
+    keys=("run_id", "variant_id", "metric"),
+    columns=(
+        *_RUN_KEY,
+        _str("metric", "an edge metric: " + ", ".join(EDGE_UNITS), allowed=tuple(EDGE_UNITS)),
+        _float("mean", "mean over repetitions (> 0)", min_value=0.0, strict_min=True),
+        _float("sd", "sample standard deviation (null with one repetition)", nullable=True, min_value=0.0),
+        _int("repetitions", "measurements taken", min_value=1),
+        _str("hardware_profile", "the named hardware profile the measurement ran on"),
+        _str("unit", "the metric's unit", allowed=tuple(sorted(set(EDGE_UNITS.values())))),
+    ),
+)
+
+MODELS = Table(
+    name="models",
+    doc="The registry of published models, one row per model name.",
+    keys=("name",),
+    columns=(
+        _str("name", "the submission's model name"),
+        _str("family", "model family (llama, qwen2, ...)", nullable=True),
+        _str("hf_repo", "hub repository", nullable=True),
+        _str("revision", "hub commit of the latest published run", nullable=True),
+        _int("parameters", "parameter count, as a number", nullable=True, min_value=1),
+        _str("license", "SPDX license id", nullable=True),
+        _str("architecture", "architecture (LlamaForCausalLM, ...)", nullable=True),
+        _int("context_length", "maximum context, tokens", nullable=True, min_value=1),
+        _str("submitted_by", "GitHub handle of the submitter", nullable=True),
+        _time("first_published_at", "when a run of this model was first published"),
+        _time("last_published_at", "when a run of this model was last published"),
+        _str("last_run_id", "the latest published run of this model"),
+    ),
+)
+
+
+def leaderboard(categories: Sequence[str]) -> Table:
+    """The leaderboard table for a catalog's categories (one ``score_<category>`` column each)."""
+    scores = tuple(
+        _float(f"score_{c}", f"{c} score, 0-100 (null: not measured)", nullable=True, min_value=0.0, max_value=100.0)
+        for c in categories
+    )
+    pct = {"min_value": 0.0, "max_value": 100.0}
+    return Table(
+        name="leaderboard",
+        doc="One row per model variant: category scores, aggregates, interval, rank, edge figures.",
+        keys=("model_name", "variant_id"),
+        columns=(
+            _str("model_name", "registry model name"),
+            _str("variant_id", "the model variant"),
+            _str("run_id", "the published run the row comes from"),
+            _str("backend", "transformers | llamacpp", allowed=BACKENDS),
+            _str("precision", "FP32/FP16/BF16 or the GGUF quantization", allowed=PRECISIONS),
+            _int("parameters", "parameter count (null: not in the registry)", nullable=True, min_value=1),
+            *scores,
+            _float("aggregate", "weighted category scores, renormalized over measured weights", **pct),
+            _float("aggregate_normalized", "the same over baseline-normalized task scores", **pct),
+            _float("aggregate_ci_low", "95% interval, lower end", min_value=-100.0, max_value=100.0),
+            _float("aggregate_ci_high", "95% interval, upper end", min_value=0.0, max_value=200.0),
+            _float("coverage", "share of the category weight that was measured", min_value=0.0, max_value=1.0),
+            Column("partial", pl.Boolean(), "true when some category was not measured"),
+            _int("rank", "position in the default order (full coverage first, then aggregate)", min_value=1),
+            _int("rank_band", "1 + rows whose interval lies wholly above this one: equal bands are ties", min_value=1),
+            _float("tokens_per_s", "edge: decode throughput", nullable=True, min_value=0.0, strict_min=True),
+            _float("latency_ms", "edge: time to first token", nullable=True, min_value=0.0, strict_min=True),
+            _float("peak_memory_gb", "edge: peak memory", nullable=True, min_value=0.0, strict_min=True),
+            _int("data_version", "version of the published runs table the row was computed from", min_value=0),
+        ),
+    )
+
+
+# The tables a benchmark run stages, in the order they are written: runs last,
+# because a runs row with status "staged" is what makes the other rows visible.
+STAGED_TABLES: tuple[Table, ...] = (SCORES, EDGE, RUNS)
+
+TABLES: dict[str, Table] = {t.name: t for t in (RUNS, SCORES, EDGE, MODELS)}
+
+
+def table(name: str, categories: Iterable[str] = ()) -> Table:
+    """A table by name; ``leaderboard`` needs the catalog's categories."""
+    if name == "leaderboard":
+        return leaderboard(list(categories))
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise KeyError(f"no table {name!r}; tables: {', '.join([*TABLES, 'leaderboard'])}") from None

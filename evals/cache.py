@@ -1,0 +1,75 @@
+"""Content-addressed store of unit outcomes.
+
+A unit's outcome is stored under its cache key (weights digest, variant, task
+config hash, library versions, limit, few-shot, seed: see
+``WorkUnit.cache_key``). lm-eval's own request cache is keyed by prompt, not
+by model, so it is never used. Entries are written to a temporary folder and
+renamed into place, so a crash never leaves half an entry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evals import paths
+
+RESULTS = "results.json"
+SAMPLES = "samples.jsonl"
+META = "unit.json"
+
+
+@dataclass(frozen=True)
+class UnitOutcome:
+    """What evaluating a unit produced: lm-eval's results (without samples) and the samples."""
+
+    results: dict[str, Any]
+    samples: list[dict[str, Any]]
+    duration_s: float
+
+
+class UnitCache:
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or paths.cache_dir()
+
+    def _dir(self, key: str) -> Path:
+        return self.root / "units" / key[:2] / key
+
+    def get(self, key: str) -> Path | None:
+        entry = self._dir(key)
+        return entry if (entry / META).exists() else None
+
+    def put(self, key: str, outcome: UnitOutcome, meta: dict[str, Any]) -> Path:
+        final = self._dir(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{key[:8]}-", dir=final.parent))
+        write_outcome(staging, outcome, meta)
+        try:
+            os.replace(staging, final)
+        except OSError:
+            # Another worker stored the same key first; both are the same content.
+            shutil.rmtree(staging, ignore_errors=True)
+        return final
+
+
+def write_outcome(folder: Path, outcome: UnitOutcome, meta: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / RESULTS).write_text(json.dumps(outcome.results, indent=1, sort_keys=True, default=str))
+    with (folder / SAMPLES).open("w") as out:
+        for sample in outcome.samples:
+            out.write(json.dumps(sample, sort_keys=True, default=str) + "\n")
+    # META last: its presence marks a complete entry.
+    (folder / META).write_text(json.dumps({**meta, "duration_s": outcome.duration_s}, indent=1, sort_keys=True, default=str))
+
+
+def read_results(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / RESULTS).read_text())
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / META).read_text())

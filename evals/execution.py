@@ -1,0 +1,68 @@
+"""Running one unit: from the cache when its key is there, else on a worker.
+
+Whatever produced the outcome, the unit's files are also placed in the run
+folder (``<run_dir>/units/<variant>/<subtask>/``), so a run folder holds
+everything it reports: lm-eval's raw results JSON and the per-sample outputs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+from evals.cache import UnitCache, UnitOutcome
+from evals.planning import WorkUnit
+
+
+class UnitRunner(Protocol):
+    def run(self, unit: WorkUnit) -> UnitOutcome: ...
+
+
+@dataclass(frozen=True)
+class UnitReport:
+    """How a unit ended; failures are data, not exceptions."""
+
+    name: str
+    status: Literal["evaluated", "cached", "failed"]
+    folder: str | None
+    duration_s: float
+    error: str | None = None
+
+
+def unit_folder(run_dir: Path, unit: WorkUnit) -> Path:
+    return run_dir / "units" / unit.variant.variant_id / unit.subtask
+
+
+def execute_unit(unit: WorkUnit, runner: UnitRunner, cache: UnitCache, run_dir: Path) -> UnitReport:
+    """Evaluate a unit (or reuse its cached outcome) and file it in the run folder."""
+    started = time.perf_counter()
+    entry = cache.get(unit.cache_key)
+    status: Literal["evaluated", "cached"] = "cached"
+    if entry is None:
+        outcome = runner.run(unit)
+        entry = cache.put(unit.cache_key, outcome, unit_meta(unit))
+        status = "evaluated"
+    target = unit_folder(run_dir, unit)
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(entry, target)
+    return UnitReport(unit.name, status, str(target), time.perf_counter() - started)
+
+
+def unit_meta(unit: WorkUnit) -> dict[str, object]:
+    return {
+        "unit": unit.name,
+        "cache_key": unit.cache_key,
+        "variant": unit.variant.to_dict(),
+        "task": unit.task,
+        "subtask": unit.subtask,
+        "category": unit.category,
+        "num_fewshot": unit.num_fewshot,
+        "limit": unit.limit,
+        "seed": unit.seed,
+        "task_config_hash": unit.task_config_hash,
+        "versions": dict(unit.backend_versions),
+    }

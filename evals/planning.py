@@ -1,0 +1,161 @@
+"""Planning: (submission, suite, options) -> frozen work units.
+
+A work unit is one variant x one lm-eval task. Groups such as mmlu are split
+into their leaf subtasks so they spread over workers; scoring puts them back
+together the way lm-eval aggregates them. A unit's name
+(``<variant>/<subtask>``) is its output path; its content key is its cache key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from contracts.submission import Submission
+from evals.catalog import CatalogError, resolve_suite
+from evals.variants import Variant, resolve_variants
+from evals.versions import library_versions
+
+# Bump when a change in this repo changes what a unit measures.
+ENGINE_VERSION = "1"
+
+# Requests per document, by lm-eval output type, for the cost estimate.
+_COST_PER_DOC = {"multiple_choice": 4.0, "loglikelihood": 1.0, "loglikelihood_rolling": 8.0, "generate_until": 16.0}
+_DEFAULT_DOCS = 1000
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    suite: str = "offline"
+    limit: int | None = None
+    seed: int = 1234
+    tasks_dirs: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """One variant on one lm-eval task: the grain of scheduling and caching."""
+
+    variant: Variant
+    task: str  # catalog key
+    subtask: str  # the lm-eval task actually run (== lm_eval name unless a group was split)
+    category: str
+    num_fewshot: int | None
+    limit: int | None
+    seed: int
+    output_type: str
+    cost: float  # estimated model requests
+    task_config_hash: str
+    backend_versions: tuple[tuple[str, str], ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.variant.variant_id}/{self.subtask}"
+
+    @cached_property
+    def cache_key(self) -> str:
+        """Everything that can change the unit's scores, and nothing else."""
+        key = {
+            "engine": ENGINE_VERSION,
+            "weights": self.variant.weights_digest,
+            "revision": self.variant.revision,
+            "backend": self.variant.backend,
+            "quantization": self.variant.quantization,
+            "dtype": self.variant.dtype,
+            "task": self.subtask,
+            "task_config": self.task_config_hash,
+            "num_fewshot": self.num_fewshot,
+            "limit": self.limit,
+            "seed": self.seed,
+            "versions": dict(self.backend_versions),
+        }
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Plan:
+    submission_path: str
+    suite: str
+    units: tuple[WorkUnit, ...]
+    variants: tuple[Variant, ...]
+    include_paths: tuple[str, ...]
+    needs_builtin_tasks: bool
+    skipped_categories: tuple[str, ...] = field(default=())
+
+    @property
+    def total_cost(self) -> float:
+        return sum(u.cost for u in self.units)
+
+    def units_of(self, variant: Variant) -> list[WorkUnit]:
+        return [u for u in self.units if u.variant == variant]
+
+    def table(self) -> str:
+        lines = ["| # | unit | category | few-shot | limit | est. requests |", "|---|---|---|---|---|---|"]
+        for i, u in enumerate(self.units, 1):
+            shots = "-" if u.num_fewshot is None else str(u.num_fewshot)
+            lines.append(f"| {i} | {u.name} | {u.category} | {shots} | {u.limit or 'all'} | {u.cost:,.0f} |")
+        return "\n".join(lines)
+
+
+def make_plan(submission: Submission, submission_path: str, options: PlanOptions) -> Plan:
+    """The work units for a submission; raises a clear error for anything unknown."""
+    from evals.taskpack import build_pack
+    from evals.tasks_index import TaskIndex
+
+    catalog, suite = resolve_suite(options.suite, options.tasks_dirs)
+    wanted = set(submission.model.categories)
+    entries = [(name, catalog.task(name)) for name in suite.tasks if catalog.task(name).category in wanted]
+    if not entries:
+        raise CatalogError(
+            f"suite {options.suite!r} has no task in the submission's categories {sorted(wanted)}; "
+            "choose another suite or add categories"
+        )
+    include_paths = tuple(str(p) for p in catalog.tasks_dirs)
+    if any(entry.pack == "offline" for _, entry in entries):
+        include_paths = (str(build_pack()),) + include_paths
+    index = TaskIndex.for_names([e.lm_eval for _, e in entries], include_paths)
+    variants = resolve_variants(submission)
+    units = [
+        _unit(variant, name, entry, subtask, index, options)
+        for variant in variants
+        for name, entry in entries
+        for subtask in index.leaf_tasks(entry.lm_eval)
+    ]
+    # Largest first, so the long units start early and the tail is short.
+    units.sort(key=lambda u: (-u.cost, u.name))
+    measured = {entry.category for _, entry in entries}
+    return Plan(
+        submission_path=submission_path,
+        suite=options.suite,
+        units=tuple(units),
+        variants=tuple(variants),
+        include_paths=include_paths,
+        needs_builtin_tasks=index.uses_builtin,
+        skipped_categories=tuple(sorted(wanted - measured)),
+    )
+
+
+def _unit(variant: Variant, name: str, entry: Any, subtask: str, index: Any, options: PlanOptions) -> WorkUnit:
+    cfg = index.config(subtask)
+    docs = index.size(subtask) or _DEFAULT_DOCS
+    if options.limit is not None:
+        docs = min(docs, options.limit)
+    output_type = cfg.get("output_type", "multiple_choice")
+    versions = library_versions(variant.backend)
+    return WorkUnit(
+        variant=variant,
+        task=name,
+        subtask=subtask,
+        category=entry.category,
+        num_fewshot=entry.num_fewshot,
+        limit=options.limit,
+        seed=options.seed,
+        output_type=output_type,
+        cost=docs * _COST_PER_DOC.get(output_type, 4.0),
+        task_config_hash=index.config_hash(subtask),
+        backend_versions=tuple(sorted(versions.items())),
+    )

@@ -1,0 +1,32 @@
+"""Progress of a run: units done of total, elapsed time, and an ETA by estimated cost."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from evals.execution import UnitReport
+from evals.planning import WorkUnit
+
+
+class Progress:
+    def __init__(self, units: tuple[WorkUnit, ...]) -> None:
+        self.total = len(units)
+        self.total_cost = sum(u.cost for u in units) or 1.0
+        self.started = time.perf_counter()
+        self._done = 0
+        self._done_cost = 0.0
+        self._lock = threading.Lock()
+
+    def done(self, unit: WorkUnit, report: UnitReport) -> str:
+        """Count a finished unit; returns the progress line to show."""
+        with self._lock:
+            self._done += 1
+            self._done_cost += unit.cost
+            elapsed = time.perf_counter() - self.started
+            remaining = self.total_cost - self._done_cost
+            eta = elapsed / self._done_cost * remaining if self._done_cost else 0.0
+            return (
+                f"[{self._done}/{self.total}] {report.status:<9} {unit.name} ({report.duration_s:.1f}s)"
+                f"  elapsed {elapsed:.0f}s  eta {eta:.0f}s"
+            )

@@ -1,0 +1,179 @@
+"""From unit outcomes to the rows of the ``scores`` and ``runs`` tables.
+
+The values are lm-eval's, copied, never recomputed: one row per metric and
+filter that lm-eval reported for the unit's task, with its stderr (null where
+lm-eval says "N/A") and the number of documents it evaluated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from contracts.submission import Submission
+from contracts.tables import RUNS, SCORES
+from evals.cache import read_results
+from evals.catalog import load_catalog
+from evals.execution import UnitReport
+from evals.planning import Plan, WorkUnit
+from evals.versions import hardware_json, recorded_versions, repo_commit
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What identifies a run, beside its plan."""
+
+    run_id: str
+    run_dir: Path
+    started_at: datetime
+    flow_run_id: str | None = None
+    pr_number: int | None = None
+
+
+def new_run_id(model_name: str, now: datetime | None = None) -> str:
+    from evals.variants import slug
+
+    now = now or datetime.now(UTC)
+    stamp = now.strftime("%Y%m%dT%H%M%S")
+    salt = hashlib.sha256(f"{model_name}{now.isoformat()}".encode()).hexdigest()[:6]
+    return f"{stamp}-{slug(model_name)}-{salt}"
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def unit_score_rows(run_id: str, unit: WorkUnit, results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per metric and filter lm-eval reported for the unit's subtask."""
+    metrics = results["results"][unit.subtask]
+    n_samples = results.get("n-samples", {}).get(unit.subtask, {}).get("effective")
+    rows = []
+    for key, value in metrics.items():
+        if "," not in key or "_stderr," in key or _number(value) is None:
+            continue
+        metric, filter_name = key.split(",", 1)
+        rows.append(
+            {
+                "run_id": run_id,
+                "variant_id": unit.variant.variant_id,
+                "model_name": unit.variant.model_name,
+                "task": unit.task,
+                "subtask": unit.subtask,
+                "metric": metric,
+                "filter": filter_name,
+                "value": _number(value),
+                "stderr": _number(metrics.get(f"{metric}_stderr,{filter_name}")),
+                "n_samples": n_samples,
+                "category": unit.category,
+                "num_fewshot": results.get("n-shot", {}).get(unit.subtask, unit.num_fewshot or 0),
+                "task_version": str(results.get("versions", {}).get(unit.subtask, "")),
+            }
+        )
+    return rows
+
+
+def scores_frame(run_id: str, plan: Plan, reports: list[UnitReport]) -> pl.DataFrame:
+    by_name = {u.name: u for u in plan.units}
+    rows = []
+    for report in reports:
+        if report.status != "failed" and report.folder:
+            rows += unit_score_rows(run_id, by_name[report.name], read_results(Path(report.folder)))
+    return SCORES.conform(pl.DataFrame(rows, schema=SCORES.schema)) if rows else SCORES.empty()
+
+
+def runs_frame(
+    info: RunInfo, plan: Plan, submission: Submission, reports: list[UnitReport], status: str, error: str | None
+) -> pl.DataFrame:
+    card = submission.model
+    submission_bytes = Path(plan.submission_path).read_bytes()
+    finished = datetime.now(UTC)
+    by_name = {u.name: u for u in plan.units}
+    rows = []
+    for variant in plan.variants:
+        mine = [r for r in reports if by_name[r.name].variant == variant]
+        rows.append(
+            {
+                "run_id": info.run_id,
+                "variant_id": variant.variant_id,
+                "status": status,
+                "submission_path": plan.submission_path,
+                "submission_sha256": hashlib.sha256(submission_bytes).hexdigest(),
+                "model_name": card.name,
+                "hf_repo": card.hf_repo,
+                "revision": card.revision,
+                "weights_digest": variant.weights_digest,
+                "family": card.family,
+                "parameters": card.parameters,
+                "license": card.license,
+                "architecture": card.architecture,
+                "context_length": card.context_length,
+                "submitted_by": card.submitted_by,
+                "backend": variant.backend,
+                "precision": variant.quantization,
+                "suite": plan.suite,
+                "limit": plan.units[0].limit if plan.units else None,
+                "seed": plan.units[0].seed if plan.units else 0,
+                "hardware": hardware_json(),
+                "versions": json.dumps(recorded_versions(), sort_keys=True),
+                "repo_commit": repo_commit(),
+                "flow_run_id": info.flow_run_id,
+                "pr_number": info.pr_number,
+                "started_at": info.started_at,
+                "finished_at": finished,
+                "n_units_planned": len(plan.units_of(variant)),
+                "n_units_succeeded": sum(r.status != "failed" for r in mine),
+                "error": error,
+            }
+        )
+    return RUNS.conform(pl.DataFrame(rows, schema=RUNS.schema))
+
+
+def summary_markdown(info: RunInfo, plan: Plan, scores: pl.DataFrame, reports: list[UnitReport]) -> str:
+    """The run summary: primary metric per variant and task (the PR comment and Prefect artifact)."""
+    catalog = load_catalog()
+    variants = [v.variant_id for v in plan.variants]
+    tasks = list(dict.fromkeys(u.task for u in plan.units))
+    lines = [
+        f"## SLM Bench run `{info.run_id}`",
+        "",
+        f"Suite `{plan.suite}`, limit {plan.units[0].limit if plan.units else '-'}, "
+        f"{len(plan.units)} units ({sum(r.status == 'cached' for r in reports)} from cache, "
+        f"{sum(r.status == 'failed' for r in reports)} failed).",
+        "",
+        "| task | category | metric | " + " | ".join(variants) + " |",
+        "|---|---|---|" + "---|" * len(variants),
+    ]
+    for task in tasks:
+        entry = catalog.tasks.get(task)
+        metric, filt = (entry.metric, entry.filter) if entry else ("?", "none")
+        cells = []
+        for variant in variants:
+            rows = scores.filter(
+                (pl.col("variant_id") == variant) & (pl.col("task") == task)
+                & (pl.col("metric") == metric) & (pl.col("filter") == filt)
+            )
+            if rows.height == 0:
+                cells.append("—")
+            elif rows.height == 1:
+                value, stderr = rows["value"][0], rows["stderr"][0]
+                cells.append(f"{value:.4f}" + (f" ± {stderr:.4f}" if stderr is not None else ""))
+            else:  # a split group: size-weighted mean, as lm-eval aggregates it
+                mean = (rows["value"] * rows["n_samples"]).sum() / rows["n_samples"].sum()
+                cells.append(f"{mean:.4f} ({rows.height} subtasks)")
+        category = entry.category if entry else "?"
+        lines.append(f"| {task} | {category} | {metric} | " + " | ".join(cells) + " |")
+    failed = [r for r in reports if r.status == "failed"]
+    if failed:
+        lines += ["", "**Failed units**", ""] + [f"- `{r.name}`: {r.error}" for r in failed]
+    if plan.skipped_categories:
+        lines += ["", f"Not measured in this suite: {', '.join(plan.skipped_categories)}."]
+    return "\n".join(lines) + "\n"

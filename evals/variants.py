@@ -1,0 +1,163 @@
+"""From a submission to the concrete model variants to load.
+
+A :class:`Variant` is one (model, quantization) pair with its weights found on
+disk and fingerprinted. Resolving checks everything a run needs from the
+weights before any model loads: the path exists, the format is one we load
+(safetensors or GGUF, never pickle), and hub downloads happen only when the
+submission names a hub model and the user let the hub be reached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from contracts.errors import UserError
+from contracts.submission import FLOAT_PRECISIONS, ModelCard, Quantization, Submission
+from evals import paths
+
+FIXTURE_SCHEME = "fixture://"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+
+
+class VariantError(UserError):
+    """A variant's weights cannot be used; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One model variant, its weights located and fingerprinted."""
+
+    variant_id: str
+    model_name: str
+    quantization: str
+    backend: str
+    path: str
+    dtype: str | None
+    weights_digest: str
+    revision: str | None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return dict(self.__dict__)
+
+
+def slug(text: str) -> str:
+    """A file-name-safe id: ``"SmolLM2-135M (base)"`` -> ``"smollm2-135m-base"``."""
+    return re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-.") or "model"
+
+
+def resolve_variants(submission: Submission) -> list[Variant]:
+    """Every variant of the submission, located and fingerprinted."""
+    card = submission.model
+    return [_resolve(card, quant) for quant in card.quantizations]
+
+
+def _resolve(card: ModelCard, quant: Quantization) -> Variant:
+    where = f"model {card.name!r}, quantization {quant.name}"
+    path = _locate(card, quant, where)
+    if quant.format == "safetensors":
+        _check_hf_dir(path, where)
+    elif path.suffix != ".gguf":
+        raise VariantError(f"{where}: {path} is not a .gguf file; point local_path or gguf_file at the GGUF weights")
+    return Variant(
+        variant_id=f"{slug(card.name)}--{quant.name}",
+        model_name=card.name,
+        quantization=quant.name,
+        backend=quant.backend,
+        path=str(path),
+        dtype=FLOAT_PRECISIONS.get(quant.name) if quant.format == "safetensors" else None,
+        weights_digest=weights_digest(path),
+        revision=card.revision,
+    )
+
+
+def _locate(card: ModelCard, quant: Quantization, where: str) -> Path:
+    if card.local_path and card.local_path.startswith(FIXTURE_SCHEME):
+        return _fixture_path(card.local_path.removeprefix(FIXTURE_SCHEME), quant, where)
+    if card.local_path:
+        base = Path(card.local_path).expanduser()
+        if not base.is_absolute():
+            base = Path.cwd() / base
+        path = base / quant.gguf_file if quant.format == "gguf" and base.is_dir() and quant.gguf_file else base
+        if not path.exists():
+            raise VariantError(f"{where}: local_path {path} does not exist; build or download the model there, or fix model.local_path")
+        return path.resolve()
+    return _download(card, quant, where)
+
+
+def _fixture_path(name: str, quant: Quantization, where: str) -> Path:
+    from evals.fixtures import build_all
+
+    models = build_all()
+    if name not in models:
+        raise VariantError(f"{where}: unknown fixture {name!r}; the project builds {sorted(models)}")
+    model = models[name]
+    if quant.format == "safetensors":
+        return Path(model.hf_dir)
+    gguf_name = "F32" if quant.name == "FP32" else quant.name
+    if gguf_name not in model.gguf:
+        raise VariantError(f"{where}: fixture {name!r} has no {quant.name} GGUF; it has {sorted(model.gguf)}")
+    return Path(model.gguf[gguf_name])
+
+
+def _download(card: ModelCard, quant: Quantization, where: str) -> Path:
+    """Fetch a hub model: only reached when the submission names no local_path."""
+    from huggingface_hub import constants, hf_hub_download, snapshot_download
+
+    if constants.HF_HUB_OFFLINE:
+        raise VariantError(
+            f"{where}: the weights are on the hub ({card.hf_repo}) and SLM Bench runs offline by default; "
+            "run with HF_HUB_OFFLINE=0 to download them, or set model.local_path to a local copy"
+        )
+    if quant.format == "gguf":
+        if not quant.gguf_file:
+            raise VariantError(f"{where}: set gguf_file to the GGUF file name in the hub repo")
+        return Path(hf_hub_download(quant.source or card.hf_repo, quant.gguf_file, revision=card.revision))
+    return Path(
+        snapshot_download(
+            card.hf_repo,
+            revision=card.revision,
+            # safetensors only: pickle weights are never fetched, let alone loaded
+            allow_patterns=["*.safetensors", "*.json", "tokenizer*", "*.model", "*.txt"],
+        )
+    )
+
+
+def _check_hf_dir(path: Path, where: str) -> None:
+    if not path.is_dir():
+        raise VariantError(f"{where}: {path} is not a model folder; safetensors variants need a folder with config.json")
+    if not (path / "config.json").exists():
+        raise VariantError(f"{where}: {path} has no config.json; point local_path at a Hugging Face model folder")
+    if not any(path.glob("*.safetensors")):
+        pickles = [p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES]
+        hint = f" (found pickle weights {pickles}: convert them to safetensors)" if pickles else ""
+        raise VariantError(f"{where}: {path} holds no .safetensors weights{hint}; SLM Bench never loads pickle files")
+
+
+def weights_digest(path: Path) -> str:
+    """sha256 over a GGUF file, or over every file of a model folder (names and bytes).
+
+    Memoized by (path, size, mtime) because a 3B model takes seconds to hash.
+    """
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    stamp = json.dumps([[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in files])
+    memo_path = paths.cache_dir() / "digests.json"
+    memo: dict[str, str] = json.loads(memo_path.read_text()) if memo_path.exists() else {}
+    if stamp_digest := memo.get(stamp):
+        return stamp_digest
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.relative_to(path).as_posix().encode() if path.is_dir() else b"")
+        with file.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    memo[stamp] = digest.hexdigest()
+    memo_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo_path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(memo))
+    tmp.replace(memo_path)
+    return memo[stamp]

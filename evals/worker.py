@@ -1,0 +1,97 @@
+"""ModelWorker: loads one model variant once, then evaluates many units.
+
+A plain class, so a notebook or a test can use it directly; ``evals.pool``
+runs it as a Ray actor. It holds a model, not decisions: which units it gets
+and what happens to their results is up to the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from evals.backends.spec import BackendSpec
+from evals.cache import UnitOutcome
+from evals.planning import WorkUnit
+from evals.variants import Variant
+
+
+def backend_spec(variant: Variant, *, device: str, n_threads: int | None, seed: int) -> BackendSpec:
+    """How to load a variant on this worker."""
+    return BackendSpec(
+        backend=variant.backend,
+        path=Path(variant.path),
+        dtype=variant.dtype if variant.backend == "transformers" else None,
+        device=device,  # type: ignore[arg-type]
+        n_threads=n_threads,
+        seed=seed,
+    )
+
+
+class ModelWorker:
+    """Evaluates units of one variant with lm-eval's ``simple_evaluate``."""
+
+    def __init__(
+        self,
+        variant: Variant,
+        include_paths: tuple[str, ...],
+        *,
+        device: str = "cpu",
+        n_threads: int | None = None,
+        seed: int = 1234,
+        include_builtin_tasks: bool = False,
+    ) -> None:
+        from evals.backends import load_backend
+
+        if n_threads is not None:
+            import torch
+
+            # One fixed thread count per worker, so workers share cores evenly.
+            torch.set_num_threads(n_threads)
+        self.variant = variant
+        self.include_paths = include_paths
+        self.include_builtin_tasks = include_builtin_tasks
+        started = time.perf_counter()
+        self.lm = load_backend(backend_spec(variant, device=device, n_threads=n_threads, seed=seed))
+        self.load_s = time.perf_counter() - started
+        self._task_manager: Any = None
+
+    def task_manager(self) -> Any:
+        if self._task_manager is None:
+            from lm_eval.tasks import TaskManager
+
+            self._task_manager = TaskManager(
+                include_path=list(self.include_paths) or None, include_defaults=self.include_builtin_tasks
+            )
+        return self._task_manager
+
+    def run(self, unit: WorkUnit) -> UnitOutcome:
+        from lm_eval import simple_evaluate
+
+        if unit.variant.variant_id != self.variant.variant_id:
+            raise ValueError(f"unit {unit.name} is for {unit.variant.variant_id}, this worker holds {self.variant.variant_id}")
+        started = time.perf_counter()
+        out = simple_evaluate(
+            model=self.lm,
+            tasks=[unit.subtask],
+            num_fewshot=unit.num_fewshot,
+            limit=unit.limit,
+            task_manager=self.task_manager(),
+            log_samples=True,
+            random_seed=unit.seed,
+            numpy_random_seed=unit.seed,
+            torch_random_seed=unit.seed,
+            fewshot_random_seed=unit.seed,
+        )
+        if out is None:
+            raise RuntimeError(f"lm-eval returned no results for {unit.name}")
+        samples = out.pop("samples", {}).get(unit.subtask, [])
+        # A JSON round trip: plain data crosses process boundaries and files alike.
+        results = json.loads(json.dumps(out, default=str))
+        samples = json.loads(json.dumps(samples, default=str))
+        return UnitOutcome(results=results, samples=samples, duration_s=time.perf_counter() - started)
+
+    def ping(self) -> str:
+        return self.variant.variant_id

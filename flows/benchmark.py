@@ -1,0 +1,73 @@
+"""Flow ``benchmark_submission``: a submission file in, measured and staged scores out.
+
+    validate -> plan -> per variant: Ray actors, one Prefect task per unit
+    -> frames (scores, runs) -> contracts -> staging tables -> summary artifact
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, unmapped
+
+from contracts.errors import UserError
+from evals.execution import UnitReport
+from evals.planning import PlanOptions
+from evals.pool import PoolOptions
+from evals.progress import Progress
+from tasks.benchmark import (
+    collect_results,
+    plan_benchmark,
+    report_summary,
+    run_unit,
+    start_run,
+    start_workers,
+    stop_workers,
+    validate_submission,
+)
+from tasks.staging import stage_results
+
+
+class BenchmarkFailed(UserError):
+    """Some units failed; the message lists each with its cause."""
+
+
+@flow(name="benchmark_submission", log_prints=True)
+def benchmark_submission(
+    submission_path: str,
+    suite: str = "offline",
+    limit: int | None = None,
+    workers: int | None = None,
+    threads_per_worker: int | None = None,
+    seed: int = 1234,
+    tasks_dirs: list[str] | None = None,
+    output_dir: str | None = None,
+    warehouse: str = "warehouse",
+    pr_number: int | None = None,
+) -> str:
+    """Evaluate every variant of a submission on a suite; returns the run id."""
+    submission = validate_submission(submission_path)
+    options = PlanOptions(suite=suite, limit=limit, seed=seed, tasks_dirs=tuple(Path(d) for d in tasks_dirs or ()))
+    plan = plan_benchmark(submission, submission_path, options)
+    run = start_run(plan, submission, output_dir, pr_number)
+    print(f"run {run.run_id}: {len(plan.units)} units, {len(plan.variants)} variant(s) -> {run.run_dir}")
+
+    progress = Progress(plan.units)
+    pool_options = PoolOptions(workers=workers, threads_per_worker=threads_per_worker)
+    reports: list[UnitReport] = []
+    for variant in plan.variants:  # one variant's actors at a time: each holds a loaded model
+        pool = start_workers(plan, variant, pool_options)
+        futures = run_unit.map(plan.units_of(variant), unmapped(pool), unmapped(run.run_dir), unmapped(progress))
+        reports += futures.result()
+        stop_workers(pool)
+
+    frames = collect_results(run, plan, submission, reports)
+    stage_results(frames, warehouse, expected_units=len(plan.units))
+    report_summary(run, frames)
+    print(frames.summary)
+    if frames.failures:
+        raise BenchmarkFailed(
+            f"{len(frames.failures)} of {len(plan.units)} units failed (finished units are cached; rerun to resume):\n"
+            + "\n".join(f"  - {r.name}: {r.error}" for r in frames.failures)
+        )
+    return run.run_id

@@ -1,0 +1,124 @@
+"""The steps of ``benchmark_submission``: thin Prefect tasks over ``evals``.
+
+Tasks pass paths, ids and small frozen values; models live in Ray actors and
+never cross a task boundary. Our own content-addressed cache (evals.cache)
+decides what reruns, so Prefect's input cache is off (``NO_CACHE``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run, task_run
+
+from contracts.submission import Submission, load_submission
+from evals import paths
+from evals.cache import UnitCache
+from evals.execution import UnitReport, execute_unit
+from evals.planning import Plan, PlanOptions, WorkUnit, make_plan
+from evals.pool import PoolOptions, WorkerPool
+from evals.progress import Progress
+from evals.results import RunInfo, new_run_id, runs_frame, scores_frame, summary_markdown
+from evals.variants import Variant
+
+
+@dataclass(frozen=True)
+class RunFrames:
+    """The run's rows, as written to its folder (parquet) and staged."""
+
+    runs: Path
+    scores: Path
+    summary: str
+    failures: list[UnitReport] = field(default_factory=list)
+
+    def read(self) -> dict[str, pl.DataFrame]:
+        return {"runs": pl.read_parquet(self.runs), "scores": pl.read_parquet(self.scores)}
+
+
+@task(name="validate-submission", cache_policy=NO_CACHE)
+def validate_submission(path: str) -> Submission:
+    return load_submission(path)
+
+
+@task(name="plan-benchmark", cache_policy=NO_CACHE)
+def plan_benchmark(submission: Submission, path: str, options: PlanOptions) -> Plan:
+    return make_plan(submission, path, options)
+
+
+@task(name="start-run", cache_policy=NO_CACHE)
+def start_run(plan: Plan, submission: Submission, output_dir: str | None, pr_number: int | None) -> RunInfo:
+    run_id = new_run_id(submission.model.name)
+    run_dir = Path(output_dir) if output_dir else paths.runs_dir() / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "plan.md").write_text(plan.table() + "\n")
+    (run_dir / "plan.json").write_text(
+        json.dumps({"submission": plan.submission_path, "suite": plan.suite, "units": [
+            {"name": u.name, "cache_key": u.cache_key, "cost": u.cost} for u in plan.units
+        ]}, indent=1)
+    )
+    return RunInfo(run_id, run_dir, datetime.now(UTC), flow_run_id=_flow_run_id(), pr_number=pr_number)
+
+
+def _flow_run_id() -> str | None:
+    run_id = flow_run.get_id()
+    return str(run_id) if run_id else None
+
+
+@task(name="start-workers", cache_policy=NO_CACHE)
+def start_workers(plan: Plan, variant: Variant, options: PoolOptions) -> WorkerPool:
+    # Actors start lazily, on the first unit that misses the cache.
+    return WorkerPool(variant, plan.include_paths, plan.needs_builtin_tasks, options, seed=plan.units[0].seed)
+
+
+def _unit_run_name() -> str:
+    return f"unit {task_run.parameters['unit'].name}"
+
+
+@task(name="run-unit", task_run_name=_unit_run_name, cache_policy=NO_CACHE)
+def run_unit(unit: WorkUnit, pool: WorkerPool, run_dir: Path, progress: Progress) -> UnitReport:
+    try:
+        report = execute_unit(unit, pool, UnitCache(), run_dir)
+    except Exception as exc:
+        report = UnitReport(unit.name, "failed", None, 0.0, error=_cause(exc))
+        get_run_logger().error("unit %s failed: %s", unit.name, report.error)
+    print(progress.done(unit, report))
+    return report
+
+
+def _cause(exc: BaseException) -> str:
+    """The root error of a (possibly Ray-wrapped) exception, in one line."""
+    cause = getattr(exc, "cause", None) or exc.__cause__ or exc
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[-1] if text else ''}"[:500]
+
+
+@task(name="stop-workers", cache_policy=NO_CACHE)
+def stop_workers(pool: WorkerPool) -> None:
+    pool.shutdown()
+
+
+@task(name="collect-results", cache_policy=NO_CACHE)
+def collect_results(info: RunInfo, plan: Plan, submission: Submission, reports: list[UnitReport]) -> RunFrames:
+    failures = [r for r in reports if r.status == "failed"]
+    error = "; ".join(f"{r.name}: {r.error}" for r in failures) or None
+    scores = scores_frame(info.run_id, plan, reports)
+    runs = runs_frame(info, plan, submission, reports, "failed" if failures else "staged", error)
+    scores.write_parquet(info.run_dir / "scores.parquet")
+    runs.write_parquet(info.run_dir / "runs.parquet")
+    summary = summary_markdown(info, plan, scores, reports)
+    (info.run_dir / "summary.md").write_text(summary)
+    return RunFrames(info.run_dir / "runs.parquet", info.run_dir / "scores.parquet", summary, failures)
+
+
+@task(name="report-summary", cache_policy=NO_CACHE)
+def report_summary(info: RunInfo, frames: RunFrames) -> None:
+    create_markdown_artifact(
+        key="benchmark-summary", markdown=frames.summary, description=f"SLM Bench run {info.run_id}"
+    )

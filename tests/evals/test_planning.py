@@ -1,0 +1,134 @@
+"""Planning: units, order, cache keys, groups, user suites and bad input."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from contracts.submission import parse_submission
+from evals.catalog import CatalogError, load_catalog, resolve_suite
+from evals.planning import PlanOptions, make_plan
+from evals.variants import VariantError
+
+SUBMISSION = """
+model:
+  name: "stories260K"
+  local_path: "{path}"
+  parameters: "260K"
+  test_model: true
+  quantizations:
+    - {{name: FP32, format: gguf}}
+  categories: [{categories}]
+"""
+
+
+def _submission(path: Path, categories: str = "reasoning, coding, math, language"):
+    return parse_submission(SUBMISSION.format(path=path, categories=categories))
+
+
+def test_offline_plan_covers_every_task_largest_first(stories260k_path: Path) -> None:
+    plan = make_plan(_submission(stories260k_path), "s.yaml", PlanOptions(suite="offline", limit=10))
+    suite = load_catalog().suite("offline")
+    assert sorted(u.task for u in plan.units) == sorted(suite.tasks)
+    assert [u.cost for u in plan.units] == sorted((u.cost for u in plan.units), reverse=True)
+    assert len({u.name for u in plan.units}) == len(plan.units)
+    assert all(u.variant.backend == "llamacpp" for u in plan.units)
+    # edge and safety are not in the offline suite, so they are reported as not measured
+    assert "edge" not in plan.skipped_categories  # not asked for by this submission
+
+
+def test_categories_filter_the_suite(stories260k_path: Path) -> None:
+    plan = make_plan(_submission(stories260k_path, "math, safety"), "s.yaml", PlanOptions(suite="offline"))
+    assert [u.task for u in plan.units] == ["slmb_arith"]
+    assert plan.skipped_categories == ("safety",)
+
+
+def test_cache_key_changes_with_each_part_and_nothing_else(stories260k_path: Path) -> None:
+    base = make_plan(_submission(stories260k_path), "s.yaml", PlanOptions(suite="offline", limit=10))
+    again = make_plan(_submission(stories260k_path), "s.yaml", PlanOptions(suite="offline", limit=10))
+    assert [u.cache_key for u in base.units] == [u.cache_key for u in again.units]
+    unit = base.units[0]
+    changed = [
+        replace(unit, limit=11),
+        replace(unit, seed=1),
+        replace(unit, num_fewshot=3),
+        replace(unit, task_config_hash="other"),
+        replace(unit, backend_versions=(("lm_eval", "0.0.0"),)),
+        replace(unit, variant=replace(unit.variant, weights_digest="0" * 64)),
+        replace(unit, variant=replace(unit.variant, quantization="Q8_0")),
+    ]
+    keys = {u.cache_key for u in changed}
+    assert unit.cache_key not in keys and len(keys) == len(changed)
+    # the run-only fields (cost estimate, output type) are not part of the key
+    assert replace(unit, cost=1.0).cache_key == unit.cache_key
+
+
+GROUP_TASK = """
+task: {name}
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "{{{{q}}}}"
+doc_to_choice: "{{{{choices}}}}"
+doc_to_target: "{{{{label}}}}"
+metric_list:
+  - metric: acc
+metadata:
+  version: 1
+"""
+
+
+def _user_suite(tmp_path: Path) -> Path:
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    data = tasks / "data.jsonl"
+    data.write_text('{"q": "one", "choices": [" a", " b"], "label": 0}\n' * 3)
+    for name in ("mygroup_a", "mygroup_b"):
+        (tasks / f"{name}.yaml").write_text(GROUP_TASK.format(name=name, data=data))
+    (tasks / "mygroup.yaml").write_text(
+        "group: mygroup\ntask: [mygroup_a, mygroup_b]\naggregate_metric_list:\n  - metric: acc\n    weight_by_size: true\n"
+    )
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "tasks_dirs: [tasks]\n"
+        "tasks:\n  mygroup: {lm_eval: mygroup, category: reasoning, metric: acc, num_fewshot: 0, baseline: 0.5, group: true}\n"
+        "suites:\n  mine: {tasks: [mygroup, slmb_yesno]}\n"
+    )
+    return suite
+
+
+def test_user_suite_with_a_group_from_a_tasks_dir(tmp_path: Path, stories260k_path: Path) -> None:
+    suite = _user_suite(tmp_path)
+    plan = make_plan(_submission(stories260k_path), "s.yaml", PlanOptions(suite=str(suite)))
+    assert sorted(u.subtask for u in plan.units) == ["mygroup_a", "mygroup_b", "slmb_yesno"]
+    assert {u.task for u in plan.units if u.subtask.startswith("mygroup")} == {"mygroup"}
+    assert not plan.needs_builtin_tasks  # lm-eval's 15,000 built-in tasks were not indexed
+
+
+def test_unknown_names_answer_did_you_mean(tmp_path: Path, stories260k_path: Path) -> None:
+    with pytest.raises(CatalogError, match="did you mean 'offline'"):
+        resolve_suite("ofline")
+    suite = tmp_path / "s.yaml"
+    suite.write_text("suites:\n  mine: {tasks: [slmb_yesnoo]}\n")
+    with pytest.raises(CatalogError, match="did you mean 'slmb_yesno'"):
+        make_plan(_submission(stories260k_path), "s.yaml", PlanOptions(suite=str(suite)))
+
+
+def test_missing_model_path_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(VariantError, match="does not exist"):
+        make_plan(_submission(tmp_path / "nothere.gguf"), "s.yaml", PlanOptions(suite="offline-quick"))
+
+
+def test_pickle_only_model_folder_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "pytorch_model.bin").write_bytes(b"not really")
+    text = SUBMISSION.format(path=folder, categories="language").replace("format: gguf", "format: safetensors")
+    with pytest.raises(VariantError, match="never loads pickle"):
+        make_plan(parse_submission(text), "s.yaml", PlanOptions(suite="offline-quick"))
