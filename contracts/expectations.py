@@ -25,11 +25,12 @@ context with analytics off.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -148,13 +149,13 @@ def validate(
     boundary = _boundary_frame(table, frame, domains, plan)
     with _GX_LOCK:
         suite = build_suite(table, domains, plan)
-        result = (
-            _batch_definition()
-            .get_batch(batch_parameters={"dataframe": boundary})
-            .validate(suite, result_format="SUMMARY")
-        )
+        batch = _batch_definition().get_batch(batch_parameters={"dataframe": boundary})
+        # Pass/fail alone is several times cheaper; details are computed for the failures only.
+        result = batch.validate(suite, result_format="BOOLEAN_ONLY")
+        failed = [item.expectation_config for item in result.results if not item.success]
+        details = _explain(batch, suite.name, failed) if failed else []
     report = ValidationReport(checked=[table.name], expectations=len(result.results))
-    for item in result.results:
+    for item in details:
         if item.success:
             continue
         config = item.expectation_config
@@ -167,6 +168,16 @@ def validate(
             )
         )
     return report
+
+
+def _explain(batch: Any, name: str, failed: list[Any]) -> list[Any]:
+    """Re-run the failed expectations with details (observed and unexpected values)."""
+    import great_expectations as gx
+
+    suite = gx.ExpectationSuite(name=f"{name}.failures")
+    for config in failed:
+        suite.add_expectation(config.to_domain_obj())
+    return list(batch.validate(suite, result_format="SUMMARY").results)
 
 
 def coerce(table: Table, frame: pl.DataFrame) -> pl.DataFrame:
@@ -184,6 +195,30 @@ def coerce(table: Table, frame: pl.DataFrame) -> pl.DataFrame:
 
 def build_suite(table: Table, domains: CatalogDomains | None = None, plan: RunPlan | None = None) -> ExpectationSuite:
     """The GX suite of one table, from its definition (plus catalog values and plan, when given)."""
+    frozen_domains = None
+    if domains is not None:
+        frozen_domains = (
+            tuple(domains.categories),
+            tuple(sorted(domains.task_category.items())),
+            tuple(sorted(domains.primary.items())),
+        )
+    frozen_plan = None if plan is None else (plan.run_id, tuple((v, tuple(t)) for v, t in sorted(plan.units.items())))
+    return _suite(table, frozen_domains, frozen_plan)
+
+
+@lru_cache(maxsize=64)
+def _suite(table: Table, frozen_domains: tuple | None, frozen_plan: tuple | None) -> ExpectationSuite:
+    """Suites take a while to build and are the same for the same inputs: build each once."""
+    domains = plan = None
+    if frozen_domains is not None:
+        categories, task_category, primary = frozen_domains
+        domains = CatalogDomains(categories, dict(task_category), dict(primary))
+    if frozen_plan is not None:
+        plan = RunPlan(frozen_plan[0], {v: list(t) for v, t in frozen_plan[1]})
+    return _build_suite(table, domains, plan)
+
+
+def _build_suite(table: Table, domains: CatalogDomains | None, plan: RunPlan | None) -> ExpectationSuite:
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
@@ -389,7 +424,9 @@ def _detail(item: Any, columns: Sequence[str]) -> str:
         return "; ".join(f"{kind} {sorted(names)}" for kind, names in mismatched.items())
     parts = []
     if result.get("missing_count") and "partial_missing_list" in result:
-        parts.append(f"{result['missing_count']} missing, e.g. {[_plain(v) for v in result['partial_missing_list'][:5]]}")
+        parts.append(
+            f"{result['missing_count']} missing, e.g. {[_plain(v) for v in result['partial_missing_list'][:5]]}"
+        )
     if result.get("unexpected_count"):
         sample = [_plain(v) for v in result.get("partial_unexpected_list", [])[:5]]
         parts.append(f"{result['unexpected_count']} unexpected, e.g. {sample}")
@@ -424,6 +461,9 @@ def _batch_definition() -> BatchDefinition:
     """One ephemeral GX context per process, made on first use."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
+
+    # GX logs the temporary docs folder of every ephemeral context at INFO: noise in CLI and flow output.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
     context = gx.get_context(mode="ephemeral")
     # The per-metric progress bars would flood logs and Prefect's output.

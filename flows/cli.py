@@ -90,6 +90,73 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from evals.warehouse import read_table
+    from flows.demo import demo
+
+    run_ids = demo(suite=args.suite, limit=args.limit, workers=args.workers, warehouse=args.warehouse)
+    board = read_table(args.warehouse, "leaderboard").sort("rank")
+    print(f"\nPublished {len(run_ids)} run(s) to {args.warehouse}. Leaderboard:\n")
+    columns = ["rank", "model_name", "precision", "aggregate", "aggregate_ci_low", "aggregate_ci_high", "coverage"]
+    columns += [c for c in board.columns if c.startswith("score_")]
+    print(board.select(columns).to_pandas().to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+    print("\nEvery run's raw results: .slmbench/runs/<run id>/; the tables: slmbench results --help")
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from evals.warehouse import WarehouseError
+    from flows.publish import publish_results
+
+    try:
+        summary = publish_results(args.run_id, warehouse=args.warehouse, exports=args.exports)
+    except WarehouseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"published {summary.run_id}: runs v{summary.runs_version}, leaderboard v{summary.leaderboard_version}, "
+        f"models v{summary.models_version}"
+    )
+    for name, path in summary.exports.items():
+        print(f"  {name}: {path}")
+    return 0
+
+
+def _results(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from evals import warehouse as wh
+
+    zone = wh.STAGING if args.staging else wh.PUBLISHED
+    try:
+        if args.table is None:
+            frame = pl.DataFrame(wh.list_tables(args.warehouse), schema=["zone", "table", "version"], orient="row")
+        elif args.versions:
+            frame = wh.table_versions(args.warehouse, args.table, zone)
+        else:
+            frame = wh.read_table(args.warehouse, args.table, zone, version=args.as_of, run_id=args.run)
+    except (wh.WarehouseError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.format == "table":
+        with pl.Config(tbl_rows=args.rows, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=40):
+            print(frame)
+        return 0
+    if args.format == "parquet" and args.output is None:
+        print("error: --format parquet needs --output FILE", file=sys.stderr)
+        return 1
+    target = args.output if args.output is not None else sys.stdout
+    if args.format == "csv":
+        frame.write_csv(target)
+    elif args.format == "json":
+        frame.write_json(target)
+    else:
+        frame.write_parquet(args.output)
+    if args.output is not None:
+        print(f"wrote {frame.height} rows to {args.output}", file=sys.stderr)
+    return 0
+
+
 def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, metavar="FILE", help="submission YAML")
     parser.add_argument("--suite", default="offline", help="suite name, or a suite YAML file (path.yaml[:name])")
@@ -130,6 +197,31 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output-dir", type=Path, default=None, help="run folder (default .slmbench/runs/<run id>)")
     run.add_argument("--warehouse", default="warehouse", help="Delta tables URI (default ./warehouse)")
     run.set_defaults(handler=_run)
+
+    demo = commands.add_parser("demo", help="build the demo models, benchmark and publish them end to end")
+    demo.add_argument("--suite", default="offline", help="suite for every demo model (default offline)")
+    demo.add_argument("--limit", type=_positive, default=None, help="documents per task (default: all)")
+    demo.add_argument("--workers", type=_positive, default=None, help="model actors per variant")
+    demo.add_argument("--warehouse", default="warehouse", help="Delta tables URI (default ./warehouse)")
+    demo.set_defaults(handler=_demo)
+
+    publish = commands.add_parser("publish", help="publish a staged run: tables, leaderboard, registry, site exports")
+    publish.add_argument("run_id", metavar="RUN_ID")
+    publish.add_argument("--warehouse", default="warehouse", help="Delta tables URI (default ./warehouse)")
+    publish.add_argument("--exports", default=None, help="folder for leaderboard.json and registry.json")
+    publish.set_defaults(handler=_publish)
+
+    results = commands.add_parser("results", help="list, read or export the results tables at any version")
+    results.add_argument("table", nargs="?", help="runs, scores, edge, models or leaderboard (none: list tables)")
+    results.add_argument("--warehouse", default="warehouse", help="Delta tables URI (default ./warehouse)")
+    results.add_argument("--staging", action="store_true", help="read the staging tables, not the published ones")
+    results.add_argument("--as-of", type=int, default=None, metavar="N", help="read table version N")
+    results.add_argument("--versions", action="store_true", help="list the table's versions")
+    results.add_argument("--run", default=None, metavar="RUN_ID", help="only the rows of one run")
+    results.add_argument("--format", choices=["table", "csv", "parquet", "json"], default="table")
+    results.add_argument("--output", type=Path, default=None, help="write to a file instead of the terminal")
+    results.add_argument("--rows", type=int, default=50, help="rows to print in table format (default 50)")
+    results.set_defaults(handler=_results)
 
     return parser
 

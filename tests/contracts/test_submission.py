@@ -61,7 +61,8 @@ def test_extended_format() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "value"), [("260K", 260_000), ("135M", 135_000_000), ("1.1B", 1_100_000_000), ("2b", 2_000_000_000), (5000, 5000)]
+    ("text", "value"),
+    [("260K", 260_000), ("135M", 135_000_000), ("1.1B", 1_100_000_000), ("2b", 2_000_000_000), (5000, 5000)],
 )
 def test_parameter_strings_parse(text: str | int, value: int) -> None:
     assert parse_parameters(text) == value
@@ -80,7 +81,7 @@ BAD = [
     (_with('  parameters: "1.1B"', '  paramters: "1.1B"'), "model.paramters", "did you mean 'parameters'"),
     (_with('  parameters: "1.1B"', '  parameters: "1.1B"\n  colour: red'), "model.colour", "unknown key"),
     (ORIGINAL.replace('  hf_repo: "username/mymodel-1b"\n', ""), "model.local_path", "hf_repo"),
-    (_with('  quantizations:', '  quantizations: []\n  old_quantizations:'), "model.quantizations", "at least 1"),
+    (_with("  quantizations:", "  quantizations: []\n  old_quantizations:"), "model.quantizations", "at least 1"),
     ("model: [1, 2", "line", "YAML"),
     ("- just\n- a list\n", "(file)", "model:"),
     ("model:\n  name: x\n  bogus: !!python/object:os.system echo\n", "line", "YAML"),
@@ -118,14 +119,16 @@ def test_contract_categories_are_the_catalogs() -> None:
 def test_validate_command_on_examples_and_broken_copies(tmp_path: Path) -> None:
     examples = sorted((ROOT / "models" / "submissions").glob("*.yaml"))
     assert len(examples) >= 3
-    ok = subprocess.run([sys.executable, "-m", "flows.cli", "validate", *map(str, examples)],
-                        cwd=ROOT, capture_output=True, text=True)
+    ok = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "validate", *map(str, examples)], cwd=ROOT, capture_output=True, text=True
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
 
     broken = tmp_path / "broken.yaml"
     broken.write_text(examples[0].read_text().replace("parameters:", "params:"))
-    bad = subprocess.run([sys.executable, "-m", "flows.cli", "validate", str(broken)],
-                         cwd=ROOT, capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "validate", str(broken)], cwd=ROOT, capture_output=True, text=True
+    )
     assert bad.returncode != 0
     assert "model.params: unknown key (did you mean 'parameters'?)" in bad.stdout
     assert "model.parameters: required" in bad.stdout

@@ -1,0 +1,344 @@
+"""Scoring: from published scores and edge rows to the leaderboard.
+
+The methodology, exactly as computed here:
+
+1. **Task score.** Each catalog task counts through its primary metric and
+   filter (``catalog.yaml``), a value in [0, 1]. A task group that planning
+   split into subtasks (mmlu) counts once, aggregated the way lm-eval
+   aggregates groups: the mean of its subtasks weighted by their sizes, with
+   the pooled standard error (``lm_eval.api.metrics``).
+2. **Category score** = mean of the category's task scores x 100.
+3. **Edge score.** Each edge metric scores 0-100 on a log scale between fixed
+   reference bounds (``edge_reference.yaml``); the edge category score is the
+   mean of the measured metrics. Fixed bounds mean a model's score never moves
+   when other models are added.
+4. **Aggregate** = sum of category score x category weight (30/20/15/15/10/10).
+   When categories are missing it is renormalized over the weights that were
+   measured; the row carries ``coverage`` (measured weight / total weight)
+   and ``partial``. The default ranking puts full-coverage rows first.
+5. **Baseline-normalized aggregate:** the same, over task scores
+   ``max(0, (score - baseline) / (1 - baseline))`` with the task's random
+   baseline from the catalog (edge scores have no baseline).
+6. **95% interval** of the aggregate from the task standard errors, taken as
+   independent: ``aggregate +- 1.96 sqrt(sum_c (w_c / W)^2 var_c)`` with
+   ``var_c = (100 / n_c)^2 sum_t se_t^2``; edge standard errors come from the
+   sample sd by the delta method. A missing stderr counts as 0. Rows whose
+   intervals overlap share a ``rank_band``: ``rank_band = 1 + the number of
+   rows ranked above whose interval lies wholly above this row's``.
+
+Pure polars and python: no Prefect, no I/O besides reading the reference YAML.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import yaml
+
+from contracts.tables import EDGE_UNITS, leaderboard
+from evals.catalog import Catalog, load_catalog
+
+EDGE_REFERENCE_PATH = Path(__file__).with_name("edge_reference.yaml")
+EDGE_CATEGORY = "edge"
+Z95 = 1.959963984540054  # two-sided 95% normal quantile
+_RUN_VARIANT = ["run_id", "variant_id"]
+
+
+class ScoringError(ValueError):
+    """The scoring reference data is inconsistent."""
+
+
+@dataclass(frozen=True)
+class TaskRule:
+    """How one catalog task enters its category."""
+
+    category: str
+    metric: str
+    filter: str
+    baseline: float
+
+
+@dataclass(frozen=True)
+class EdgeBound:
+    """Fixed log-scale bounds of one edge metric: ``best`` scores 100, ``worst`` 0."""
+
+    unit: str
+    best: float
+    worst: float
+
+    def score(self, value: float) -> float:
+        """The metric's 0-100 score (see ``edge_reference.yaml``)."""
+        return 100.0 * min(1.0, max(0.0, math.log(value / self.worst) / math.log(self.best / self.worst)))
+
+
+@dataclass(frozen=True)
+class ScoringSpec:
+    """Everything scoring reads: weights, task rules and edge bounds."""
+
+    weights: Mapping[str, float]
+    tasks: Mapping[str, TaskRule]
+    edge: Mapping[str, EdgeBound]
+
+    @classmethod
+    def from_catalog(cls, catalog: Catalog, edge: Mapping[str, EdgeBound] | None = None) -> ScoringSpec:
+        return cls(
+            weights={name: c.weight for name, c in catalog.categories.items()},
+            tasks={name: TaskRule(t.category, t.metric, t.filter, t.baseline) for name, t in catalog.tasks.items()},
+            edge=load_edge_reference() if edge is None else edge,
+        )
+
+    @property
+    def categories(self) -> list[str]:
+        return list(self.weights)
+
+
+def load_edge_reference(path: Path = EDGE_REFERENCE_PATH) -> dict[str, EdgeBound]:
+    """The edge bounds, checked against the edge metrics of the contract."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    metrics = data.get("metrics") if isinstance(data, dict) else None
+    if not isinstance(metrics, dict):
+        raise ScoringError(f"{path}: expected a 'metrics' mapping")
+    bounds: dict[str, EdgeBound] = {}
+    for name, entry in metrics.items():
+        if name not in EDGE_UNITS:
+            raise ScoringError(f"{path}: unknown edge metric {name!r}; the contract has {', '.join(EDGE_UNITS)}")
+        bound = EdgeBound(unit=str(entry["unit"]), best=float(entry["best"]), worst=float(entry["worst"]))
+        if bound.unit != EDGE_UNITS[name]:
+            raise ScoringError(f"{path}: {name} is measured in {EDGE_UNITS[name]}, not {bound.unit}")
+        if bound.best <= 0 or bound.worst <= 0 or bound.best == bound.worst:
+            raise ScoringError(f"{path}: {name}: best and worst must be positive and different")
+        bounds[name] = bound
+    missing = set(EDGE_UNITS) - set(bounds)
+    if missing:
+        raise ScoringError(f"{path}: no bounds for edge metric(s) {sorted(missing)}")
+    return bounds
+
+
+@cache
+def default_spec() -> ScoringSpec:
+    """The spec of the built-in catalog and edge reference."""
+    return ScoringSpec.from_catalog(load_catalog())
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    value: float
+    coverage: float
+    partial: bool
+
+
+def aggregate(category_scores: Mapping[str, float | None], weights: Mapping[str, float]) -> Aggregate:
+    """Weighted sum of category scores, renormalized over the measured weights.
+
+    The methodology's worked example in code form; ``build_leaderboard`` does
+    the same over whole frames.
+    """
+    measured = {c: s for c, s in category_scores.items() if s is not None}
+    unknown = set(measured) - set(weights)
+    if unknown:
+        raise ScoringError(f"unknown categories {sorted(unknown)}; categories: {', '.join(weights)}")
+    if not measured:
+        raise ScoringError("no category was measured")
+    measured_weight = math.fsum(weights[c] for c in measured)
+    total_weight = math.fsum(weights.values())
+    value = math.fsum(weights[c] * s for c, s in measured.items()) / measured_weight
+    coverage = measured_weight / total_weight
+    return Aggregate(value=value, coverage=coverage, partial=coverage < 1.0 - 1e-9)
+
+
+def task_scores(scores: pl.DataFrame, spec: ScoringSpec) -> pl.DataFrame:
+    """One row per run, variant and catalog task: the primary metric in [0, 1].
+
+    Columns: run_id, variant_id, task, category, value, stderr, n_samples, baseline.
+    Groups (several subtasks) are aggregated with lm-eval's own helpers.
+    """
+    rules = pl.DataFrame(
+        {
+            "task": list(spec.tasks),
+            "metric": [r.metric for r in spec.tasks.values()],
+            "filter": [r.filter for r in spec.tasks.values()],
+            "rule_category": [r.category for r in spec.tasks.values()],
+            "baseline": [r.baseline for r in spec.tasks.values()],
+        }
+    )
+    primary = scores.join(rules, on=["task", "metric", "filter"], how="inner")
+    keys = [*_RUN_VARIANT, "task"]
+    grouped = primary.group_by(keys).agg(
+        pl.col("rule_category").first().alias("category"),
+        pl.col("baseline").first(),
+        pl.col("value"),
+        pl.col("stderr"),
+        pl.col("n_samples"),
+        pl.len().alias("parts"),
+    )
+    single = grouped.filter(pl.col("parts") == 1).select(
+        *keys,
+        "category",
+        pl.col("value").list.first(),
+        pl.col("stderr").list.first(),
+        pl.col("n_samples").list.first(),
+        "baseline",
+    )
+    groups = _aggregate_groups(grouped.filter(pl.col("parts") > 1), keys)
+    return pl.concat([single, groups], how="vertical_relaxed").sort(keys)
+
+
+def _aggregate_groups(groups: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Size-weighted mean and pooled stderr of each group, via lm_eval.api.metrics."""
+    schema = {
+        **{k: pl.Utf8 for k in keys},
+        "category": pl.Utf8,
+        "value": pl.Float64,
+        "stderr": pl.Float64,
+        "n_samples": pl.Int64,
+        "baseline": pl.Float64,
+    }
+    if groups.is_empty():
+        return pl.DataFrame(schema=schema)
+    # Imported here: only groups need it, and lm_eval's import is not free.
+    from lm_eval.api.metrics import aggregate_subtask_metrics, pooled_sample_stderr
+
+    rows = []
+    for row in groups.iter_rows(named=True):
+        sizes = row["n_samples"]
+        stderrs = row["stderr"]
+        # lm-eval reports a group's stderr as N/A when any subtask's is.
+        stderr = None if any(s is None for s in stderrs) else float(pooled_sample_stderr(stderrs, sizes))
+        rows.append(
+            {
+                **{k: row[k] for k in keys},
+                "category": row["category"],
+                "value": float(aggregate_subtask_metrics(row["value"], sizes, weight_by_size=True)),
+                "stderr": stderr,
+                "n_samples": sum(sizes),
+                "baseline": row["baseline"],
+            }
+        )
+    return pl.DataFrame(rows, schema=schema)
+
+
+def edge_scores(edge: pl.DataFrame, spec: ScoringSpec) -> pl.DataFrame:
+    """One row per run, variant and edge metric: score 0-100 and its standard error."""
+    bounds = pl.DataFrame(
+        {
+            "metric": list(spec.edge),
+            "best": [b.best for b in spec.edge.values()],
+            "worst": [b.worst for b in spec.edge.values()],
+        }
+    )
+    span = (pl.col("best") / pl.col("worst")).log()
+    raw = (pl.col("mean") / pl.col("worst")).log() / span
+    inside = (raw > 0) & (raw < 1)
+    # Delta method: d score / d x = 100 / (x ln(best/worst)); clipped ends do not move.
+    se = 100.0 * (pl.col("sd").fill_null(0.0) / pl.col("repetitions").sqrt()) / (pl.col("mean") * span.abs())
+    return edge.join(bounds, on="metric", how="inner").select(
+        *_RUN_VARIANT,
+        "metric",
+        "mean",
+        (100.0 * raw.clip(0.0, 1.0)).alias("score"),
+        pl.when(inside).then(se).otherwise(0.0).alias("score_se"),
+    )
+
+
+def category_scores(tasks: pl.DataFrame, edge: pl.DataFrame, spec: ScoringSpec) -> pl.DataFrame:
+    """Long frame: run_id, variant_id, category, score, score_normalized, variance (all 0-100 scale)."""
+    normalized = ((pl.col("value") - pl.col("baseline")) / (1.0 - pl.col("baseline"))).clip(lower_bound=0.0)
+    from_tasks = tasks.group_by([*_RUN_VARIANT, "category"]).agg(
+        (100.0 * pl.col("value").mean()).alias("score"),
+        (100.0 * normalized.mean()).alias("score_normalized"),
+        ((100.0 / pl.len()) ** 2 * (pl.col("stderr").fill_null(0.0) ** 2).sum()).alias("variance"),
+    )
+    from_edge = edge.group_by(_RUN_VARIANT).agg(
+        pl.lit(EDGE_CATEGORY).alias("category"),
+        pl.col("score").mean().alias("score"),
+        pl.col("score").mean().alias("score_normalized"),
+        ((pl.col("score_se") ** 2).sum() / pl.len() ** 2).alias("variance"),
+    )
+    if EDGE_CATEGORY not in spec.weights:
+        from_edge = from_edge.clear()
+    # An edge task in the catalog would double-count: the edge rows are the edge category.
+    from_tasks = from_tasks.filter(pl.col("category") != EDGE_CATEGORY)
+    return pl.concat([from_tasks, from_edge], how="vertical_relaxed")
+
+
+def latest_runs(runs: pl.DataFrame) -> pl.DataFrame:
+    """The latest published run of each model variant (by finish time, then run id)."""
+    return (
+        runs.filter(pl.col("status") == "published")
+        .sort(["finished_at", "run_id"])
+        .group_by(["model_name", "variant_id"], maintain_order=True)
+        .last()
+    )
+
+
+def build_leaderboard(
+    runs: pl.DataFrame, scores: pl.DataFrame, edge: pl.DataFrame, spec: ScoringSpec, data_version: int
+) -> pl.DataFrame:
+    """The leaderboard from published runs, scores and edge rows (the ``leaderboard`` contract).
+
+    A variant with nothing measured has no row: it cannot be ranked.
+    """
+    table = leaderboard(spec.categories)
+    current = latest_runs(runs).select(*_RUN_VARIANT, "model_name", "backend", "precision", "parameters")
+    scores = scores.join(current.select(_RUN_VARIANT), on=_RUN_VARIANT, how="semi")
+    edge = edge.join(current.select(_RUN_VARIANT), on=_RUN_VARIANT, how="semi")
+    cats = category_scores(task_scores(scores, spec), edge_scores(edge, spec), spec)
+
+    weights = pl.DataFrame({"category": spec.categories, "weight": list(spec.weights.values())})
+    total_weight = math.fsum(spec.weights.values())
+    measured = pl.col("weight").sum()
+    totals = (
+        cats.join(weights, on="category", how="inner")
+        .group_by(_RUN_VARIANT)
+        .agg(
+            ((pl.col("weight") * pl.col("score")).sum() / measured).alias("aggregate"),
+            ((pl.col("weight") * pl.col("score_normalized")).sum() / measured).alias("aggregate_normalized"),
+            ((pl.col("weight") ** 2 * pl.col("variance")).sum() / measured**2).sqrt().alias("aggregate_se"),
+            (measured / total_weight).clip(upper_bound=1.0).alias("coverage"),
+        )
+        .with_columns(
+            (pl.col("coverage") < 1.0 - 1e-9).alias("partial"),
+            (pl.col("aggregate") - Z95 * pl.col("aggregate_se")).clip(0.0, 100.0).alias("aggregate_ci_low"),
+            (pl.col("aggregate") + Z95 * pl.col("aggregate_se")).clip(0.0, 100.0).alias("aggregate_ci_high"),
+        )
+    )
+    wide = cats.pivot(on="category", index=_RUN_VARIANT, values="score")
+    wide = wide.rename({c: f"score_{c}" for c in spec.categories if c in wide.columns})
+    edge_wide = edge.pivot(on="metric", index=_RUN_VARIANT, values="mean") if not edge.is_empty() else None
+
+    rows = current.join(totals, on=_RUN_VARIANT, how="inner").join(wide, on=_RUN_VARIANT, how="left")
+    if edge_wide is not None:
+        rows = rows.join(edge_wide, on=_RUN_VARIANT, how="left")
+    missing = [c for c in table.names if c not in rows.columns and c not in ("rank", "rank_band", "data_version")]
+    rows = rows.with_columns([pl.lit(None, dtype=table.schema[c]).alias(c) for c in missing])
+    rows = rows.sort(
+        ["partial", "aggregate", "model_name", "variant_id"], descending=[False, True, False, False]
+    ).with_columns(
+        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("rank"),
+        pl.lit(data_version, dtype=pl.Int64).alias("data_version"),
+    )
+    rows = rows.with_columns(pl.Series("rank_band", _rank_bands(rows), dtype=pl.Int64))
+    return table.conform(rows.select(table.names))
+
+
+def _rank_bands(rows: pl.DataFrame) -> np.ndarray:
+    """1 + rows ranked above whose interval lies wholly above this row's (rows in rank order).
+
+    Within one coverage group the order is by aggregate, so any row whose
+    interval is wholly above is ranked above; a partial row is also below every
+    full-coverage row. Counting with sorted lower ends keeps this O(n log n).
+    """
+    low = rows["aggregate_ci_low"].to_numpy()
+    high = rows["aggregate_ci_high"].to_numpy()
+    partial = rows["partial"].to_numpy()
+    full_lows = np.sort(low[~partial])
+    partial_lows = np.sort(low[partial])
+    above_full = len(full_lows) - np.searchsorted(full_lows, high, side="right")
+    above_partial = len(partial_lows) - np.searchsorted(partial_lows, high, side="right")
+    return 1 + above_full + np.where(partial, above_partial, 0)

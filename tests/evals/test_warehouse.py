@@ -1,0 +1,142 @@
+"""The warehouse: staging through contracts, idempotent merges, time travel, crashes, concurrency."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from evals import warehouse as wh
+from evals.scoring import default_spec
+from tests.contracts.frames import plan_of, run_frames
+
+SPEC = default_spec()
+
+
+def stage(uri: str, frames: dict[str, pl.DataFrame], tmp_path: Path) -> wh.StageResult:
+    return wh.stage_run(uri, frames, plan_of(frames).units, report_dir=tmp_path / "reports")
+
+
+def publish(uri: str, run_id: str) -> None:
+    wh.check_staged_run(uri, run_id)
+    wh.publish_rows(uri, run_id)
+    board = wh.compute_leaderboard(uri, SPEC)
+    wh.check_leaderboard(board, SPEC)
+    wh.write_leaderboard(uri, board, SPEC)
+    wh.update_registry(uri)
+
+
+def versions(uri: str) -> dict[tuple[str, str], int]:
+    return {(zone, name): v for zone, name, v in wh.list_tables(uri)}
+
+
+def test_a_failed_run_is_recorded_with_its_report_and_nothing_else(tmp_path: Path) -> None:
+    uri = str(tmp_path / "wh")
+    frames = run_frames()
+    frames["scores"] = frames["scores"].with_columns(value=pl.lit(float("nan")))
+    result = stage(uri, frames, tmp_path)
+    assert result.status == "failed"
+    report = json.loads(result.report_path.read_text())
+    assert not report["success"] and any(f["column"] == "value is NaN" for f in report["failures"])
+    assert (result.report_path.parent / "contracts.md").is_file()
+    runs = wh.read_table(uri, "runs", wh.STAGING)
+    assert runs["status"].to_list() == ["failed"] and "value is NaN" in runs["error"][0]
+    assert wh.read_table(uri, "scores", wh.STAGING).is_empty()
+    with pytest.raises(wh.WarehouseError, match="failed"):
+        wh.check_staged_run(uri, "run-1")
+
+
+def test_publishing_twice_changes_nothing(tmp_path: Path) -> None:
+    uri = str(tmp_path / "wh")
+    assert stage(uri, run_frames(variants=("FP32", "Q8_0")), tmp_path).status == "staged"
+    publish(uri, "run-1")
+    first = {name: wh.read_table(uri, name) for name in ("runs", "scores", "edge", "models", "leaderboard")}
+    before = versions(uri)
+    publish(uri, "run-1")
+    assert versions(uri) == before
+    for name, frame in first.items():
+        assert wh.read_table(uri, name).equals(frame), name
+    assert first["scores"].height == 2 * 5 * 2 and first["leaderboard"].height == 2
+
+
+def test_versions_and_time_travel(tmp_path: Path) -> None:
+    uri = str(tmp_path / "wh")
+    stage(uri, run_frames(run_id="run-1", model_name="a"), tmp_path)
+    stage(uri, run_frames(run_id="run-2", model_name="b", level=0.8), tmp_path)
+    publish(uri, "run-1")
+    v1 = wh.current_version(uri, wh.PUBLISHED, "leaderboard")
+    publish(uri, "run-2")
+    assert wh.read_table(uri, "leaderboard", version=v1)["model_name"].to_list() == ["a"]
+    assert wh.read_table(uri, "leaderboard")["model_name"].to_list() == ["b", "a"]
+    history = wh.table_versions(uri, "runs")
+    assert history["run_id"].drop_nulls().to_list() == ["run-1", "run-2"]
+    with pytest.raises(wh.WarehouseError):
+        wh.read_table(uri, "leaderboard", version=99)
+
+
+def test_a_crash_inside_the_publish_leaves_nothing_visible_and_a_rerun_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uri = str(tmp_path / "wh")
+    stage(uri, run_frames(run_id="run-1", model_name="a"), tmp_path)
+    stage(uri, run_frames(run_id="run-2", model_name="b"), tmp_path)
+    publish(uri, "run-1")
+    board_before = wh.read_table(uri, "leaderboard")
+
+    real_merge = wh._merge
+
+    def crash_on_runs(uri_: str, zone: str, table, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        if zone == wh.PUBLISHED and table.name == "runs":
+            raise RuntimeError("injected crash")
+        real_merge(uri_, zone, table, *args, **kwargs)
+
+    monkeypatch.setattr(wh, "_merge", crash_on_runs)
+    with pytest.raises(RuntimeError, match="injected"):
+        publish(uri, "run-2")
+    monkeypatch.setattr(wh, "_merge", real_merge)
+    # Run-2's scores landed but its runs rows did not: the leaderboard ignores them.
+    assert wh.read_table(uri, "scores")["run_id"].unique().sort().to_list() == ["run-1", "run-2"]
+    assert wh.compute_leaderboard(uri, SPEC).frame.equals(board_before)
+    publish(uri, "run-2")
+    assert sorted(wh.read_table(uri, "leaderboard")["model_name"].to_list()) == ["a", "b"]
+    assert wh.read_table(uri, "scores").height == 2 * 5 * 2
+
+
+def test_concurrent_publishes_of_different_runs_both_land(tmp_path: Path) -> None:
+    uri = str(tmp_path / "wh")
+    run_ids = [f"run-{i}" for i in range(3)]
+    for i, run_id in enumerate(run_ids):
+        stage(uri, run_frames(run_id=run_id, model_name=f"m{i}", level=0.5 + 0.1 * i), tmp_path)
+    errors: list[BaseException] = []
+
+    def worker(run_id: str) -> None:
+        try:
+            publish(uri, run_id)
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=worker, args=(run_id,)) for run_id in run_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert sorted(wh.read_table(uri, "runs")["run_id"].to_list()) == run_ids
+    board = wh.read_table(uri, "leaderboard")
+    assert sorted(board["model_name"].to_list()) == ["m0", "m1", "m2"]
+    assert board["data_version"][0] == wh.current_version(uri, wh.PUBLISHED, "runs")
+    assert wh.read_table(uri, "models").height == 3
+
+
+def test_exports_for_the_site(tmp_path: Path) -> None:
+    uri = str(tmp_path / "wh")
+    stage(uri, run_frames(), tmp_path)
+    publish(uri, "run-1")
+    files = wh.export_site_data(uri, tmp_path / "site-data")
+    board = json.loads(files["leaderboard.json"].read_text())
+    registry = json.loads(files["registry.json"].read_text())
+    assert board["rows"][0]["model_name"] == "demo-model" and board["data_version"] == 1
+    assert registry["models"][0]["parameters"] == 1_000_000
