@@ -26,8 +26,9 @@ def taskpack_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    """Content-addressed unit results."""
-    return home() / "cache"
+    """Content-addressed unit results: ``$SLMBENCH_CACHE_DIR`` or ``<home>/cache``."""
+    override = os.environ.get("SLMBENCH_CACHE_DIR")
+    return Path(override).resolve() if override else home() / "cache"
 
 
 def runs_dir() -> Path:

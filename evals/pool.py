@@ -34,6 +34,7 @@ _FORWARDED_ENV = (
     "HF_HOME",
     "HF_DATASETS_CACHE",
     "SLMBENCH_HOME",
+    "SLMBENCH_CACHE_DIR",
     "TOKENIZERS_PARALLELISM",
     "RAY_USAGE_STATS_ENABLED",
     "PREFECT_SERVER_ANALYTICS_ENABLED",
@@ -103,6 +104,9 @@ class WorkerPool:
             num_gpus=1 if self.options.use_gpu else 0,
             max_restarts=self.options.max_restarts,
             max_task_retries=self.options.max_restarts,
+            # A second slot so a health or pid query is answered while a unit runs;
+            # the pool still lends each actor to one unit at a time.
+            max_concurrency=2,
         )
         return actor_cls.remote(
             self.variant,

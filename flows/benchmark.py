@@ -32,7 +32,7 @@ class BenchmarkFailed(UserError):
     """Some units failed; the message lists each with its cause."""
 
 
-@flow(name="benchmark_submission", log_prints=True)
+@flow(name="benchmark-submission", flow_run_name="benchmark {submission_path}")
 def benchmark_submission(
     submission_path: str,
     suite: str = "offline",
@@ -62,9 +62,11 @@ def benchmark_submission(
         stop_workers(pool)
 
     frames = collect_results(run, plan, submission, reports)
-    stage_results(frames, warehouse, expected_units=len(plan.units))
+    status = stage_results(frames, warehouse, plan, run)
     report_summary(run, frames)
     print(frames.summary)
+    if status == "failed" and not frames.failures:
+        raise BenchmarkFailed(f"run {run.run_id} failed its contracts; see {run.run_dir / 'contracts.md'}")
     if frames.failures:
         raise BenchmarkFailed(
             f"{len(frames.failures)} of {len(plan.units)} units failed (finished units are cached; rerun to resume):\n"

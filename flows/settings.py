@@ -6,6 +6,7 @@ wins, so a cluster or a hub run can opt back in.
 
 from __future__ import annotations
 
+import logging
 import os
 
 DEFAULTS = {
@@ -28,6 +29,29 @@ DEFAULTS = {
 }
 
 
+# Libraries that log routine INFO lines to the console.
+QUIET_LOGGERS = ("great_expectations", "datasets", "filelock", "httpx")
+
+
+class _UserErrorsWithoutTraceback(logging.Filter):
+    """Prefect logs every task and flow exception with its traceback; for bad input
+    (a :class:`UserError`) the message alone is the useful part."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from contracts.errors import UserError
+
+        if record.exc_info and isinstance(record.exc_info[1], UserError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def apply_defaults() -> None:
     for key, value in DEFAULTS.items():
         os.environ.setdefault(key, value)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _UserErrorsWithoutTraceback) for f in logger.filters):
+            logger.addFilter(_UserErrorsWithoutTraceback())

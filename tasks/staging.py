@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from prefect import task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from evals.planning import Plan
+from evals.results import RunInfo
 from tasks.benchmark import RunFrames
 
 
-@task(name="stage-results", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
-def stage_results(frames: RunFrames, warehouse: str, expected_units: int) -> None:
+@task(name="stage-results", cache_policy=NO_CACHE)
+def stage_results(frames: RunFrames, warehouse: str, plan: Plan, run: RunInfo) -> str:
+    """Validate and stage the run; returns its status ("staged" or "failed")."""
     from evals.warehouse import stage_run
 
-    stage_run(warehouse, frames.read(), expected_units=expected_units)
+    expected = {v.variant_id: sorted({u.task for u in plan.units_of(v)}) for v in plan.variants}
+    result = stage_run(warehouse, frames.read(), expected, report_dir=run.run_dir)
+    if result.status == "failed" and result.report_path:
+        create_markdown_artifact(
+            key="contract-report",
+            markdown=result.report_path.with_suffix(".md").read_text(),
+            description=f"Failed expectations of run {run.run_id}",
+        )
+    return result.status

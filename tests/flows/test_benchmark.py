@@ -1,0 +1,258 @@
+"""The benchmark flow end to end: real Prefect, real Ray actors, real lm-eval, the demo models.
+
+One Prefect harness and one local Ray serve the whole module; runs use small
+limits so the module stays around two minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from contracts.submission import load_submission
+from evals.cache import UnitCache, read_results
+from evals.planning import PlanOptions, make_plan
+from evals.pool import PoolOptions, WorkerPool, ensure_ray
+from evals.worker import ModelWorker
+from flows.benchmark import BenchmarkFailed, benchmark_submission
+
+ROOT = Path(__file__).resolve().parents[2]
+LIMIT = 12
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    import ray
+
+    ensure_ray()
+    yield
+    ray.shutdown()
+
+
+def _primary(scores: pl.DataFrame, variant: str) -> dict[str, float]:
+    from evals.catalog import load_catalog
+
+    catalog = load_catalog()
+    out = {}
+    for row in scores.filter(pl.col("variant_id") == variant).iter_rows(named=True):
+        entry = catalog.tasks[row["task"]]
+        if (row["metric"], row["filter"]) == (entry.metric, entry.filter):
+            out[row["task"]] = (row["value"], row["stderr"] or 0.0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def demo_runs(ray_local, demo_models, tmp_path_factory) -> dict[str, Path]:
+    """The trained (FP32 + Q8_0 + Q4_K_M) and untrained demo models on the offline suite."""
+    warehouse = str(tmp_path_factory.mktemp("warehouse"))
+    runs = {}
+    for name in ("demo-trained", "demo-untrained"):
+        out = tmp_path_factory.mktemp(name)
+        benchmark_submission(
+            submission_path=str(ROOT / "models" / "submissions" / f"{name}.yaml"),
+            suite="offline",
+            limit=LIMIT,
+            workers=2,
+            threads_per_worker=1,
+            output_dir=str(out),
+            warehouse=warehouse,
+        )
+        runs[name] = out
+    return runs
+
+
+def test_run_folder_holds_raw_results_samples_and_summary(demo_runs: dict[str, Path]) -> None:
+    run = demo_runs["demo-trained"]
+    assert (run / "summary.md").read_text().startswith("## SLM Bench run")
+    units = sorted((run / "units").glob("*/*"))
+    assert len(units) == 3 * 5  # 3 variants x 5 offline tasks
+    for unit in units:
+        assert "results" in read_results(unit)
+        samples = [json.loads(line) for line in (unit / "samples.jsonl").read_text().splitlines()]
+        assert len({s["doc_id"] for s in samples}) == LIMIT  # one entry per document and filter
+
+
+def test_trained_beats_untrained_and_q8_is_within_stderr(demo_runs: dict[str, Path]) -> None:
+    trained = pl.read_parquet(demo_runs["demo-trained"] / "scores.parquet")
+    untrained = pl.read_parquet(demo_runs["demo-untrained"] / "scores.parquet")
+    fp32 = _primary(trained, "slmb-demo-trained--FP32")
+    q8 = _primary(trained, "slmb-demo-trained--Q8_0")
+    floor = _primary(untrained, "slmb-demo-untrained--FP32")
+    mean = lambda d: sum(v for v, _ in d.values()) / len(d)  # noqa: E731
+    assert mean(fp32) > mean(floor) + 0.1, (fp32, floor)
+    for task, (value, stderr) in fp32.items():
+        q8_value, q8_stderr = q8[task]
+        assert abs(q8_value - value) <= max(stderr, q8_stderr, 1 / LIMIT) + 1e-9, (task, value, q8_value)
+
+
+def test_rerun_is_fully_cached_and_identical(demo_runs, tmp_path: Path) -> None:
+    first = pl.read_parquet(demo_runs["demo-trained"] / "scores.parquet")
+    started = time.perf_counter()
+    benchmark_submission(
+        submission_path=str(ROOT / "models" / "submissions" / "demo-trained.yaml"),
+        suite="offline",
+        limit=LIMIT,
+        output_dir=str(tmp_path),
+        warehouse=str(tmp_path / "wh"),
+    )
+    elapsed = time.perf_counter() - started
+    again = pl.read_parquet(tmp_path / "scores.parquet")
+    cols = ["variant_id", "task", "metric", "filter", "value", "stderr", "n_samples"]
+    assert again.select(cols).sort(cols).equals(first.select(cols).sort(cols))
+    assert "15 units (15 from cache, 0 failed)" in (tmp_path / "summary.md").read_text()
+    print(f"fully cached rerun: {elapsed:.1f}s")
+
+
+def test_scores_equal_lm_eval_cli(demo_runs: dict[str, Path], demo_models, tmp_path: Path) -> None:
+    """Every offline task: the platform's numbers are lm-eval's own (CLI, HF backend), to 1e-9."""
+    from evals.taskpack import build_pack
+
+    model = demo_models["demo-trained"]
+    tasks = "slmb_facts,slmb_story,slmb_code,slmb_arith,slmb_yesno"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lm_eval",
+            "--model",
+            "hf",
+            "--model_args",
+            f"pretrained={model.hf_dir},dtype=float32",
+            "--include_path",
+            str(build_pack()),
+            "--tasks",
+            tasks,
+            "--limit",
+            str(LIMIT),
+            "--num_fewshot",
+            "0",
+            "--seed",
+            "1234",
+            "--device",
+            "cpu",
+            "--batch_size",
+            "1",
+            "--output_path",
+            str(tmp_path),
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    cli = json.loads(next(tmp_path.rglob("results_*.json")).read_text())["results"]
+    ours = pl.read_parquet(demo_runs["demo-trained"] / "scores.parquet").filter(
+        pl.col("variant_id") == "slmb-demo-trained--FP32"
+    )
+    assert ours.height > 0
+    for row in ours.iter_rows(named=True):
+        expected = cli[row["subtask"]][f"{row['metric']},{row['filter']}"]
+        assert abs(row["value"] - expected) <= 1e-9, (row, expected)
+
+
+def test_worker_killed_mid_unit_is_replaced_and_scores_are_identical(ray_local, demo_models) -> None:
+    path = ROOT / "models" / "submissions" / "demo-untrained.yaml"
+    plan = make_plan(load_submission(path), str(path), PlanOptions(suite="offline", limit=24))
+    unit = next(u for u in plan.units if u.task == "slmb_arith")  # generation: long enough to be killed
+    pool = WorkerPool(plan.variants[0], plan.include_paths, False, PoolOptions(workers=1, threads_per_worker=1), 1234)
+    box: dict[str, object] = {}
+    thread = threading.Thread(target=lambda: box.update(outcome=pool.run(unit)))
+    thread.start()
+    pid = _wait_for_busy_worker(pool)
+    os.kill(pid, signal.SIGKILL)
+    thread.join(timeout=300)
+    assert pool.actor_pids() != [pid]  # Ray started a new actor process
+    pool.shutdown()
+    undisturbed = ModelWorker(plan.variants[0], plan.include_paths, n_threads=1).run(unit)
+    assert box["outcome"].results["results"] == undisturbed.results["results"]
+
+
+def _wait_for_busy_worker(pool: WorkerPool) -> int:
+    import psutil
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        pids = pool.actor_pids() if pool._actors else []
+        if pids:
+            proc = psutil.Process(pids[0])
+            before = sum(proc.cpu_times()[:2])
+            time.sleep(1.0)
+            if sum(proc.cpu_times()[:2]) - before > 0.5:  # evaluating, not idle
+                return pids[0]
+        time.sleep(0.2)
+    raise AssertionError("the worker never got busy")
+
+
+def test_a_failing_unit_names_itself_and_finished_units_stay_cached(ray_local, tmp_path: Path) -> None:
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    (tasks / "broken.yaml").write_text(
+        "task: broken_task\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: /nonexistent/data.jsonl\n"
+        "test_split: test\noutput_type: multiple_choice\ndoc_to_text: q\ndoc_to_choice: ['a', 'b']\ndoc_to_target: 0\n"
+    )
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "tasks_dirs: [tasks]\ntasks:\n  broken_task: {lm_eval: broken_task, category: reasoning, metric: acc, "
+        "num_fewshot: 0, baseline: 0.5}\nsuites:\n  mixed: {tasks: [broken_task, slmb_yesno]}\n"
+    )
+    submission = str(ROOT / "models" / "submissions" / "demo-untrained.yaml")
+    with pytest.raises(BenchmarkFailed, match="slmb-demo-untrained--FP32/broken_task"):
+        benchmark_submission(
+            submission_path=submission,
+            suite=str(suite),
+            limit=4,
+            output_dir=str(tmp_path / "run"),
+            warehouse=str(tmp_path / "wh"),
+        )
+    plan = make_plan(load_submission(submission), submission, PlanOptions(suite=str(suite), limit=4))
+    cache = UnitCache()
+    assert [u.subtask for u in plan.units if cache.get(u.cache_key)] == ["slmb_yesno"]
+
+
+def test_cli_bad_inputs_exit_non_zero_with_a_message(tmp_path: Path) -> None:
+    bad_gguf = tmp_path / "broken.gguf"
+    bad_gguf.write_bytes(b"GGUF" + b"\0" * 64)
+    cases = {
+        "unknown suite": (
+            ["--suite", "ofline"],
+            ROOT / "models" / "submissions" / "stories260k.yaml",
+            "did you mean 'offline'",
+        ),
+        "missing model": ([], _submission_at(tmp_path, tmp_path / "missing.gguf"), "does not exist"),
+        "broken gguf": (
+            ["--suite", "offline-quick", "--limit", "2"],
+            _submission_at(tmp_path, bad_gguf),
+            "broken-gguf--FP32/slmb_",
+        ),
+    }
+    for name, (extra, submission, message) in cases.items():
+        done = subprocess.run(
+            [sys.executable, "-m", "flows.cli", "run", str(submission), "--warehouse", str(tmp_path / "wh"), *extra],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode != 0, name
+        assert message in done.stderr, (name, done.stderr[-2000:])
+        assert "Traceback" not in done.stderr, (name, done.stderr[-2000:])
+
+
+def _submission_at(tmp_path: Path, gguf: Path) -> Path:
+    path = tmp_path / f"{gguf.stem}.yaml"
+    path.write_text(
+        f'model:\n  name: "{gguf.stem}"\n  local_path: "{gguf}"\n  parameters: "1K"\n  test_model: true\n'
+        "  quantizations:\n    - {name: FP32, format: gguf}\n"
+    )
+    return path
