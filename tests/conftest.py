@@ -1,0 +1,30 @@
+"""Session fixtures shared by the whole suite: the project's real tiny models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from evals import paths
+
+if TYPE_CHECKING:
+    from evals.fixtures import DemoModel
+
+
+@pytest.fixture(scope="session")
+def demo_models() -> dict[str, DemoModel]:
+    """The demo models by name, built once (under 2 minutes on 2 cores) and cached in the fixtures folder."""
+    from evals.fixtures import build_all
+
+    return build_all()
+
+
+@pytest.fixture(scope="session")
+def stories260k_path() -> Path:
+    """The shared pretrained stories260K GGUF, or a skip saying where it was looked for."""
+    path = paths.shared_models_dir() / "stories260K.gguf"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent; put stories260K.gguf there or set SLMBENCH_SHARED_MODELS")
+    return path
