@@ -44,8 +44,13 @@ def benchmark_submission(
     output_dir: str | None = None,
     warehouse: str = "warehouse",
     pr_number: int | None = None,
+    head_sha: str | None = None,
 ) -> str:
-    """Evaluate every variant of a submission on a suite; returns the run id."""
+    """Evaluate every variant of a submission on a suite; returns the run id.
+
+    ``pr_number`` and ``head_sha`` name the pull request commit a ChatOps run tests; ``head_sha`` is
+    kept by the flow run (parameters, UI) and the ChatOps audit store, not yet in the runs table.
+    """
     submission = validate_submission(submission_path)
     options = PlanOptions(suite=suite, limit=limit, seed=seed, tasks_dirs=tuple(Path(d) for d in tasks_dirs or ()))
     plan = plan_benchmark(submission, submission_path, options)

@@ -73,9 +73,13 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from contracts.submission import load_submission
+    from evals.catalog import resolve_suite
+    from evals.variants import resolve_variants
     from flows.benchmark import benchmark_submission
 
-    load_submission(args.file)  # fail fast, before Prefect and Ray start
+    # Fail fast on bad input, before Prefect and Ray start (seconds): the flow checks again.
+    resolve_suite(args.suite, tuple(args.tasks_dir))
+    resolve_variants(load_submission(args.file))
     benchmark_submission(
         submission_path=str(args.file),
         suite=args.suite,
@@ -101,6 +105,7 @@ def _demo(args: argparse.Namespace) -> int:
     columns += [c for c in board.columns if c.startswith("score_")]
     print(board.select(columns).to_pandas().to_string(index=False, float_format=lambda v: f"{v:.1f}"))
     print("\nEvery run's raw results: .slmbench/runs/<run id>/; the tables: slmbench results --help")
+    print("The leaderboard site is in site/: open it with `slmbench site serve --no-build`, then http://127.0.0.1:8000/")
     return 0
 
 
@@ -154,6 +159,42 @@ def _results(args: argparse.Namespace) -> int:
         frame.write_parquet(args.output)
     if args.output is not None:
         print(f"wrote {frame.height} rows to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from flows.chatops.deployments import serve
+
+    serve(concurrent_benchmarks=args.concurrent_benchmarks, limit=args.limit, warehouse=args.warehouse)
+    return 0
+
+
+def _webhook(args: argparse.Namespace) -> int:
+    from flows.chatops.app import run
+
+    run(host=args.host, port=args.port)
+    return 0
+
+
+def _site(args: argparse.Namespace) -> int:
+    from evals.sitegen.server import make_server
+
+    site_dir = Path(args.site_dir)
+    if args.action == "build" or not args.no_build:
+        from flows.site import build_site
+
+        summary = build_site(warehouse=args.warehouse, version=args.version, site_dir=str(site_dir))
+        print(
+            f"built the site of leaderboard v{summary.leaderboard_version} (data v{summary.data_version}, "
+            f"{summary.models} models, {summary.variants} variants): {summary.index}"
+        )
+    if args.action == "build":
+        print(f"open it: slmbench site serve --no-build, then http://127.0.0.1:{args.port}/")
+        return 0
+    server = make_server(site_dir, args.port, quiet=False)
+    print(f"serving {site_dir} at http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)")
+    with server:
+        server.serve_forever()
     return 0
 
 
@@ -222,6 +263,26 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--output", type=Path, default=None, help="write to a file instead of the terminal")
     results.add_argument("--rows", type=int, default=50, help="rows to print in table format (default 50)")
     results.set_defaults(handler=_results)
+
+    serve = commands.add_parser("serve", help="serve the Prefect deployments (benchmark, publish, site); no work pool")
+    serve.add_argument("--concurrent-benchmarks", type=_positive, default=2, help="benchmark runs at once (default 2)")
+    serve.add_argument("--limit", type=_positive, default=None, help="flow runs at once in this process")
+    serve.add_argument("--warehouse", default="warehouse", help="Delta tables URI (default ./warehouse)")
+    serve.set_defaults(handler=_serve)
+
+    webhook = commands.add_parser("webhook", help="GitHub webhook receiver for /test-benchmark and /push-results")
+    webhook.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    webhook.add_argument("--port", type=int, default=8085, help="port (default 8085)")
+    webhook.set_defaults(handler=_webhook)
+
+    site = commands.add_parser("site", help="build the leaderboard site from the published tables, or serve it")
+    site.add_argument("action", choices=["build", "serve"], help="build: tables -> site/; serve: build, then serve it")
+    site.add_argument("--warehouse", default="warehouse", help="Delta tables URI (default ./warehouse)")
+    site.add_argument("--version", type=int, default=None, metavar="N", help="leaderboard table version (default latest)")
+    site.add_argument("--site-dir", default="site", help="output folder (default ./site)")
+    site.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 for serve (default 8000)")
+    site.add_argument("--no-build", action="store_true", help="serve: serve the site already built")
+    site.set_defaults(handler=_site)
 
     return parser
 

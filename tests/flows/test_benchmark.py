@@ -233,7 +233,7 @@ def test_cli_bad_inputs_exit_non_zero_with_a_message(tmp_path: Path) -> None:
         "broken gguf": (
             ["--suite", "offline-quick", "--limit", "2"],
             _submission_at(tmp_path, bad_gguf),
-            "broken-gguf--FP32/slmb_",
+            "broken--FP32/slmb_",
         ),
     }
     for name, (extra, submission, message) in cases.items():

@@ -1,0 +1,153 @@
+"""Load test of the webhook receiver: 1,000 signed deliveries, 50 concurrent, loopback only.
+
+    nice -n 10 /tmp/probe-venv/bin/python -m benchmarks.webhook_load [--deliveries 1000] [--concurrency 50]
+
+The receiver runs in its own uvicorn process; a real Prefect API (the test harness) and the
+GitHub stand-in (tests/chatops) run in this one. The delivery mix holds distinct valid
+``/test-benchmark`` commands (one per PR), replays of them, conversation, commands from
+non-maintainers, unknown commands, forged signatures and PR-opened validations. It prints
+requests per second, latency percentiles, the status codes, and the number of benchmark
+flow runs created, which must equal the number of distinct valid commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from flows import settings
+from flows.chatops.signature import sign
+from tests.chatops.conftest import REPO, SUBMISSION, comment, pull_request
+from tests.chatops.github_standin import GitHubStandIn
+from tests.chatops.servers import serving
+
+SECRET = b"load-secret"
+
+
+def deliveries(total: int, rng: random.Random, standin: GitHubStandIn) -> tuple[list[tuple[str, str, bytes, str]], int]:
+    """(event, delivery id, body, signature) for each request, and the number of distinct valid commands."""
+    valid = total // 10
+    items: list[tuple[str, str, Any, bool]] = []
+    for pr in range(1, valid + 1):
+        standin.add_pull(pr, {f"models/submissions/model-{pr}.yaml": SUBMISSION})
+        items.append(("issue_comment", f"valid-{pr}", comment(pr, "/test-benchmark --limit 2"), True))
+    replays = [items[rng.randrange(valid)] for _ in range(valid)]
+    kinds = [
+        ("conversation", 2 * valid, lambda pr: ("issue_comment", comment(pr, "thanks!"), True)),
+        ("outsider", 2 * valid, lambda pr: ("issue_comment", comment(pr, "/test-benchmark", "mallory", "NONE"), True)),
+        ("unknown", valid, lambda pr: ("issue_comment", comment(pr, "/benchmark-all"), True)),
+        ("forged", valid, lambda pr: ("issue_comment", comment(pr, "/test-benchmark"), False)),
+        ("opened", valid + valid // 2, lambda pr: ("pull_request", pull_request(pr, standin.pulls[pr].head_sha), True)),
+    ]
+    items += replays
+    for name, count, make in kinds:
+        for _ in range(count):
+            event, payload, signed = make(rng.randrange(1, valid + 1))
+            items.append((event, f"{name}-{uuid.UUID(int=rng.getrandbits(128))}", payload, signed))
+    items += [items[-1]] * max(0, total - len(items))  # pad with replays of the last one
+    rng.shuffle(items)
+    out = []
+    for event, delivery, payload, signed in items[:total]:
+        body = httpx.Request("POST", "/", json=payload).content
+        out.append((event, delivery, body, sign(SECRET if signed else b"wrong", body)))
+    return out, valid
+
+
+async def fire(url: str, requests: list[tuple[str, str, bytes, str]], concurrency: int) -> tuple[list[float], Counter[int], float]:
+    gate = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+    codes: Counter[int] = Counter()
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=300) as client:
+
+        async def one(event: str, delivery: str, body: bytes, signature: str) -> None:
+            async with gate:
+                headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": signature}
+                start = time.perf_counter()
+                response = await client.post("/webhook", content=body, headers=headers)
+                latencies.append(time.perf_counter() - start)
+                codes[response.status_code] += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one(*r) for r in requests))
+        return latencies, codes, time.perf_counter() - start
+
+
+def count_benchmark_runs() -> int:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    only = DeploymentFilter(name=DeploymentFilterName(any_=["benchmark-submission"]))
+    total = 0
+    with get_client(sync_client=True) as client:
+        while page := client.read_flow_runs(deployment_filter=only, limit=200, offset=total):  # the API's page cap
+            total += len(page)
+    return total
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deliveries", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    settings.apply_defaults()
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.chatops.deployments import build_deployments
+
+    standin = GitHubStandIn(repo=REPO)
+    requests, valid = deliveries(args.deliveries, random.Random(args.seed), standin)
+    with prefect_test_harness(server_startup_timeout=60), serving(standin.app()) as github_url, tempfile.TemporaryDirectory() as state:
+        for deployment in build_deployments():
+            deployment.apply()
+        env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "SLMBENCH_WEBHOOK_SECRET": SECRET.decode(),
+               "SLMBENCH_GITHUB_API_URL": github_url, "SLMBENCH_CHATOPS_DIR": state, "PREFECT_LOGGING_LEVEL": "WARNING"}
+        port = 18000 + os.getpid() % 1000
+        receiver = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "flows.chatops.app:app_from_env", "--host", "127.0.0.1",
+             "--port", str(port), "--log-level", "warning", "--no-access-log", "--backlog", "512"],
+            env=env, cwd=Path(__file__).parents[1],
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    httpx.get(f"{url}/healthz", timeout=1).raise_for_status()
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline or receiver.poll() is not None:
+                        raise SystemExit("the receiver did not start") from None
+                    time.sleep(0.2)
+            latencies, codes, wall = asyncio.run(fire(url, requests, args.concurrency))
+        finally:
+            receiver.terminate()
+            receiver.wait(timeout=20)
+        runs = count_benchmark_runs()
+    latencies.sort()
+    p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+    print(f"deliveries: {len(requests)}, concurrency {args.concurrency}, wall {wall:.2f} s")
+    print(f"requests/s: {len(requests) / wall:.1f}")
+    print(f"latency ms: p50 {p(0.50):.1f}, p90 {p(0.90):.1f}, p99 {p(0.99):.1f}, max {latencies[-1] * 1000:.1f}, mean {statistics.mean(latencies) * 1000:.1f}")
+    print(f"status codes: {dict(sorted(codes.items()))}")
+    print(f"benchmark flow runs created: {runs} (distinct valid commands: {valid}) -> {'OK' if runs == valid else 'MISMATCH'}")
+    return 0 if runs == valid else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

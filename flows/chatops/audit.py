@@ -1,0 +1,137 @@
+"""The ChatOps record: an append-only JSONL audit trail and a small SQLite state store.
+
+The audit trail has one line per command and per outcome, each with its delivery and run
+ids, so "who started what, and what came of it" is answerable from one file. The store
+holds what later steps need: the deliveries already seen (replay protection) and which
+flow run tested or published which PR head.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("slmbench.chatops")
+
+SCHEMA = """
+create table if not exists deliveries (id text primary key, received_at text not null);
+create table if not exists benchmarks (
+    flow_run_id text primary key, repo text not null, pr integer not null, head_sha text not null,
+    path text not null, command text not null, created_at text not null,
+    status text not null default 'scheduled', run_id text, message text);
+create index if not exists benchmarks_pr on benchmarks (repo, pr, created_at);
+create table if not exists publishes (
+    flow_run_id text primary key, repo text not null, pr integer not null, run_id text not null,
+    head_sha text not null, created_at text not null, status text not null default 'scheduled', message text);
+"""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class AuditLog:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def write(self, event: str, **fields: Any) -> None:
+        record = {"at": _now(), "event": event, **fields}
+        line = json.dumps(record, default=str, sort_keys=True)
+        with self._lock, self.path.open("a") as out:  # one write per line: lines never interleave
+            out.write(line + "\n")
+        log.info("%s", line)
+
+    def records(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line]
+
+
+class Store:
+    """One connection per call: the receiver's threads and the flow runs' hooks share the file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("pragma journal_mode=wal")
+            db.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30)
+        db.row_factory = sqlite3.Row
+        db.execute("pragma synchronous=normal")
+        try:
+            with db:  # commits, or rolls back on error
+                yield db
+        finally:
+            db.close()
+
+    def claim_delivery(self, delivery_id: str) -> bool:
+        """True the first time an id is seen; atomic, so two concurrent copies cannot both win."""
+        with self._connect() as db:
+            cursor = db.execute("insert or ignore into deliveries values (?, ?)", (delivery_id, _now()))
+            return cursor.rowcount == 1
+
+    def forget_delivery(self, delivery_id: str) -> None:
+        """After a failure on our side, so GitHub's redelivery is handled rather than dropped."""
+        with self._connect() as db:
+            db.execute("delete from deliveries where id = ?", (delivery_id,))
+
+    def record_benchmark(self, flow_run_id: str, repo: str, pr: int, head_sha: str, path: str, command: str) -> None:
+        with self._connect() as db:
+            db.execute(
+                "insert or ignore into benchmarks (flow_run_id, repo, pr, head_sha, path, command, created_at)"
+                " values (?, ?, ?, ?, ?, ?, ?)",
+                (flow_run_id, repo, pr, head_sha, path, command, _now()),
+            )
+
+    def finish_benchmark(self, flow_run_id: str, status: str, run_id: str | None, message: str | None) -> None:
+        with self._connect() as db:
+            db.execute(
+                "update benchmarks set status = ?, run_id = ?, message = ? where flow_run_id = ?",
+                (status, run_id, message, flow_run_id),
+            )
+
+    def benchmark(self, flow_run_id: str) -> dict[str, Any] | None:
+        with self._connect() as db:
+            row = db.execute("select * from benchmarks where flow_run_id = ?", (flow_run_id,)).fetchone()
+        return dict(row) if row else None
+
+    def latest_benchmarks(self, repo: str, pr: int) -> list[dict[str, Any]]:
+        """The PR's benchmark runs, newest first."""
+        with self._connect() as db:
+            rows = db.execute(
+                "select * from benchmarks where repo = ? and pr = ? order by created_at desc", (repo, pr)
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    def record_publish(self, flow_run_id: str, repo: str, pr: int, run_id: str, head_sha: str) -> None:
+        with self._connect() as db:
+            db.execute(
+                "insert or ignore into publishes (flow_run_id, repo, pr, run_id, head_sha, created_at) values (?, ?, ?, ?, ?, ?)",
+                (flow_run_id, repo, pr, run_id, head_sha, _now()),
+            )
+
+    def finish_publish(self, flow_run_id: str, status: str, message: str | None) -> None:
+        with self._connect() as db:
+            db.execute("update publishes set status = ?, message = ? where flow_run_id = ?", (status, message, flow_run_id))
+
+    def publish(self, flow_run_id: str) -> dict[str, Any] | None:
+        with self._connect() as db:
+            row = db.execute("select * from publishes where flow_run_id = ?", (flow_run_id,)).fetchone()
+        return dict(row) if row else None
+
+
+def open_record(state_dir: Path) -> tuple[Store, AuditLog]:
+    return Store(state_dir / "state.sqlite"), AuditLog(state_dir / "audit.jsonl")

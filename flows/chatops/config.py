@@ -1,0 +1,62 @@
+"""ChatOps settings, read once from the environment (the receiver, the served flows and the hooks).
+
+Secrets never have defaults: a receiver without ``SLMBENCH_WEBHOOK_SECRET`` refuses to start
+rather than accept unsigned deliveries.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from contracts.errors import UserError
+from evals import paths
+
+# GitHub sends at most 25 MB, but the events we act on are a few KiB: a small cap
+# keeps a flood of large bodies from tying up memory before the signature is checked.
+DEFAULT_MAX_BODY = 1024 * 1024
+BENCHMARK_DEPLOYMENT = "benchmark-submission/benchmark-submission"
+PUBLISH_DEPLOYMENT = "publish-results/publish-results"
+SITE_DEPLOYMENT = "build-site/build-site"
+
+
+class ConfigError(UserError):
+    """A required setting is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class ChatOpsConfig:
+    webhook_secret: bytes
+    github_token: str | None = None
+    github_api_url: str = "https://api.github.com"
+    maintainers: frozenset[str] = field(default_factory=frozenset)
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    warehouse: str = "warehouse"
+    results_url: str | None = None  # base URL where run folders are browsable; else the local path is shown
+    state_dir: Path = field(default_factory=lambda: paths.home() / "chatops")
+    benchmark_deployment: str = BENCHMARK_DEPLOYMENT
+    publish_deployment: str = PUBLISH_DEPLOYMENT
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, require_secret: bool = True) -> ChatOpsConfig:
+        env = dict(os.environ if env is None else env)
+        secret = env.get("SLMBENCH_WEBHOOK_SECRET", "")
+        if require_secret and not secret:
+            raise ConfigError("SLMBENCH_WEBHOOK_SECRET is not set; set it to the secret of the GitHub webhook")
+        max_body = env.get("SLMBENCH_WEBHOOK_MAX_BODY", str(DEFAULT_MAX_BODY))
+        if not max_body.isdigit() or int(max_body) < 1024:
+            raise ConfigError(f"SLMBENCH_WEBHOOK_MAX_BODY must be a byte count >= 1024, got {max_body!r}")
+        maintainers = {m.strip().lower() for m in env.get("SLMBENCH_MAINTAINERS", "").split(",") if m.strip()}
+        return cls(
+            webhook_secret=secret.encode(),
+            github_token=env.get("SLMBENCH_GITHUB_TOKEN") or env.get("GITHUB_TOKEN") or None,
+            github_api_url=env.get("SLMBENCH_GITHUB_API_URL", "https://api.github.com").rstrip("/"),
+            maintainers=frozenset(maintainers),
+            max_body_bytes=int(max_body),
+            warehouse=env.get("SLMBENCH_WAREHOUSE", "warehouse"),
+            results_url=env.get("SLMBENCH_RESULTS_URL") or None,
+            state_dir=Path(env["SLMBENCH_CHATOPS_DIR"]) if env.get("SLMBENCH_CHATOPS_DIR") else paths.home() / "chatops",
+            benchmark_deployment=env.get("SLMBENCH_BENCHMARK_DEPLOYMENT", BENCHMARK_DEPLOYMENT),
+            publish_deployment=env.get("SLMBENCH_PUBLISH_DEPLOYMENT", PUBLISH_DEPLOYMENT),
+        )

@@ -1,0 +1,128 @@
+"""Flow-run hooks that report back to the PR: the benchmark summary, the publish, the merge.
+
+They run where the flow run runs (the served process or a worker), read the PR from the
+ChatOps store (or the flow's ``pr_number`` + ``SLMBENCH_GITHUB_REPO`` for runs started from
+the Prefect UI), and never raise: a failed report is audited, it does not fail the run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from evals import paths
+from flows.chatops import runs
+from flows.chatops.audit import open_record
+from flows.chatops.config import ChatOpsConfig
+from flows.chatops.github import GitHub, GitHubError
+
+MAX_ROWS = 15
+
+
+def _context() -> tuple[ChatOpsConfig, Any, Any, GitHub]:
+    config = ChatOpsConfig.from_env(require_secret=False)
+    store, audit = open_record(config.state_dir)
+    return config, store, audit, GitHub(config.github_api_url, config.github_token)
+
+
+def _result(state: Any) -> Any:
+    try:
+        return state.result(raise_on_failure=False)
+    except Exception:  # a result that cannot be read back is reported as missing, not as a crash of the hook
+        return None
+
+
+def report_benchmark(flow: Any, flow_run: Any, state: Any) -> None:
+    """on_completion / on_failure / on_crashed of ``benchmark-submission``."""
+    config, store, audit, github = _context()
+    flow_run_id, params = str(flow_run.id), dict(flow_run.parameters or {})
+    row = store.benchmark(flow_run_id)
+    repo = row["repo"] if row else os.environ.get("SLMBENCH_GITHUB_REPO")
+    pr = row["pr"] if row else params.get("pr_number")
+    if not repo or pr is None:
+        return  # not a PR run
+    link = runs.run_url(flow_run_id)
+    if state.is_completed():
+        run_id = _result(state)
+        run_dir = Path(params["output_dir"]) if params.get("output_dir") else paths.runs_dir() / str(run_id)
+        summary = (run_dir / "summary.md").read_text() if (run_dir / "summary.md").is_file() else "(no summary.md found)"
+        raw = f"{config.results_url.rstrip('/')}/{run_id}/" if config.results_url else f"`{run_dir}`"
+        body = (
+            f"### Benchmark passed: run `{run_id}`\n\nCommit {str(params.get('head_sha') or '?')[:7]}, "
+            f"`{params.get('submission_path')}`\n\n{summary}\n\nPrefect run: {link}\nRaw results: {raw}\n\n"
+            "A maintainer can publish it with `/push-results`."
+        )
+        status, message = "completed", None
+    else:
+        run_id, status, message = None, state.type.value.lower(), state.message or state.name
+        body = f"### Benchmark {status}\n\nReason: {message}\n\nPrefect run: {link}"
+    store.finish_benchmark(flow_run_id, status, run_id, message)
+    _post(github, audit, repo, int(pr), body, flow_run_id=flow_run_id, run_id=run_id, outcome=f"benchmark_{status}")
+
+
+def report_publish(flow: Any, flow_run: Any, state: Any) -> None:
+    """on_completion / on_failure / on_crashed of ``publish-results``: merge the PR, post the leaderboard change."""
+    config, store, audit, github = _context()
+    flow_run_id = str(flow_run.id)
+    row = store.publish(flow_run_id)
+    if row is None:
+        return  # published from the UI or the CLI, not for a PR
+    repo, pr, run_id = row["repo"], int(row["pr"]), row["run_id"]
+    link = runs.run_url(flow_run_id)
+    if not state.is_completed():
+        message = state.message or state.name
+        store.finish_publish(flow_run_id, state.type.value.lower(), message)
+        _post(github, audit, repo, pr, f"### Publishing `{run_id}` failed\n\nReason: {message}\n\nPrefect run: {link}",
+              flow_run_id=flow_run_id, run_id=run_id, outcome="publish_failed")
+        return
+    store.finish_publish(flow_run_id, "completed", None)
+    summary = _result(state)
+    change = leaderboard_change(config.warehouse, getattr(summary, "leaderboard_version", None))
+    body = f"### Published run `{run_id}`\n\n{change}\n\nPrefect run: {link}"
+    try:
+        github.merge(repo, pr, row["head_sha"], f"Add benchmark results for run {run_id} (#{pr})")
+        body += f"\n\nMerged at {row['head_sha'][:7]}."
+        outcome = "published_and_merged"
+    except GitHubError as exc:  # e.g. 409: a commit was pushed meanwhile; the tables keep the published run
+        body += f"\n\nNot merged: {exc}"
+        outcome = "published_not_merged"
+    _post(github, audit, repo, pr, body, flow_run_id=flow_run_id, run_id=run_id, outcome=outcome)
+
+
+def leaderboard_change(warehouse: str, version: int | None) -> str:
+    """The rows of leaderboard ``version`` that are new or moved since the version before, as markdown."""
+    if version is None:
+        return "The leaderboard did not change."
+    from evals import warehouse as wh
+
+    after = wh.read_table(warehouse, "leaderboard", version=version)
+    before = wh.read_table(warehouse, "leaderboard", version=version - 1) if version > 0 else after.clear()
+    old = {(r["model_name"], r["variant_id"]): r for r in before.iter_rows(named=True)}
+    lines = ["| rank | model | variant | aggregate | change |", "|---:|---|---|---:|---|"]
+    for row in sorted(after.iter_rows(named=True), key=lambda r: r["rank"]):
+        prior = old.get((row["model_name"], row["variant_id"]))
+        if prior is None:
+            change = "new"
+        elif prior["rank"] != row["rank"] or prior["aggregate"] != row["aggregate"]:
+            change = f"was #{prior['rank']} ({_num(prior['aggregate'])})"
+        else:
+            continue
+        lines.append(f"| {row['rank']} | {row['model_name']} | {row['variant_id']} | {_num(row['aggregate'])} | {change} |")
+    shown = lines[: MAX_ROWS + 2]
+    more = len(lines) - len(shown)
+    return f"Leaderboard v{version}:\n\n" + "\n".join(shown) + (f"\n\n…and {more} more rows changed." if more else "")
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def _post(github: GitHub, audit: Any, repo: str, pr: int, body: str, **trail: Any) -> None:
+    try:
+        github.comment(repo, pr, body)
+        audit.write(trail.pop("outcome"), repo=repo, pr=pr, reported=True, **trail)
+    except GitHubError as exc:
+        audit.write(trail.pop("outcome"), repo=repo, pr=pr, reported=False, error=str(exc), **trail)
+    finally:
+        github.close()

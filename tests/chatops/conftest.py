@@ -1,0 +1,114 @@
+"""One Prefect API, one GitHub stand-in and one receiver under uvicorn for the ChatOps tests."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from flows.chatops.signature import sign
+from tests.chatops.github_standin import GitHubStandIn
+from tests.chatops.servers import serving
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+SECRET = b"test-secret"
+REPO = "slmbench/slmbench"
+SUBMISSION = (Path(__file__).parents[2] / "models/submissions/demo-trained.yaml").read_text()
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[None]:
+    """Reuse the session's Prefect test harness when another conftest started one (one per session)."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    if PREFECT_API_URL.value():
+        yield
+        return
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+@pytest.fixture(scope="session")
+def deployments(prefect_api: None) -> list[str]:
+    from flows.chatops.deployments import build_deployments
+
+    names = []
+    for deployment in build_deployments(concurrent_benchmarks=2):
+        deployment.apply()  # registered, not served: flow runs are created but nothing executes them
+        names.append(f"{deployment.flow_name}/{deployment.name}")
+    return names
+
+
+@pytest.fixture(scope="session")
+def github() -> Iterator[tuple[GitHubStandIn, str]]:
+    standin = GitHubStandIn(repo=REPO)
+    with serving(standin.app()) as url:
+        yield standin, url
+
+
+@dataclass
+class Receiver:
+    url: str
+    github: GitHubStandIn
+    github_url: str
+    state_dir: Path
+
+    def audit_records(self) -> list[dict[str, Any]]:
+        from flows.chatops.audit import AuditLog
+
+        return AuditLog(self.state_dir / "audit.jsonl").records()
+
+    def deliver(self, event: str, payload: Any, delivery: str | None = None, signature: str | None = "sign",
+                raw: bytes | None = None) -> httpx.Response:
+        body = raw if raw is not None else httpx.Request("POST", "/", json=payload).content
+        headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery or str(uuid.uuid4()), "Content-Type": "application/json"}
+        if signature == "sign":
+            headers["X-Hub-Signature-256"] = sign(SECRET, body)
+        elif signature is not None:
+            headers["X-Hub-Signature-256"] = signature
+        return httpx.post(f"{self.url}/webhook", content=body, headers=headers, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def receiver(deployments: list[str], github: tuple[GitHubStandIn, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Receiver]:
+    from flows.chatops.app import create_app
+    from flows.chatops.config import ChatOpsConfig
+
+    standin, github_url = github
+    state_dir = tmp_path_factory.mktemp("chatops")
+    config = ChatOpsConfig.from_env({
+        "SLMBENCH_WEBHOOK_SECRET": SECRET.decode(), "SLMBENCH_GITHUB_API_URL": github_url, "SLMBENCH_GITHUB_TOKEN": "t0ken",
+        "SLMBENCH_MAINTAINERS": "Trusted-Outsider", "SLMBENCH_CHATOPS_DIR": str(state_dir),
+    })
+    with serving(create_app(config)) as url:
+        yield Receiver(url, standin, github_url, state_dir)
+
+
+def comment(pr: int, body: str, author: str = "alice", association: str = "MEMBER", action: str = "created") -> dict[str, Any]:
+    return {
+        "action": action,
+        "repository": {"full_name": REPO},
+        "issue": {"number": pr, "pull_request": {"url": f"https://example.invalid/pulls/{pr}"}},
+        "comment": {"id": pr * 1000 + len(body), "body": body, "user": {"login": author}, "author_association": association},
+    }
+
+
+def pull_request(pr: int, head_sha: str, action: str = "opened") -> dict[str, Any]:
+    return {"action": action, "repository": {"full_name": REPO}, "pull_request": {"number": pr, "head": {"sha": head_sha}}}
+
+
+def flow_runs_of(pr: int) -> list[Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+    from flows.chatops.runs import pr_tag
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[pr_tag(REPO, pr)])))

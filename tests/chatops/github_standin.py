@@ -1,0 +1,113 @@
+"""A local stand-in for the part of GitHub's REST API ChatOps uses, recording every call.
+
+PRs are plain data (head SHA, changed files, file contents at commits); ``push`` moves a
+PR's head like a new commit would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+
+def sha_of(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+@dataclass
+class PullRequest:
+    number: int
+    head_sha: str
+    files: dict[str, str]  # path -> status (added, modified, ...)
+    contents: dict[str, str]  # path -> text at head
+    state: str = "open"
+    merged: bool = False
+
+
+@dataclass
+class GitHubStandIn:
+    repo: str = "slmbench/slmbench"
+    pulls: dict[int, PullRequest] = field(default_factory=dict)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add_pull(self, number: int, contents: dict[str, str], statuses: dict[str, str] | None = None) -> PullRequest:
+        statuses = statuses or {}
+        pull = PullRequest(number, sha_of(f"{number}:{sorted(contents.items())}"), {p: statuses.get(p, "added") for p in contents}, dict(contents))
+        self.pulls[number] = pull
+        return pull
+
+    def push(self, number: int) -> str:
+        pull = self.pulls[number]
+        pull.head_sha = sha_of(pull.head_sha + "+")
+        return pull.head_sha
+
+    def comments(self, number: int) -> list[str]:
+        return [c["json"]["body"] for c in self.calls if c["method"] == "POST" and c["path"].endswith(f"/issues/{number}/comments")]
+
+    def app(self) -> Starlette:
+        prefix = f"/repos/{self.repo}"
+
+        async def record(request: Request) -> dict[str, Any]:
+            body = await request.body()
+            call = {"method": request.method, "path": request.url.path, "query": dict(request.query_params),
+                    "json": (await request.json()) if body else None, "auth": request.headers.get("authorization")}
+            with self.lock:
+                self.calls.append(call)
+            return call
+
+        def pull_of(request: Request) -> PullRequest | None:
+            return self.pulls.get(int(request.path_params["number"]))
+
+        async def pull(request: Request) -> Response:
+            await record(request)
+            pr = pull_of(request)
+            if pr is None:
+                return JSONResponse({"message": "Not Found"}, 404)
+            return JSONResponse({"number": pr.number, "state": pr.state, "merged": pr.merged, "head": {"sha": pr.head_sha}})
+
+        async def files(request: Request) -> Response:
+            await record(request)
+            pr = pull_of(request)
+            if pr is None:
+                return JSONResponse({"message": "Not Found"}, 404)
+            page, per_page = int(request.query_params.get("page", 1)), int(request.query_params.get("per_page", 30))
+            rows = [{"filename": p, "status": s} for p, s in sorted(pr.files.items())]
+            return JSONResponse(rows[(page - 1) * per_page : page * per_page])
+
+        async def contents(request: Request) -> Response:
+            await record(request)
+            path, ref = request.path_params["path"], request.query_params.get("ref")
+            for pr in self.pulls.values():
+                if pr.head_sha == ref and path in pr.contents:
+                    return PlainTextResponse(pr.contents[path])
+            return JSONResponse({"message": "Not Found"}, 404)
+
+        async def comment(request: Request) -> Response:
+            call = await record(request)
+            return JSONResponse({"id": len(self.calls), "body": call["json"]["body"]}, 201)
+
+        async def merge(request: Request) -> Response:
+            call = await record(request)
+            pr = pull_of(request)
+            if pr is None:
+                return JSONResponse({"message": "Not Found"}, 404)
+            if call["json"].get("sha") != pr.head_sha:
+                return JSONResponse({"message": "Head branch was modified"}, 409)
+            pr.state, pr.merged = "closed", True
+            return JSONResponse({"merged": True, "sha": sha_of(pr.head_sha + "merge")})
+
+        return Starlette(routes=[
+            Route(prefix + "/pulls/{number:int}", pull, methods=["GET"]),
+            Route(prefix + "/pulls/{number:int}/files", files, methods=["GET"]),
+            Route(prefix + "/pulls/{number:int}/merge", merge, methods=["PUT"]),
+            Route(prefix + "/contents/{path:path}", contents, methods=["GET"]),
+            Route(prefix + "/issues/{number:int}/comments", comment, methods=["POST"]),
+        ])

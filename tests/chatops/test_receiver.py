@@ -1,0 +1,141 @@
+"""The receiver under uvicorn, against a real Prefect API and the GitHub stand-in.
+
+Flow runs are created on registered (not served) deployments and never executed: a real
+benchmark starts Ray and loads models, far too slow for these tests, while the created flow
+run already shows everything the receiver decides (deployment, parameters, tags). The
+reporting hooks are then called with the real flow run and a final state, as the engine would.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import State
+from prefect.states import Completed, Failed
+
+from flows.chatops.reporting import report_benchmark, report_publish
+from flows.chatops.runs import pr_tag
+from flows.publish import PublishSummary
+from tests.chatops.conftest import REPO, SUBMISSION, Receiver, comment, flow_runs_of, pull_request
+
+NEW_FILE = "models/submissions/tiny-model.yaml"
+
+
+@pytest.fixture
+def hook_env(receiver: Receiver, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The environment the served flows (and so their hooks) run with; returns SLMBENCH_HOME."""
+    for name, value in {
+        "SLMBENCH_HOME": str(tmp_path / "home"), "SLMBENCH_GITHUB_API_URL": receiver.github_url,
+        "SLMBENCH_GITHUB_TOKEN": "t0ken", "SLMBENCH_CHATOPS_DIR": str(receiver.state_dir),
+    }.items():
+        monkeypatch.setenv(name, value)
+    return tmp_path / "home"
+
+
+def finish(run: Any, state: State, hook: Callable[[Any, Any, State], None]) -> None:
+    """End a flow run in Prefect and call its hook, as the engine does at the end of a run."""
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(run.id, state.model_copy(update={"data": None}), force=True)
+    hook(None, run, state)
+
+
+def test_rejections_start_nothing(receiver: Receiver) -> None:
+    gh = receiver.github
+    gh.add_pull(11, {NEW_FILE: SUBMISSION})
+    gh.add_pull(12, {NEW_FILE: SUBMISSION, "flows/cli.py": "import os\n"}, {"flows/cli.py": "modified"})
+    valid = comment(11, "/test-benchmark --limit 2")
+
+    assert receiver.deliver("issue_comment", valid, signature="sha256=" + "0" * 64).status_code == 401
+    assert receiver.deliver("issue_comment", valid, signature=None).status_code == 401
+    assert receiver.deliver("issue_comment", None, raw=b'{"action": "created", ').status_code == 400
+    big = b'{"pad": "' + b"x" * (10 * 1024 * 1024) + b'"}'
+    assert receiver.deliver("issue_comment", None, raw=big).status_code == 413
+    assert receiver.deliver("issue_comment", comment(11, "/test-benchmark", "mallory", "CONTRIBUTOR")).status_code == 403
+    unknown = receiver.deliver("issue_comment", comment(11, "/benchmark-now"))
+    assert unknown.status_code == 422 and "unknown command" in unknown.json()["detail"]
+    outside = receiver.deliver("issue_comment", comment(12, "/test-benchmark"))
+    assert outside.status_code == 422 and "flows/cli.py" in outside.json()["detail"]
+    assert receiver.deliver("issue_comment", comment(11, "nice work!")).json()["result"] == "ignored"
+    assert receiver.deliver("push", {"ref": "main"}).json()["result"] == "ignored"
+    assert receiver.deliver("pull_request", {**pull_request(11, gh.pulls[11].head_sha), "action": "closed"}).status_code == 200
+
+    assert flow_runs_of(11) == [] and flow_runs_of(12) == []
+    assert any("flows/cli.py" in c for c in gh.comments(12))
+
+
+def test_pull_request_opened_validates_only(receiver: Receiver) -> None:
+    gh = receiver.github
+    pull = gh.add_pull(13, {NEW_FILE: SUBMISSION})
+    ok = receiver.deliver("pull_request", pull_request(13, pull.head_sha))
+    assert (ok.status_code, ok.json()["result"]) == (200, "valid")
+    broken = gh.add_pull(14, {NEW_FILE: re.sub(r"(?m)^  parameters: .*$", '  parameters: "lots"', SUBMISSION)})
+    bad = receiver.deliver("pull_request", pull_request(14, broken.head_sha, "synchronize"))
+    assert bad.json()["result"] == "invalid" and "model.parameters" in bad.json()["detail"]
+    assert flow_runs_of(13) == [] and flow_runs_of(14) == []
+
+
+def test_test_benchmark_starts_one_run_reports_and_push_results_checks_the_head(
+    receiver: Receiver, hook_env: Path
+) -> None:
+    gh = receiver.github
+    pull = gh.add_pull(21, {NEW_FILE: SUBMISSION})
+    payload = comment(21, "/test-benchmark --limit 3 --suite offline", author="trusted-outsider", association="CONTRIBUTOR")
+    first = receiver.deliver("issue_comment", payload, delivery="d-21")
+    assert first.status_code == 202, first.text
+    assert receiver.deliver("issue_comment", payload, delivery="d-21").json()["result"] == "duplicate"
+    busy = receiver.deliver("issue_comment", payload)  # a second command while the first is queued
+    assert busy.status_code == 409
+
+    (run,) = flow_runs_of(21)
+    assert str(run.id) == first.json()["flow_runs"][0]
+    assert run.parameters["limit"] == 3 and run.parameters["suite"] == "offline"
+    assert run.parameters["pr_number"] == 21 and run.parameters["head_sha"] == pull.head_sha
+    assert Path(run.parameters["submission_path"]).read_text() == SUBMISSION
+    assert pr_tag(REPO, 21) in run.tags
+
+    # The run finishes: its hook posts the summary (the engine would call it in the flow-run process).
+    home = hook_env
+    (home / "runs" / "run-abc").mkdir(parents=True)
+    (home / "runs" / "run-abc" / "summary.md").write_text("| task | score |\n|---|---|\n| arc | 41.0 |\n")
+    finish(run, Completed(data="run-abc"), report_benchmark)
+    report = gh.comments(21)[-1]
+    assert "run `run-abc`" in report and "| arc | 41.0 |" in report and str(run.id) in report
+
+    # A commit pushed after the benchmark: refused, nothing published.
+    gh.push(21)
+    late = receiver.deliver("issue_comment", comment(21, "/push-results"))
+    assert late.status_code == 409 and "pushed after the benchmark" in late.json()["detail"]
+    assert "pushed after the benchmark" in gh.comments(21)[-1]
+    assert [r.id for r in flow_runs_of(21)] == [run.id]
+
+
+def test_push_results_publishes_the_tested_head_then_merges(receiver: Receiver, hook_env: Path) -> None:
+    gh = receiver.github
+    pull = gh.add_pull(31, {NEW_FILE: SUBMISSION})
+    started = receiver.deliver("issue_comment", comment(31, "/test-benchmark --limit 1"))
+    (bench,) = flow_runs_of(31)
+    assert receiver.deliver("issue_comment", comment(31, "/push-results")).status_code == 409  # not finished yet
+    finish(bench, Failed(message="2 of 8 units failed"), report_benchmark)
+    assert "Reason: 2 of 8 units failed" in gh.comments(31)[-1]
+    assert started.status_code == 202
+
+    receiver.deliver("issue_comment", comment(31, "/test-benchmark --limit 1"))
+    rerun = next(r for r in flow_runs_of(31) if r.id != bench.id)
+    finish(rerun, Completed(data="run-31"), report_benchmark)
+    published = receiver.deliver("issue_comment", comment(31, "/push-results"))
+    assert published.status_code == 202, published.text
+    publish_run = next(r for r in flow_runs_of(31) if str(r.id) == published.json()["flow_runs"][0])
+    assert publish_run.parameters["run_id"] == "run-31"
+
+    finish(publish_run, Completed(data=PublishSummary("run-31", 1, None, None, {})), report_publish)
+    merge = [c for c in gh.calls if c["method"] == "PUT" and c["path"].endswith("/pulls/31/merge")]
+    assert len(merge) == 1 and merge[0]["json"]["sha"] == pull.head_sha and merge[0]["auth"] == "Bearer t0ken"
+    assert "Published run `run-31`" in gh.comments(31)[-1] and "Merged" in gh.comments(31)[-1]
+
+    events = [r["event"] for r in receiver.audit_records() if r.get("pr") == 31]
+    assert events[:2] == ["command", "benchmark_started"] and "published_and_merged" in events
