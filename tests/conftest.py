@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,3 +29,15 @@ def stories260k_path() -> Path:
     if not path.is_file():
         pytest.skip(f"{path} is absent; put stories260K.gguf there or set SLMBENCH_SHARED_MODELS")
     return path
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """One Prefect test server for the whole session (it takes about 10 s to start); only tests that ask for it pay."""
+    import os
+
+    from prefect.testing.utilities import prefect_test_harness
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    with prefect_test_harness(server_startup_timeout=60):
+        yield

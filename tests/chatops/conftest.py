@@ -23,16 +23,8 @@ SUBMISSION = (Path(__file__).parents[2] / "models/submissions/demo-trained.yaml"
 
 
 @pytest.fixture(scope="session")
-def prefect_api() -> Iterator[None]:
-    """Reuse the session's Prefect test harness when another conftest started one (one per session)."""
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
-
-    if PREFECT_API_URL.value():
-        yield
-        return
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
+def prefect_api(prefect_server: None) -> None:
+    """The session's one Prefect test server (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")
