@@ -25,7 +25,6 @@ DEFAULTS = {
     "TOKENIZERS_PARALLELISM": "false",
     # Prefect's ephemeral server: quiet and local.
     "PREFECT_LOGGING_LEVEL": "WARNING",
-    "PREFECT_UI_ENABLED": "false",
 }
 
 

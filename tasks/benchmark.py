@@ -81,11 +81,29 @@ def _unit_run_name() -> str:
     return f"unit {task_run.parameters['unit'].name}"
 
 
-@task(name="run-unit", task_run_name=_unit_run_name, cache_policy=NO_CACHE)
+UNIT_RETRIES = 2
+
+
+def _transient(exc: BaseException) -> bool:
+    """Errors worth another try: the cluster or the network, not the unit itself.
+
+    A worker process that dies is already restarted and its call retried by Ray
+    (``max_restarts``/``max_task_retries``); what reaches here has outlived that.
+    """
+    from ray.exceptions import ObjectLostError, RaySystemError
+
+    return isinstance(exc, RaySystemError | ObjectLostError | ConnectionError | TimeoutError)
+
+
+@task(
+    name="run-unit", task_run_name=_unit_run_name, cache_policy=NO_CACHE, retries=UNIT_RETRIES, retry_delay_seconds=2
+)
 def run_unit(unit: WorkUnit, pool: WorkerPool, run_dir: Path, progress: Progress) -> UnitReport:
     try:
         report = execute_unit(unit, pool, UnitCache(), run_dir)
-    except Exception as exc:
+    except Exception as exc:  # a failed unit is recorded as data; the run goes on
+        if _transient(exc) and task_run.run_count <= UNIT_RETRIES:
+            raise  # Prefect retries the unit
         report = UnitReport(unit.name, "failed", None, 0.0, error=_cause(exc))
         get_run_logger().error("unit %s failed: %s", unit.name, report.error)
     print(progress.done(unit, report))

@@ -9,6 +9,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from evals import paths
+from flows import settings
+
+# The same offline, no-telemetry defaults as the CLI (Ray workers inherit them).
+settings.apply_defaults()
 
 if TYPE_CHECKING:
     from evals.fixtures import DemoModel
