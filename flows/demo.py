@@ -15,6 +15,7 @@ from prefect import flow
 from evals import paths
 from flows.benchmark import benchmark_submission
 from flows.publish import publish_results
+from flows.site import build_site
 from tasks.fixtures import build_fixtures
 
 SUBMISSIONS = Path(__file__).resolve().parent.parent / "models" / "submissions"
@@ -45,4 +46,5 @@ def demo(suite: str = "offline", limit: int | None = None, workers: int | None =
         )
         publish_results(run_id, warehouse=warehouse)
         run_ids.append(run_id)
+    build_site(warehouse=warehouse)
     return run_ids

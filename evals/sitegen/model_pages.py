@@ -1,0 +1,263 @@
+"""One page per model: variants, task scores, edge figures, retention, provenance, downloads.
+
+Pages live at ``models/<slug>.md`` and are served at ``models/<slug>/``; links
+written as raw HTML (inside charts) therefore start with ``../../``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import quote
+
+import polars as pl
+import yaml
+
+from evals.scoring import ScoringSpec
+from evals.sitegen import charts
+from evals.sitegen.text import MISSING, attr, fmt, html, html_table, parameters_label, percent
+from evals.sitegen.views import EDGE_METRICS, parsed_json, source_url
+
+ROOT = "../../"  # from models/<slug>/ back to the site root
+PROVENANCE = (
+    ("run_id", "Run id"),
+    ("revision", "Hub revision"),
+    ("weights_digest", "Weights digest (sha256)"),
+    ("submission_path", "Submission"),
+    ("submission_sha256", "Submission sha256"),
+    ("suite", "Suite"),
+    ("limit", "Limit (documents per task)"),
+    ("seed", "Seed"),
+    ("repo_commit", "Repo commit"),
+    ("flow_run_id", "Prefect flow run"),
+    ("pr_number", "Pull request"),
+    ("started_at", "Started (UTC)"),
+    ("finished_at", "Finished (UTC)"),
+)
+
+
+def model_page(
+    name: str,
+    slug: str,
+    card: dict,
+    variants: pl.DataFrame,
+    runs: pl.DataFrame,
+    tasks: pl.DataFrame,
+    edge: pl.DataFrame,
+    retention: pl.DataFrame,
+    spec: ScoringSpec,
+    titles: dict[str, str],
+) -> str:
+    """The Markdown of one model's page. ``variants`` are its leaderboard rows in rank order."""
+    ids = variants["variant_id"].to_list()
+    labels = variant_labels(variants)
+    # An explicit, escaped title: mkdocs-material writes a title taken from the heading through
+    # Jinja's striptags, which turns entities back into markup inside <title>.
+    # Model pages stay out of the site search: at thousands of models its index would be tens of MB,
+    # and the leaderboard's own search finds models.
+    front = yaml.safe_dump(
+        {"title": attr(name), "hide": ["navigation"], "search": {"exclude": True}}, allow_unicode=True
+    )
+    parts = [f"---\n{front}---\n", f"<h1>{html(name)}</h1>\n", _card_line(card), _compare_link(name)]
+    parts += ["## Variants\n", _variants_table(variants, spec, titles)]
+    parts += ["## Quantization retention\n", _retention(retention, slug)]
+    parts += ["## Task scores\n", _task_table(tasks, ids, labels, spec)]
+    parts += ["## Edge figures\n", _edge_table(edge, ids, labels)]
+    parts += ["## Provenance\n", _provenance(runs, ids, labels)]
+    parts += ["## Downloads\n", _downloads(slug)]
+    return "\n".join(parts)
+
+
+def variant_labels(variants: pl.DataFrame) -> dict[str, str]:
+    """Short column labels: the precision, with the backend where one precision runs on two backends."""
+    rows = variants.select("variant_id", "precision", "backend").to_dicts()
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["precision"]] = counts.get(r["precision"], 0) + 1
+    return {
+        r["variant_id"]: r["precision"] if counts[r["precision"]] == 1 else f"{r['precision']} ({r['backend']})"
+        for r in rows
+    }
+
+
+def _card_line(card: dict) -> str:
+    facts = [
+        ("Parameters", parameters_label(card.get("parameters")) if card.get("parameters") else None),
+        ("Family", card.get("family")),
+        ("Architecture", card.get("architecture")),
+        ("Context", f"{card['context_length']:,} tokens" if card.get("context_length") else None),
+        ("License", card.get("license")),
+        ("Submitted by", card.get("submitted_by")),
+    ]
+    cells = [f"{label}: <strong>{html(value) if value is not None else MISSING}</strong>" for label, value in facts]
+    url = source_url(card.get("hf_repo"), card.get("revision"))
+    if url:
+        cells.append(f'Source: <a href="{attr(url)}" rel="nofollow noopener">{html(card["hf_repo"])}</a>')
+    else:
+        cells.append("Source: <strong>local weights</strong> (see the submission under Provenance)")
+    return '<p class="slmb-meta">' + " · ".join(cells) + "</p>\n"
+
+
+def _compare_link(name: str) -> str:
+    return f'<p><a class="md-button" href="{ROOT}compare/?m={attr(quote(name, safe=""))}">Compare with other models</a></p>\n'
+
+
+def _variants_table(variants: pl.DataFrame, spec: ScoringSpec, titles: dict[str, str]) -> str:
+    header = ["Rank", "Variant", "Backend", "Precision", "Aggregate", "95% interval", "Normalized", "Coverage"]
+    header += [html(titles.get(c, c)) for c in spec.categories]
+    rows = []
+    for r in variants.iter_rows(named=True):
+        rows.append(
+            [
+                f"{r['rank']} (band {r['rank_band']})",
+                html(r["variant_id"]),
+                html(r["backend"]),
+                html(r["precision"]),
+                fmt(r["aggregate"], "score"),
+                f"{fmt(r['aggregate_ci_low'], 'score')} – {fmt(r['aggregate_ci_high'], 'score')}",
+                fmt(r["aggregate_normalized"], "score"),
+                percent(r["coverage"]) + (" (partial)" if r["partial"] else ""),
+                *[fmt(r[f"score_{c}"], "score") for c in spec.categories],
+            ]
+        )
+    return html_table(header, rows, ["r", "l", "l", "l", "r", "r", "r", "r", *["r"] * len(spec.categories)])
+
+
+def _retention(retention: pl.DataFrame, slug: str) -> str:
+    note = (
+        "A quantized variant's aggregate as a share of the full-precision variant's (FP32, else FP16, else BF16), "
+        "computed by the site generator from this leaderboard's rows; given only when both rows measured the same "
+        "categories.\n"
+    )
+    if retention.is_empty():
+        return note + "\nNo quantized variant with a full-precision reference in this leaderboard.\n"
+    rows = [
+        [html(r["variant_id"]), html(r["reference_variant"]), percent(r["retention"], "retention"), html(r["note"])]
+        for r in retention.iter_rows(named=True)
+    ]
+    table = html_table(["Variant", "Reference", "Retention", "Note"], rows, ["l", "l", "r", "l"])
+    measured = retention.filter(pl.col("retention").is_not_null())
+    if measured.is_empty():
+        return note + "\n" + table
+    values = [100.0 * v for v in measured["retention"].to_list()]
+    precisions = sorted(set(measured["precision"].to_list()))
+    row = charts.DotRow(
+        label=str(measured["model_name"][0]),
+        href=None,
+        dots=[
+            (
+                100.0 * r["retention"],
+                precisions.index(r["precision"]),
+                f"{r['precision']}: {100.0 * r['retention']:.1f}%",
+            )
+            for r in measured.iter_rows(named=True)
+        ],
+    )
+    axis = charts.linear_axis("aggregate retained, % of full precision", [*values, 100.0], pad=5.0)
+    chart = charts.dot_plot([row], axis, "Quantization retention", precisions, reference=100.0)
+    return note + "\n" + table + "\n" + chart + "\n"
+
+
+def _task_table(tasks: pl.DataFrame, ids: list[str], labels: dict[str, str], spec: ScoringSpec) -> str:
+    if tasks.is_empty():
+        return "No task scores.\n"
+    text = "Primary metric x 100 ± standard error x 100 (documents evaluated).\n\n"
+    cells: dict[tuple[str, str], str] = {}
+    fewshot: dict[str, set[int]] = {}
+    for r in tasks.iter_rows(named=True):
+        stderr = f" ± {fmt(100.0 * r['stderr'], 'task')}" if r["stderr"] is not None else " ± —"
+        cells[(r["task"], r["variant_id"])] = f"{fmt(100.0 * r['value'], 'task')}{stderr} ({r['n_samples']:,})"
+        fewshot.setdefault(r["task"], set()).add(r["num_fewshot"])
+    order = [t for t in spec.tasks if any((t, v) in cells for v in ids)]
+    rows = []
+    for task in order:
+        rule = spec.tasks[task]
+        shots = ", ".join(str(s) for s in sorted(s for s in fewshot[task] if s is not None)) or MISSING
+        rows.append(
+            [html(task), html(rule.category), html(rule.metric), shots, *[cells.get((task, v), MISSING) for v in ids]]
+        )
+    header = ["Task", "Category", "Metric", "Few-shot", *[html(labels[v]) for v in ids]]
+    return text + html_table(header, rows, ["l", "l", "l", "r", *["r"] * len(ids)])
+
+
+def _edge_table(edge: pl.DataFrame, ids: list[str], labels: dict[str, str]) -> str:
+    units = {"tokens_per_s": "tokens/s", "latency_ms": "ms", "peak_memory_gb": "GB"}
+    by_key = {(r["variant_id"], r["metric"]): r for r in edge.iter_rows(named=True)}
+    rows = []
+    for variant in ids:
+        profiles = sorted({by_key[(variant, m)]["hardware_profile"] for m in EDGE_METRICS if (variant, m) in by_key})
+        cells = []
+        for metric in EDGE_METRICS:
+            r = by_key.get((variant, metric))
+            if r is None:
+                cells.append(MISSING)
+            else:
+                sd = fmt(r["sd"], metric)
+                cells.append(f"{fmt(r['mean'], metric)} ± {sd} (n={r['repetitions']})")
+        rows.append([html(labels[variant]), *cells, html(", ".join(profiles)) if profiles else MISSING])
+    header = ["Variant", *[f"{m.replace('_', ' ')} ({units[m]})" for m in EDGE_METRICS], "Hardware profile"]
+    note = "Mean ± sample sd over repetitions; a quantity not measured shows as —.\n\n"
+    return note + html_table([html(h) for h in header], rows, ["l", "r", "r", "r", "l"])
+
+
+def _provenance(runs: pl.DataFrame, ids: list[str], labels: dict[str, str]) -> str:
+    by_variant = {r["variant_id"]: r for r in runs.iter_rows(named=True)}
+    rows = []
+    for column, label in PROVENANCE:
+        values = [_value(by_variant.get(v, {}).get(column)) for v in ids]
+        rows.append([label, *values])
+    for column, label in (("hardware", "Hardware"), ("versions", "Versions")):
+        rows.append([label, *[_pairs(parsed_json(by_variant.get(v, {}).get(column))) for v in ids]])
+    rows.insert(0, ["Variant id", *[html(v) for v in ids]])
+    return html_table(["", *[html(labels[v]) for v in ids]], rows) + "\n" + _reproduce(by_variant, ids)
+
+
+def _reproduce(by_variant: dict[str, dict], ids: list[str]) -> str:
+    lines = []
+    for variant in ids:
+        r = by_variant.get(variant)
+        if not r:
+            continue
+        limit = f" --limit {r['limit']}" if r.get("limit") else ""
+        lines.append(
+            f"# {variant}: run {r['run_id']}\ngit checkout {r['repo_commit'].removesuffix('-dirty')}\n"
+            f"slmbench run {r['submission_path']} --suite {r['suite']} --seed {r['seed']}{limit}\n"
+        )
+    if not lines:
+        return ""
+    # Raw <pre>, not a fenced block: a submitted string could contain a fence.
+    return "To reproduce a row:\n\n<pre><code>" + html("\n".join(lines)) + "</code></pre>\n"
+
+
+def _downloads(slug: str) -> str:
+    return (
+        f"- [Raw results, JSON](../tables/models/{slug}.json): this model's runs, scores and edge rows\n"
+        "- [All tables](../data.md)\n"
+    )
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return MISSING
+    if hasattr(value, "strftime"):
+        return value.strftime("%Y-%m-%d %H:%M:%S")  # type: ignore[attr-defined]
+    return html(value)
+
+
+def _pairs(values: dict) -> str:
+    if not values:
+        return MISSING
+    return "<br>".join(f"{html(k)}: {html('none' if v is None else v)}" for k, v in sorted(values.items()))
+
+
+def write_model_files(out_dir: Path, slug: str, runs: pl.DataFrame, scores: pl.DataFrame, edge: pl.DataFrame) -> None:
+    """The raw rows of one model (``tables/models/<slug>.json``); the Data page has every table as CSV.
+
+    One file per model, not two: at thousands of models the build's time goes to file operations.
+    """
+    body = {
+        "runs": runs.to_dicts(),
+        "scores": scores.to_dicts(),
+        "edge": edge.to_dicts(),
+    }
+    (out_dir / f"{slug}.json").write_text(json.dumps(body, default=str), encoding="utf-8")

@@ -1,0 +1,235 @@
+"""Methodology and Submit: generated from the code they describe, so they cannot drift.
+
+Methodology quotes the scoring module's docstring (the statement of the
+method next to the code that computes it), the catalog, the edge reference
+and the hardware profiles found in the data. Submit renders the pydantic
+submission contract's JSON schema and validates its worked examples while
+building, so a page whose example no longer passes fails the build.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+import yaml
+
+import evals.scoring as scoring
+from contracts.submission import Submission, parse_submission
+from evals.catalog import Catalog
+from evals.scoring import EDGE_REFERENCE_PATH, ScoringSpec, aggregate
+from evals.sitegen.text import html, md_table, md_text
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = ("models/submissions/example-hub-model.yaml", "models/submissions/demo-trained.yaml")
+
+
+def methodology_page(catalog: Catalog, spec: ScoringSpec, runs: pl.DataFrame, edge: pl.DataFrame) -> str:
+    parts = [
+        "# Methodology\n",
+        "Generated from the code at build time: the text below is the docstring of `evals/scoring.py`, and the "
+        "tables are read from `evals/catalog.yaml`, `evals/edge_reference.yaml` and the published runs.\n",
+        "## How a row is scored\n",
+        _scoring_text(),
+        _worked_example(spec),
+        "## Categories and weights\n",
+        _categories(catalog),
+        "## Tasks\n",
+        _tasks(catalog),
+        "## Suites\n",
+        md_table(
+            ["Suite", "Tasks", "Description"],
+            [
+                [md_text(n), ", ".join(md_text(t) for t in s.tasks), md_text(s.description)]
+                for n, s in catalog.suites.items()
+            ],
+        ),
+        "## Edge reference bounds\n",
+        _edge_bounds(spec),
+        "## Hardware profiles\n",
+        _hardware(runs, edge),
+        "## Reproducing a row\n",
+        _reproduce(),
+    ]
+    return "\n".join(parts)
+
+
+def _scoring_text() -> str:
+    doc = scoring.__doc__ or ""
+    start = doc.find("1. ")
+    end = doc.find("Pure polars")
+    body = doc[start : end if end > 0 else None].strip()
+    # The docstring is reST-flavoured: ``code`` becomes Markdown's `code`.
+    return re.sub(r"``([^`]+)``", r"`\1`", body) + "\n"
+
+
+def _worked_example(spec: ScoringSpec) -> str:
+    measured = {c: None for c in spec.categories}
+    example = dict(zip(spec.categories[:4], (60.0, 40.0, 30.0, 70.0), strict=False))
+    measured.update(example)
+    result = aggregate(measured, spec.weights)
+    listed = ", ".join(f"{c} {v:.0f}" for c, v in example.items())
+    return (
+        f"\nWorked example, computed by `evals.scoring.aggregate` while this page was built: category scores "
+        f"{listed}, the rest not measured, give an aggregate of **{result.value:.2f}** with coverage "
+        f"**{100 * result.coverage:.0f}%** (partial: {str(result.partial).lower()}).\n"
+    )
+
+
+def _categories(catalog: Catalog) -> str:
+    rows = [[md_text(c.title), f"`{md_text(n)}`", f"{100 * c.weight:.0f}%"] for n, c in catalog.categories.items()]
+    return md_table(["Category", "Key", "Weight"], rows, ["l", "l", "r"])
+
+
+def _tasks(catalog: Catalog) -> str:
+    suites: dict[str, list[str]] = {}
+    for suite_name, suite in catalog.suites.items():
+        for task in suite.tasks:
+            suites.setdefault(task, []).append(suite_name)
+    rows = [
+        [
+            f"`{md_text(name)}`",
+            md_text(t.lm_eval) + (" (group)" if t.group else ""),
+            md_text(t.category),
+            md_text(t.metric),
+            md_text(t.filter),
+            "task default" if t.num_fewshot is None else str(t.num_fewshot),
+            f"{t.baseline:.2f}",
+            ", ".join(md_text(s) for s in suites.get(name, [])) or "—",
+        ]
+        for name, t in catalog.tasks.items()
+    ]
+    header = ["Task", "lm-eval task", "Category", "Metric", "Filter", "Few-shot", "Random baseline", "Suites"]
+    return md_table(header, rows, ["l", "l", "l", "l", "l", "r", "r", "l"])
+
+
+def _edge_bounds(spec: ScoringSpec) -> str:
+    reference = yaml.safe_load(EDGE_REFERENCE_PATH.read_text(encoding="utf-8"))
+    titles = {k: v.get("title", k) for k, v in reference["metrics"].items()}
+    rows = [
+        [md_text(titles.get(m, m)), f"`{m}`", md_text(b.unit), f"{b.best:g}", f"{b.worst:g}"]
+        for m, b in spec.edge.items()
+    ]
+    return (
+        "score = 100 × clip( ln(x / worst) / ln(best / worst), 0, 1 ); the edge category score is the mean of the "
+        f"measured metrics. Reference version {reference.get('version', '—')}.\n\n"
+        + md_table(["Metric", "Key", "Unit", "Best (scores 100)", "Worst (scores 0)"], rows, ["l", "l", "l", "r", "r"])
+    )
+
+
+def _hardware(runs: pl.DataFrame, edge: pl.DataFrame) -> str:
+    text = (
+        "Every run records the machine it ran on (`evals.versions.hardware_profile`: CPU, cores, memory, OS, "
+        "Python, GPU); edge rows name the hardware profile they were measured on. Profiles in this data version:\n\n"
+    )
+    profiles = Counter(edge["hardware_profile"].to_list()) if not edge.is_empty() else Counter()
+    machines = Counter(runs["hardware"].to_list()) if not runs.is_empty() else Counter()
+    if profiles:
+        text += (
+            md_table(
+                ["Edge hardware profile", "Edge rows"],
+                [[md_text(p), f"{n:,}"] for p, n in profiles.most_common(20)],
+                ["l", "r"],
+            )
+            + "\n"
+        )
+    else:
+        text += "No edge figures have been measured yet.\n\n"
+    rows = []
+    for raw, count in machines.most_common(20):
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            data = {"value": raw}
+        described = (
+            ", ".join(f"{md_text(k)}: {md_text(v)}" for k, v in sorted(data.items()))
+            if isinstance(data, dict)
+            else md_text(raw)
+        )
+        rows.append([described or "—", f"{count:,}"])
+    if rows:
+        text += md_table(["Run machine", "Variants"], rows, ["l", "r"])
+    return text
+
+
+def _reproduce() -> str:
+    return (
+        "Each model page lists, per variant, the exact commit, submission, suite, seed and limit of its run, and the "
+        "command that reruns it:\n\n"
+        "```bash\ngit checkout <repo commit>\n"
+        "slmbench run models/submissions/<model>.yaml --suite <suite> --seed <seed> [--limit N]\n"
+        "slmbench results scores --staging --run <new run id>   # compare with the published run's scores\n```\n\n"
+        "The same inputs give the same scores: seeds are fixed and unit results are cached by a content key "
+        "(weights digest, task config, harness and backend versions, limit, few-shot, seed).\n"
+    )
+
+
+def submit_page() -> str:
+    schema = Submission.model_json_schema()
+    parts = [
+        "# Submit a model\n",
+        "A submission is one YAML file under `models/submissions/`, sent as a pull request. Its contract is the "
+        "pydantic model `contracts.submission.Submission`; the fields and the JSON schema below are generated from it.\n",
+        "## Fields\n",
+        _fields(schema),
+        "## Worked example\n",
+    ]
+    for relative in EXAMPLES:
+        path = REPO / relative
+        text = path.read_text(encoding="utf-8")
+        parse_submission(text, relative)  # raises, failing the build, if the example no longer validates
+        parts.append(f"`{relative}` (validated while this page was built):\n\n```yaml\n{text.rstrip()}\n```\n")
+    parts += [
+        "## Check it before you send it\n",
+        "```bash\nslmbench validate models/submissions/my-model.yaml   # every problem with its field and the fix\n"
+        "slmbench plan models/submissions/my-model.yaml       # the work units a run would evaluate\n"
+        "slmbench run models/submissions/my-model.yaml --limit 5   # smoke test on a few documents per task\n```\n",
+        "## Maintainer commands\n",
+        "```bash\nslmbench run models/submissions/my-model.yaml --suite full   # the full benchmark: stages a run\n"
+        "slmbench results runs --staging --run <run id>    # what the run staged, and its status\n"
+        "slmbench publish <run id>                         # contracts, merge, leaderboard, registry, exports\n"
+        "slmbench site build                               # rebuild this site from the published tables\n```\n",
+        "## JSON schema\n",
+        '<details><summary>The full schema</summary>\n<pre><code class="language-json">'
+        + html(json.dumps(schema, indent=2))
+        + "</code></pre>\n</details>\n",
+    ]
+    return "\n".join(parts)
+
+
+def _fields(schema: dict) -> str:
+    defs = schema.get("$defs", {})
+    sections = []
+    for name in ("ModelCard", "Quantization"):
+        model = defs.get(name)
+        if not model:
+            continue
+        required = set(model.get("required", []))
+        rows = []
+        for field, prop in model.get("properties", {}).items():
+            rows.append(
+                [
+                    f"`{md_text(field)}`",
+                    md_text(_type(prop)),
+                    "yes" if field in required else "no",
+                    md_text(prop.get("description", "")),
+                ]
+            )
+        where = "model" if name == "ModelCard" else "model.quantizations[]"
+        sections.append(f"`{where}`:\n\n" + md_table(["Field", "Type", "Required", "Description"], rows))
+    return "\n".join(sections)
+
+
+def _type(prop: dict) -> str:
+    if "anyOf" in prop:
+        return " or ".join(_type(p) for p in prop["anyOf"])
+    if "$ref" in prop:
+        return prop["$ref"].rsplit("/", 1)[-1]
+    if prop.get("type") == "array":
+        return f"list of {_type(prop.get('items', {}))}"
+    if "enum" in prop:
+        return " | ".join(str(v) for v in prop["enum"])
+    return str(prop.get("type", "any"))

@@ -1,0 +1,103 @@
+"""One consistent snapshot of the published tables: what a site build reads.
+
+The site is built from one leaderboard version (default: the latest). The
+rest is read to match it:
+
+- ``runs`` at the leaderboard's ``data_version`` (the published runs version
+  it was computed from), limited to the runs the leaderboard rows name;
+- ``scores`` and ``edge`` rows of those runs (published rows never change, so
+  the latest table state holds exactly the rows of that moment);
+- ``models`` (the registry) as it stood while this leaderboard version was
+  current: its last version written before the next leaderboard version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from contracts.errors import UserError
+from evals import warehouse as wh
+
+_RUN_VARIANT = ["run_id", "variant_id"]
+
+
+class SiteDataError(UserError):
+    """The warehouse holds nothing the site can show at the asked version."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The published tables at one leaderboard version."""
+
+    uri: str
+    leaderboard: pl.DataFrame  # sorted by rank
+    models: pl.DataFrame
+    runs: pl.DataFrame
+    scores: pl.DataFrame
+    edge: pl.DataFrame
+    leaderboard_version: int
+    data_version: int | None  # the published runs version; None when the leaderboard is empty
+    data_date: datetime | None  # when that runs version was written
+    leaderboard_date: datetime
+    models_version: int | None
+
+
+def read_snapshot(uri: str, version: int | None = None) -> Snapshot:
+    """The tables behind leaderboard ``version`` (latest when None) of the warehouse at ``uri``."""
+    latest = wh.current_version(uri, wh.PUBLISHED, "leaderboard")
+    if latest is None:
+        raise SiteDataError(
+            f"no published leaderboard in {uri!r}: publish a run first (slmbench demo, or slmbench publish RUN_ID)"
+        )
+    if version is not None and not 0 <= version <= latest:
+        raise SiteDataError(f"the leaderboard in {uri!r} has versions 0 to {latest}, not {version}")
+    chosen = latest if version is None else version
+    board = wh.read_table(uri, "leaderboard", version=chosen).sort("rank")
+    history = wh.table_versions(uri, "leaderboard")
+    board_date = history.filter(pl.col("version") == chosen)["timestamp"][0]
+    following = history.filter(pl.col("version") > chosen)["timestamp"]
+    until = following[0] if len(following) else None
+
+    data_version = int(board["data_version"][0]) if board.height else None
+    keys = board.select(_RUN_VARIANT)
+    if data_version is None:
+        runs = wh.read_table(uri, "runs").clear()
+        data_date = None
+    else:
+        runs = wh.read_table(uri, "runs", version=data_version).join(keys, on=_RUN_VARIANT, how="semi")
+        runs_history = wh.table_versions(uri, "runs")
+        data_date = runs_history.filter(pl.col("version") == data_version)["timestamp"][0]
+    scores = wh.read_table(uri, "scores").join(keys, on=_RUN_VARIANT, how="semi")
+    edge = wh.read_table(uri, "edge").join(keys, on=_RUN_VARIANT, how="semi")
+    models_version = _registry_version(uri, until)
+    models = (
+        wh.read_table(uri, "models", version=models_version)
+        if models_version is not None
+        else wh.read_table(uri, "models").clear()
+    )
+    return Snapshot(
+        uri=uri,
+        leaderboard=board,
+        models=models,
+        runs=runs,
+        scores=scores,
+        edge=edge,
+        leaderboard_version=chosen,
+        data_version=data_version,
+        data_date=data_date,
+        leaderboard_date=board_date,
+        models_version=models_version,
+    )
+
+
+def _registry_version(uri: str, until: datetime | None) -> int | None:
+    """The last registry version written before ``until`` (all of them when None)."""
+    if wh.current_version(uri, wh.PUBLISHED, "models") is None:
+        return None
+    history = wh.table_versions(uri, "models")
+    if until is not None:
+        history = history.filter(pl.col("timestamp") < until)
+    return int(history["version"].max()) if history.height else None  # type: ignore[arg-type]

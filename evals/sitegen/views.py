@@ -1,0 +1,213 @@
+"""What the pages show, derived from a snapshot: pure functions over frames.
+
+Quantization retention is computed here because no table holds it yet: a
+quantized variant's aggregate as a share of the aggregate of the same model's
+full-precision variant (FP32, else FP16, else BF16) in the same leaderboard.
+It is only given when both rows measured the same share of the category
+weight; otherwise the two aggregates average different categories.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from contracts.submission import FLOAT_PRECISIONS, HF_REPO_RE, REVISION_RE
+from evals.scoring import ScoringSpec, task_scores
+from evals.sitegen.snapshot import Snapshot
+from evals.sitegen.text import is_missing, parameters_bucket, parameters_label, slug
+
+HUB = "https://huggingface.co"
+REFERENCE_PRECISIONS = tuple(FLOAT_PRECISIONS)  # FP32, FP16, BF16: the retention reference, in this order
+EDGE_METRICS = ("tokens_per_s", "latency_ms", "peak_memory_gb")
+
+
+def model_slugs(names: Iterable[str]) -> dict[str, str]:
+    """A unique page name per model; names whose slugs collide get a hash of the name appended."""
+    names = sorted(set(names))
+    base = {n: slug(n) for n in names}
+    counts: dict[str, int] = {}
+    for s in base.values():
+        counts[s] = counts.get(s, 0) + 1
+    return {n: s if counts[s] == 1 else f"{s}-{hashlib.sha1(n.encode()).hexdigest()[:8]}" for n, s in base.items()}
+
+
+def source_url(hf_repo: str | None, revision: str | None = None) -> str | None:
+    """The hub page of the weights, when the repo (and revision) have the contract's shape."""
+    if not hf_repo or not HF_REPO_RE.match(hf_repo):
+        return None
+    if revision and REVISION_RE.match(revision) and ".." not in revision:
+        return f"{HUB}/{hf_repo}/tree/{revision}"
+    return f"{HUB}/{hf_repo}"
+
+
+def model_cards(snapshot: Snapshot) -> dict[str, dict]:
+    """Registry row per model; falls back to the model card its latest run carries."""
+    cards = {row["name"]: row for row in snapshot.models.to_dicts()}
+    latest = snapshot.runs.sort(["finished_at", "run_id"]).group_by("model_name", maintain_order=True).last()
+    for row in latest.to_dicts():
+        cards.setdefault(
+            row["model_name"],
+            {
+                "name": row["model_name"],
+                **{k: row.get(k) for k in ("family", "hf_repo", "revision", "parameters", "license")},
+                **{k: row.get(k) for k in ("architecture", "context_length", "submitted_by")},
+                "last_run_id": row["run_id"],
+            },
+        )
+    return cards
+
+
+def retention(board: pl.DataFrame) -> pl.DataFrame:
+    """Per quantized variant: its aggregate as a share of the model's full-precision variant's.
+
+    Columns: model_name, variant_id, precision, reference_variant,
+    reference_precision, retention (a share; null when not comparable), note.
+    """
+    rows = []
+    for (model,), group in board.group_by("model_name", maintain_order=True):
+        by_precision = {r["precision"]: r for r in group.to_dicts()}
+        reference = next((by_precision[p] for p in REFERENCE_PRECISIONS if p in by_precision), None)
+        for row in group.to_dicts():
+            if reference is None or row["precision"] in REFERENCE_PRECISIONS:
+                continue
+            value, note = None, ""
+            if abs(row["coverage"] - reference["coverage"]) > 1e-9:
+                note = "different categories measured"
+            elif reference["aggregate"] <= 0:
+                note = "reference aggregate is 0"
+            else:
+                value = row["aggregate"] / reference["aggregate"]
+            rows.append(
+                {
+                    "model_name": model,
+                    "variant_id": row["variant_id"],
+                    "precision": row["precision"],
+                    "reference_variant": reference["variant_id"],
+                    "reference_precision": reference["precision"],
+                    "retention": value,
+                    "note": note,
+                }
+            )
+    schema = {
+        "model_name": pl.String,
+        "variant_id": pl.String,
+        "precision": pl.String,
+        "reference_variant": pl.String,
+        "reference_precision": pl.String,
+        "retention": pl.Float64,
+        "note": pl.String,
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both x and y (higher is better), by descending x."""
+    order = sorted(range(len(points)), key=lambda i: (-points[i][0], -points[i][1]))
+    front, best_y = [], float("-inf")
+    for i in order:
+        if points[i][1] > best_y:
+            front.append(i)
+            best_y = points[i][1]
+    return front
+
+
+@dataclass(frozen=True)
+class BoardData:
+    """The leaderboard as the browser scripts read it: field names and one list per row."""
+
+    fields: list[str]
+    rows: list[list]
+
+
+def board_data(snapshot: Snapshot, spec: ScoringSpec, slugs: dict[str, str], cards: dict[str, dict]) -> BoardData:
+    """Rows in rank order; numbers stay numbers (formatting happens in the browser, see ``FORMATS``)."""
+    score_cols = [f"score_{c}" for c in spec.categories]
+    fields = [
+        "rank",
+        "rank_band",
+        "model",
+        "slug",
+        "variant",
+        "backend",
+        "precision",
+        "parameters",
+        "params_label",
+        "bucket",
+        "aggregate",
+        "ci_low",
+        "ci_high",
+        "aggregate_normalized",
+        "coverage",
+        "partial",
+        *score_cols,
+        *EDGE_METRICS,
+        "source",
+    ]
+    rows = []
+    for r in snapshot.leaderboard.iter_rows(named=True):
+        card = cards.get(r["model_name"], {})
+        params = r["parameters"] if r["parameters"] is not None else card.get("parameters")
+        rows.append(
+            [
+                r["rank"],
+                r["rank_band"],
+                r["model_name"],
+                slugs[r["model_name"]],
+                r["variant_id"],
+                r["backend"],
+                r["precision"],
+                params,
+                parameters_label(params) if params is not None else None,
+                parameters_bucket(params),
+                _num(r["aggregate"]),
+                _num(r["aggregate_ci_low"]),
+                _num(r["aggregate_ci_high"]),
+                _num(r["aggregate_normalized"]),
+                _num(r["coverage"]),
+                bool(r["partial"]),
+                *[_num(r[c]) for c in score_cols],
+                *[_num(r[m]) for m in EDGE_METRICS],
+                source_url(card.get("hf_repo"), card.get("revision")),
+            ]
+        )
+    return BoardData(fields, rows)
+
+
+def task_table(snapshot: Snapshot, spec: ScoringSpec) -> pl.DataFrame:
+    """Per run, variant and catalog task: the primary metric with its stderr (groups aggregated as scoring does)."""
+    if snapshot.scores.is_empty():
+        return pl.DataFrame(
+            schema={
+                "run_id": pl.String,
+                "variant_id": pl.String,
+                "task": pl.String,
+                "category": pl.String,
+                "value": pl.Float64,
+                "stderr": pl.Float64,
+                "n_samples": pl.Int64,
+                "num_fewshot": pl.Int64,
+            }
+        )
+    tasks = task_scores(snapshot.scores, spec)
+    fewshot = snapshot.scores.group_by(["run_id", "variant_id", "task"]).agg(pl.col("num_fewshot").max())
+    return tasks.join(fewshot, on=["run_id", "variant_id", "task"], how="left")
+
+
+def parsed_json(text: str | None) -> dict:
+    """A JSON column (hardware, versions) as a dict; anything else as {"value": text}."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {"value": text}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _num(value: object) -> float | None:
+    return None if is_missing(value) else round(float(value), 6)  # type: ignore[arg-type]

@@ -1,0 +1,134 @@
+"""One built demo site, one 2,000-model site and one headless Chromium per session.
+
+The browser is Debian's ``chromium`` driven by Playwright's Python package
+(no browser download): tests that need it skip, saying why, when either is
+missing. Screenshots go to ``<SLMBENCH_HOME>/screenshots/site``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from evals import paths
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+LARGE_MODELS = 2000
+
+
+@dataclass(frozen=True)
+class BuiltSite:
+    warehouse: str
+    pages: Path
+    site: Path
+    seconds: float
+
+
+def _build(root: Path, fill) -> BuiltSite:  # type: ignore[no-untyped-def]
+    from evals.sitegen.builder import build
+    from evals.sitegen.generate import generate_site
+
+    warehouse = str(root / "warehouse")
+    fill(warehouse)
+    began = time.perf_counter()
+    generate_site(warehouse, root / "pages")
+    build(root / "pages", root / "site")
+    return BuiltSite(warehouse, root / "pages", root / "site", time.perf_counter() - began)
+
+
+@pytest.fixture(scope="session")
+def demo_site(tmp_path_factory: pytest.TempPathFactory) -> BuiltSite:
+    from tests.site.warehouses import demo_like
+
+    return _build(tmp_path_factory.mktemp("demo-site"), demo_like)
+
+
+@pytest.fixture(scope="session")
+def large_site(tmp_path_factory: pytest.TempPathFactory) -> BuiltSite:
+    from tests.site.warehouses import synthetic
+
+    return _build(tmp_path_factory.mktemp("large-site"), lambda uri: synthetic(uri, LARGE_MODELS))
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} is absent: apt-get install -y chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("the playwright Python package is absent: pip install playwright (no browser download needed)")
+    with sync_playwright() as driver:
+        chromium = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _serve(site: Path) -> Iterator[str]:
+    from evals.sitegen.server import serve_in_background
+
+    server, url = serve_in_background(site)
+    yield url
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def demo_url(demo_site: BuiltSite) -> Iterator[str]:
+    yield from _serve(demo_site.site)
+
+
+@pytest.fixture(scope="session")
+def large_url(large_site: BuiltSite) -> Iterator[str]:
+    yield from _serve(large_site.site)
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    folder = paths.home() / "screenshots" / "site"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+class Console:
+    """Console errors, page errors, failed requests and dialogs of one page."""
+
+    def __init__(self, page) -> None:  # type: ignore[no-untyped-def]
+        self.problems: list[str] = []
+        self.dialogs: list[str] = []
+        page.on(
+            "console",
+            lambda m: self.problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None,
+        )
+        page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+        # ERR_ABORTED is a request cut short by the next navigation (the search index loading), not a fault.
+        page.on(
+            "requestfailed",
+            lambda r: None if "ERR_ABORTED" in (r.failure or "") else self.problems.append(f"request failed: {r.url}"),
+        )
+        page.on("response", lambda r: self.problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+        page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+
+
+@pytest.fixture
+def page(browser) -> Iterator[tuple[object, Console]]:  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    tab = context.new_page()
+    console = Console(tab)
+    yield tab, console
+    context.close()

@@ -1,0 +1,105 @@
+"""The generated site from the demo-like tables and from 2,000 synthetic models (no browser)."""
+
+from __future__ import annotations
+
+import json
+import re
+from html import unescape
+from pathlib import Path
+
+import pytest
+
+from evals.catalog import load_catalog
+from evals.sitegen.generate import generate_site
+from evals.sitegen.snapshot import SiteDataError
+from tests.site.conftest import LARGE_MODELS, BuiltSite
+from tests.site.warehouses import DEMO_MODELS, XSS_NAME
+
+
+def _board(site: Path) -> dict:
+    text = (site / "assets" / "slmb" / "board.js").read_text(encoding="utf-8")
+    return json.loads(text.removeprefix("window.SLMB_BOARD = ").rstrip().removesuffix(";"))
+
+
+def test_demo_site_has_every_page(demo_site: BuiltSite) -> None:
+    for page in (
+        "index.html",
+        "charts/index.html",
+        "compare/index.html",
+        "methodology/index.html",
+        "submit/index.html",
+        "data/index.html",
+    ):
+        assert (demo_site.site / page).is_file(), page
+    assert len(list((demo_site.site / "models").glob("*/index.html"))) == len(DEMO_MODELS)
+    for table in ("leaderboard", "models", "runs", "scores", "edge"):
+        for fmt in ("csv", "parquet", "json"):
+            assert (demo_site.site / "tables" / f"{table}.{fmt}").stat().st_size > 0
+
+
+def test_submitted_strings_are_escaped_everywhere(demo_site: BuiltSite) -> None:
+    raw = re.compile(r"<img src=x|<script>alert", re.IGNORECASE)
+    for html in demo_site.site.rglob("*.html"):
+        assert not raw.search(html.read_text(encoding="utf-8")), html
+    # The name still reaches the data the scripts read, as data.
+    assert XSS_NAME in {row[2] for row in _board(demo_site.site)["rows"]}
+
+
+def test_nothing_loads_from_the_network(demo_site: BuiltSite) -> None:
+    for html in demo_site.site.rglob("*.html"):
+        text = html.read_text(encoding="utf-8")
+        assert not re.search(r"""<(script|link)[^>]+(src|href)=["']https?://""", text), html
+        assert "fonts.googleapis" not in text
+
+
+def test_methodology_comes_from_the_catalog_and_scoring(demo_site: BuiltSite) -> None:
+    text = unescape((demo_site.site / "methodology" / "index.html").read_text(encoding="utf-8"))
+    catalog = load_catalog()
+    for name, task in catalog.tasks.items():
+        assert name in text and task.metric in text
+    for category in catalog.categories.values():
+        assert f"{100 * category.weight:.0f}%" in text
+    assert "Baseline-normalized aggregate" in text and "tokens_per_s" in text
+
+
+def test_submit_page_renders_the_contract(demo_site: BuiltSite) -> None:
+    html = (demo_site.site / "submit" / "index.html").read_text(encoding="utf-8")
+    text = unescape(re.sub(r"<[^>]+>", "", html))  # code blocks are split into highlighted spans
+    assert "quantizations" in text and "hf_repo" in text and "gguf_file" in text
+    assert "slmbench publish" in text
+
+
+def test_a_chosen_version_is_built_as_it_was(tmp_path: Path) -> None:
+    import polars as pl
+
+    from tests.site.warehouses import demo_like, publish_bulk, run_frames
+
+    warehouse = str(tmp_path / "warehouse")
+    demo_like(warehouse)
+    frames = run_frames(run_id="late-run", model_name="Late-Model", variants=["Late-Model--FP16"])
+    frames["runs"] = frames["runs"].with_columns(status=pl.lit("published"))
+    publish_bulk(warehouse, frames)
+    old = generate_site(warehouse, tmp_path / "old", version=0)
+    new = generate_site(warehouse, tmp_path / "new")
+    assert (old.models, new.models) == (len(DEMO_MODELS), len(DEMO_MODELS) + 1)
+    assert not (tmp_path / "old" / "models" / "late-model.md").exists()
+    with pytest.raises(SiteDataError, match="versions 0 to"):
+        generate_site(warehouse, tmp_path / "bad", version=99)
+
+
+def test_empty_warehouse_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SiteDataError, match="publish a run first"):
+        generate_site(str(tmp_path / "none"), tmp_path / "pages")
+
+
+def test_refuses_to_empty_a_folder_it_did_not_make(demo_site: BuiltSite, tmp_path: Path) -> None:
+    (tmp_path / "mine.txt").write_text("keep me")
+    with pytest.raises(SiteDataError, match="not made by the site generator"):
+        generate_site(demo_site.warehouse, tmp_path)
+    assert (tmp_path / "mine.txt").exists()
+
+
+def test_large_site(large_site: BuiltSite) -> None:
+    assert len(_board(large_site.site)["rows"]) == LARGE_MODELS
+    assert len(list((large_site.site / "models").iterdir())) == LARGE_MODELS
+    print(f"\n{LARGE_MODELS:,}-model site: generate + mkdocs build {large_site.seconds:.1f} s")

@@ -1,0 +1,73 @@
+"""Escaping, formatting and the derived views: no browser, no build."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from evals.sitegen.text import MISSING, fmt, md_text, parameters_bucket, parameters_label, percent
+from evals.sitegen.views import model_slugs, pareto_front, retention, source_url
+
+
+def test_md_text_leaves_no_markup() -> None:
+    text = md_text("<img src=x onerror=alert(1)> *bold* [link](x) | pipe `code`")
+    assert "<" not in text and ">" not in text
+    for char in "*[]|`()":
+        assert char not in text
+
+
+@pytest.mark.parametrize(
+    ("count", "label", "bucket"),
+    [
+        (260_000, "260K", "<100M"),
+        (3_700_000, "3.7M", "<100M"),
+        (135_000_000, "135M", "100–500M"),
+        (500_000_000, "500M", "0.5–1B"),
+        (1_500_000_000, "1.5B", "1–3B"),
+        (3_000_000_000, "3B", "1–3B"),
+    ],
+)
+def test_parameters(count: int, label: str, bucket: str) -> None:
+    assert parameters_label(count) == label
+    assert parameters_bucket(count) == bucket
+
+
+def test_missing_values_show_a_dash_not_zero() -> None:
+    assert fmt(None, "score") == MISSING
+    assert fmt(float("nan"), "score") == MISSING
+    assert percent(None) == MISSING
+    assert fmt(0.0, "score") == "0.0"
+    assert parameters_label(None) == MISSING
+
+
+def test_slugs_are_unique_and_safe() -> None:
+    slugs = model_slugs(["My Model", "my-model", "<img src=x>", "Ünïcode"])
+    assert len(set(slugs.values())) == 4
+    assert all(s.replace("-", "").isalnum() and s.isascii() for s in slugs.values())
+
+
+def test_source_url_only_for_contract_shaped_repos() -> None:
+    assert source_url("owner/name", "abc123") == "https://huggingface.co/owner/name/tree/abc123"
+    assert source_url("javascript:alert(1)") is None
+    assert source_url("owner/name", "../../x") == "https://huggingface.co/owner/name"
+
+
+def test_pareto_front() -> None:
+    points = [(100.0, 50.0), (200.0, 40.0), (50.0, 60.0), (80.0, 45.0), (200.0, 30.0)]
+    assert sorted(pareto_front(points)) == [0, 1, 2]
+
+
+def test_retention_against_the_full_precision_variant() -> None:
+    board = pl.DataFrame(
+        {
+            "model_name": ["a", "a", "a", "b"],
+            "variant_id": ["a--FP32", "a--Q8_0", "a--Q4_K_M", "b--Q4_K_M"],
+            "precision": ["FP32", "Q8_0", "Q4_K_M", "Q4_K_M"],
+            "aggregate": [80.0, 72.0, 60.0, 50.0],
+            "coverage": [0.75, 0.75, 0.6, 0.75],
+        }
+    )
+    kept = {r["variant_id"]: r for r in retention(board).to_dicts()}
+    assert kept["a--Q8_0"]["retention"] == pytest.approx(0.9)
+    assert kept["a--Q4_K_M"]["retention"] is None  # different categories measured: not comparable
+    assert "b--Q4_K_M" not in kept  # no full-precision reference

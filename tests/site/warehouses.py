@@ -1,0 +1,74 @@
+"""Warehouses for the site tests and benchmark, written in bulk (no contracts run: GX is slow to import).
+
+``demo_like`` mirrors the demo submissions (two demo models in FP32, Q8_0 and
+Q4_K_M, stories260K with partial coverage) plus models chosen to break a naive
+site: a name that is an HTML injection, parameter counts whose strings sort
+wrongly as text, edge figures on some variants only, and a hub source link.
+``synthetic`` reuses ``benchmarks.publish_scale`` for N one-variant models.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+from evals import warehouse as wh
+from evals.scoring import default_spec
+from tests.contracts.frames import OFFLINE_TASKS, run_frames
+
+XSS_NAME = "<img src=x onerror=alert(1)>"
+TITLE_BREAKER = "</title><script>alert(2)</script>"
+
+# (model name, variants, level, parameters, tasks, edge, hf_repo)
+DEMO_MODELS = (
+    ("SLMB-Demo-Trained", ("FP32", "Q8_0", "Q4_K_M"), 0.70, 3_700_000, OFFLINE_TASKS, False, None),
+    ("SLMB-Demo-Untrained", ("FP32", "Q8_0", "Q4_K_M"), 0.30, 3_700_000, OFFLINE_TASKS, False, None),
+    ("stories260K", ("FP32",), 0.45, 260_000, ("slmb_facts", "slmb_yesno"), False, "ggml-org/models"),
+    (XSS_NAME, ("FP16",), 0.50, 1_500_000_000, OFFLINE_TASKS, True, None),
+    ("Tiny-Edge-120M", ("FP16", "Q4_K_M"), 0.55, 120_000_000, OFFLINE_TASKS, True, "example/tiny-edge-120m"),
+    ("Mid-900M", ("BF16",), 0.62, 900_000_000, OFFLINE_TASKS, True, None),
+    (TITLE_BREAKER, ("Q8_0",), 0.35, 50_000_000, ("slmb_facts", "slmb_code"), False, None),
+)
+
+
+def demo_like(uri: str) -> None:
+    """Publish the demo-like models and compute the leaderboard and registry."""
+    frames = []
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for i, (name, variants, level, params, tasks, edge, repo) in enumerate(DEMO_MODELS):
+        run = run_frames(
+            run_id=f"demo-run-{i}",
+            model_name=name,
+            variants=[f"{name}--{v}" for v in variants],
+            tasks=tasks,
+            edge=edge,
+            level=level,
+            finished_at=start + timedelta(hours=i),
+            parameters=params,
+        )
+        run["runs"] = run["runs"].with_columns(
+            precision=pl.Series([v for v in variants]),
+            backend=pl.Series(["transformers" if v in ("FP32", "FP16", "BF16") else "llamacpp" for v in variants]),
+            hf_repo=pl.lit(repo, dtype=pl.String),
+        )
+        frames.append(run)
+    tables = {name: pl.concat([f[name] for f in frames]) for name in ("runs", "scores", "edge")}
+    tables["runs"] = tables["runs"].with_columns(status=pl.lit("published"))
+    publish_bulk(uri, tables)
+
+
+def synthetic(uri: str, n_models: int) -> None:
+    """N synthetic one-variant models (benchmarks.publish_scale's tables), published."""
+    from benchmarks.publish_scale import _synthetic_tables
+
+    publish_bulk(uri, _synthetic_tables(n_models))  # type: ignore[arg-type]
+
+
+def publish_bulk(uri: str, tables: dict[str, pl.DataFrame]) -> None:
+    """Append rows to the published tables, then leaderboard and registry as the publish flow writes them."""
+    for name in ("scores", "edge", "runs"):
+        tables[name].write_delta(wh.table_uri(uri, wh.PUBLISHED, name), mode="append")
+    spec = default_spec()
+    wh.write_leaderboard(uri, wh.compute_leaderboard(uri, spec), spec)
+    wh.update_registry(uri)
