@@ -1,8 +1,26 @@
-"""Run every benchmark: ``python -m benchmarks``."""
+"""Run every benchmark, one process each: ``python -m benchmarks`` (or ``make bench``).
+
+Each prints its own figures; run one alone with ``python -m benchmarks.<name>``.
+"""
 
 from __future__ import annotations
 
-from benchmarks import publish_scale
+import subprocess
+import sys
+
+BENCHMARKS = ("engine_scaling", "publish_scale", "site_build", "webhook_load")
+
+
+def main() -> int:
+    failed = []
+    for name in BENCHMARKS:
+        print(f"\n=== benchmarks.{name} ===", flush=True)
+        if subprocess.run([sys.executable, "-m", f"benchmarks.{name}"]).returncode != 0:
+            failed.append(name)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
 
 if __name__ == "__main__":
-    raise SystemExit(publish_scale.main())
+    raise SystemExit(main())

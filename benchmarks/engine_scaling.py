@@ -1,6 +1,6 @@
 """Engine benchmark: workers, platform overhead, cached reruns, backend throughput.
 
-    .venv/bin/python benchmarks/engine_scaling.py [--model demo-trained] [--limit N]
+    .venv/bin/python -m benchmarks.engine_scaling [--model demo-trained] [--limit N]
 
 Prints wall times measured in this one run (the machine is noisy, so compare
 the ratios):
