@@ -45,10 +45,17 @@ PRECISIONS = QUANTIZATIONS
 
 # Edge metrics and their units. The names are the contract between the edge
 # measurement and scoring; evals/edge_reference.yaml gives each its bounds.
+# Measured as llama-bench does (evals/edge.py): a 512-token prompt and 128
+# generated tokens by default, a warm-up, then repeated runs. The first three
+# names predate the split of throughput into prompt and generation; they keep
+# their meaning (and the leaderboard's column names).
 EDGE_UNITS = {
-    "tokens_per_s": "tokens/s",  # decode throughput, higher is better
-    "latency_ms": "ms",  # time to first token, lower is better
-    "peak_memory_gb": "GB",  # peak resident memory while generating, lower is better
+    "tokens_per_s": "tokens/s",  # generation (decode) throughput, higher is better
+    "prompt_tokens_per_s": "tokens/s",  # prompt processing throughput, higher is better
+    "latency_ms": "ms",  # time to first token (the prompt's processing time), lower is better
+    "ms_per_token": "ms",  # generation latency per token, lower is better
+    "peak_memory_gb": "GB",  # peak memory while measuring (RSS on CPU, allocated on GPU), lower is better
+    "model_size_gb": "GB",  # bytes of the weight files, lower is better
 }
 
 # lm-eval metrics whose values are proportions: their scores must lie in [0, 1].
@@ -318,6 +325,32 @@ def leaderboard(categories: Sequence[str]) -> Table:
             _int("data_version", "version of the published runs table the row was computed from", min_value=0),
         ),
     )
+
+
+RETENTION = Table(
+    name="retention",
+    doc=(
+        "Quantization retention: one row per quantized variant, its unquantized reference in the same run, and "
+        "category ('overall' for the aggregate): the quantized score as a percentage of the reference's."
+    ),
+    keys=("run_id", "variant_id", "category"),
+    columns=(
+        *_RUN_KEY,
+        _str("model_name", "the submission's model name"),
+        _str("precision", "the quantized variant's GGUF quantization", allowed=PRECISIONS),
+        _str("reference_variant_id", "the unquantized variant it is compared with (FP32, else BF16, else FP16)"),
+        _str("reference_precision", "the reference's precision", allowed=PRECISIONS),
+        _str("category", "a catalog category, or 'overall'"),
+        _float("score", "the quantized variant's score, 0-100", min_value=0.0, max_value=100.0),
+        _float("reference_score", "the reference's score, 0-100", min_value=0.0, max_value=100.0),
+        _float(
+            "retention_pct",
+            "100 x score / reference_score (null: the reference scored 0, so no ratio exists)",
+            nullable=True,
+            min_value=0.0,
+        ),
+    ),
+)
 
 
 # The tables a benchmark run stages, in the order they are written: runs last,

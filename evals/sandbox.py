@@ -14,8 +14,8 @@ What every run gets, on any Linux host:
   afterwards;
 - ``setrlimit`` before exec: CPU time (``timeout_s`` + 1 s), address space
   (``memory_mb``), file size (``_FILE_MB``, which also caps stdout/stderr),
-  open files, no core dumps, and process count (``_NPROC``; not enforced
-  while the run's uid is root, see below);
+  open files, no core dumps, and process count (``_NPROC``; the kernel
+  enforces it only for a non-root uid, see below);
 - a wall-clock timeout that SIGKILLs the run's whole process group (it is a
   session leader), so children it forked die with it;
 - stdin closed, stdout/stderr captured to files and reported as tails;
@@ -24,25 +24,45 @@ What every run gets, on any Linux host:
   /``fork``/``spawn``/``kill`` and ``ctypes``. It is defence in depth, not a
   boundary (a C extension could bypass it): the limits above and below are.
 
-Network isolation and privileges depend on the host, probed once per
-process (``isolation()``, strongest first):
+Isolation depends on the host, probed once per process (``isolation()``,
+strongest first):
 
-- ``netns+nobody`` (running as root, ``unshare --net`` works): the program
-  runs in a new, empty network namespace (only a down loopback: no connection
-  to anything, not even 127.0.0.1) as uid/gid 65534 (nobody) with no
-  supplementary groups, so it cannot read root-only files and the process
-  limit applies. The interpreter must be one nobody can execute: ours when it
-  can, else the system ``python3`` (stdlib only; programs need no packages).
-  This is what this project's machines give (there, ``/usr/bin/python3``,
-  since the project's Python lives under ``/root``).
-- ``netns`` (root, but no interpreter nobody can run): the empty network
-  namespace, as root: file permissions and the process limit do not hold.
+- ``full`` (root, ``unshare`` with net, mount and pid namespaces works, and
+  an interpreter any uid can execute): the program runs
+
+  * in a new, empty **network namespace** (only a down loopback: no
+    connection to anything, not even 127.0.0.1);
+  * in a new **pid namespace** whose init is the program itself, with its
+    own ``/proc``: it sees no host process, and when it ends (or is killed)
+    the kernel kills every process left in the namespace, so nothing it
+    spawned outlives the run, even one that called ``setsid``;
+  * in a private **mount namespace** where every mount is remounted
+    read-only except its own directory: it cannot write or delete anything
+    elsewhere (``/tmp``, ``/dev/shm`` and the checkout included);
+  * as a **fresh uid/gid** of its own (random, in ``_UID_BASE`` + [0, 10^8)),
+    no supplementary groups, no capabilities: root-only files stay
+    unreadable, and ``RLIMIT_NPROC`` counts only this run's processes, so a
+    fork bomb stops at ``_NPROC`` without touching other runs' budget.
+
+  The interpreter must be one any uid can execute: ours when it can, else the
+  system ``python3`` (stdlib only; programs need no packages). This is what
+  this project's machines give (``/usr/bin/python3``; the project's Python
+  lives under ``/root``).
+- ``netns`` (root, but no interpreter another uid can run, or mounts are
+  refused): the empty network namespace, as root: file permissions, the
+  read-only filesystem and the process limit do not hold.
 - ``userns+netns`` (not root, unprivileged user namespaces allowed):
   ``unshare --map-root-user --net``: an empty network namespace, same uid
-  outside.
+  outside; the rest of the filesystem is as writable as for the caller.
 - ``none`` (no ``unshare`` works): no network isolation; the audit hook is
   all that refuses sockets. ``isolation().mode`` says so, so a caller can
   refuse to run.
+
+Not covered anywhere: memory other than address space (no cgroup is used, so
+page cache and kernel memory are not capped), disk use beyond the file-size
+limit per file (many 16 MB files can fill the temp dir's filesystem until the
+wall clock stops the run), and CPU share (a run competes with the host's other
+processes; its CPU *time* is capped).
 """
 
 from __future__ import annotations
@@ -50,6 +70,7 @@ from __future__ import annotations
 import functools
 import os
 import resource
+import secrets
 import shutil
 import signal
 import subprocess
@@ -61,27 +82,59 @@ from pathlib import Path
 from typing import Literal
 
 Status = Literal["passed", "failed", "timeout", "error"]
+Mode = Literal["full", "netns", "userns+netns", "none"]
 
 _FILE_MB = 16
 _NOFILE = 64
-_NPROC = 32  # per uid: concurrent sandboxes share "nobody", so leave room for them
+_NPROC = 16  # per uid, and each full-mode run has a uid of its own
 _TAIL_CHARS = 4000
-_NOBODY = 65534
+_UID_BASE = 2_000_000_000  # far above login users and the usual subuid ranges
+_UID_SPAN = 100_000_000
 _PATH = "/usr/bin:/bin"
+_SETUP_FAILED = 125  # the bootstrap could not confine itself: the sandbox's error, not the program's
 
-# Runs before the program, in the child. Audit hooks cannot be removed once
-# added; the events are CPython's documented audit events.
+# Runs first in the child. In full mode it is root inside fresh mount and pid
+# namespaces: it remounts everything read-only but its own directory, then
+# drops to the run's uid (which drops every capability), and only then runs
+# the program. Audit hooks cannot be removed once added; the events are
+# CPython's documented audit events (ctypes ones too, since ctypes was
+# imported here and stays in sys.modules).
 _BOOTSTRAP = """\
-import sys
+import os, sys
+_work, _uid, _confine = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+if _confine:
+    import ctypes
+    _libc = ctypes.CDLL(None, use_errno=True)
+    _BIND, _REMOUNT, _RDONLY = 4096, 32, 1
+    _KEEP = {"nosuid": 2, "nodev": 4, "noexec": 8, "noatime": 1024, "nodiratime": 2048, "relatime": 2097152}
+    if _libc.mount(_work.encode(), _work.encode(), None, _BIND, None) != 0:
+        sys.stderr.write("sandbox: cannot bind the work dir\\n"); os._exit(125)
+    for _line in open("/proc/self/mountinfo").read().splitlines():
+        _fields = _line.split()
+        _point = _fields[4].encode().decode("unicode_escape")
+        if _point == _work:
+            continue
+        _flags = _BIND | _REMOUNT | _RDONLY | sum(_KEEP.get(o, 0) for o in _fields[5].split(","))
+        if _libc.mount(b"none", _point.encode(), None, _flags, None) != 0 and _point == "/":
+            sys.stderr.write("sandbox: cannot make / read-only\\n"); os._exit(125)
+    del _libc, _line, _fields, _point, _flags
+if _uid >= 0:
+    os.setgroups([])
+    os.setgid(_uid)
+    os.setuid(_uid)
+os.chdir(_work)
 def _deny(event, args, _blocked=frozenset({
     "socket.__new__", "socket.connect", "socket.bind", "socket.getaddrinfo", "socket.sendto",
     "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
-    "os.forkpty", "os.kill", "os.killpg", "pty.spawn", "ctypes.dlopen", "ctypes.cdata",
+    "os.forkpty", "os.kill", "os.killpg", "pty.spawn", "ctypes.dlopen", "ctypes.dlsym",
+    "ctypes.cdata", "ctypes.call_function", "ctypes.addressof",
 })):
     if event in _blocked:
         raise PermissionError(f"sandbox: {event} is not allowed")
-sys.addaudithook(_deny)
-del _deny
+if sys.argv[4] == "1":
+    sys.addaudithook(_deny)
+del _deny, _work, _uid, _confine
+sys.argv = ["main.py"]
 _source = open("main.py", encoding="utf-8").read()
 exec(compile(_source, "main.py", "exec"), {"__name__": "__main__", "__builtins__": __builtins__})
 """
@@ -99,15 +152,21 @@ class SandboxResult:
     stderr: str
     duration_s: float
     returncode: int | None
+    uid: int | None = None  # the run's own uid in full mode (a test can check that none of its processes remain)
 
 
 @dataclass(frozen=True)
 class Isolation:
     """How runs are isolated on this host (see the module docstring)."""
 
-    mode: Literal["netns+nobody", "netns", "userns+netns", "none"]
-    prefix: tuple[str, ...]  # the command that enters the namespace, before the interpreter
+    mode: Mode
+    prefix: tuple[str, ...]  # the command that enters the namespaces, before the interpreter
     python: str  # the interpreter the program runs on
+
+    @property
+    def own_uid(self) -> bool:
+        """True when each run gets a uid of its own (and the read-only filesystem)."""
+        return self.mode == "full"
 
 
 def _works(argv: list[str]) -> bool:
@@ -118,19 +177,42 @@ def _works(argv: list[str]) -> bool:
     return probe.returncode == 0
 
 
+def _probe_full(prefix: tuple[str, ...], python: str) -> bool:
+    """Run the real bootstrap on a trivial program: namespaces, read-only remounts and the uid drop."""
+    work = Path(tempfile.mkdtemp(prefix="slmb-sandbox-probe-"))
+    try:
+        # json and subprocess are not frozen modules: importing them proves the stdlib is readable
+        (work / "main.py").write_text("import json, subprocess, sys\nsys.exit(sys.version_info < (3, 8))\n")
+        uid = _UID_BASE
+        os.chown(work, uid, uid)
+        return _works([*prefix, python, "-I", "-S", "-B", "-c", _BOOTSTRAP, str(work), str(uid), "1", "1"])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 @functools.cache
 def isolation() -> Isolation:
     """Probe the strongest isolation this host allows, once per process."""
     unshare = shutil.which("unshare", path=_PATH)
     # stdlib-only programs run on any Python 3.8+ (audit hooks). Ours may sit in a
-    # folder "nobody" cannot enter (a pyenv under /root), so the system one is a fallback.
+    # folder other uids cannot enter (a pyenv under /root), so the system one is a fallback.
     pythons = [sys.executable] + [p for p in (shutil.which("python3", path=_PATH),) if p and p != sys.executable]
     check = ["-I", "-S", "-c", "import sys; sys.exit(sys.version_info < (3, 8))"]
     if unshare is not None and os.geteuid() == 0:
-        prefix = (unshare, "--net", "--setgid", str(_NOBODY), "--setuid", str(_NOBODY))
+        full = (
+            unshare,
+            "--net",
+            "--mount",
+            "--propagation",
+            "private",
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--mount-proc",
+        )
         for python in pythons:
-            if _works([*prefix, python, *check]):
-                return Isolation("netns+nobody", prefix, python)
+            if _probe_full(full, python):
+                return Isolation("full", full, python)
         if _works([unshare, "--net", sys.executable, *check]):
             return Isolation("netns", (unshare, "--net"), sys.executable)
     if unshare is not None and _works([unshare, "--map-root-user", "--net", sys.executable, *check]):
@@ -138,10 +220,8 @@ def isolation() -> Isolation:
     return Isolation("none", (), sys.executable)
 
 
-def _limits(cpu_s: int, memory_mb: int, drop_groups: bool) -> None:
+def _limits(cpu_s: int, memory_mb: int) -> None:
     """preexec_fn: runs in the child between fork and exec; keep it to syscalls."""
-    if drop_groups:
-        os.setgroups([])
     mb = 1024 * 1024
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s))
     resource.setrlimit(resource.RLIMIT_AS, (memory_mb * mb, memory_mb * mb))
@@ -157,24 +237,52 @@ def _tail(path: Path) -> str:
         return f.read().decode("utf-8", errors="replace")
 
 
-def run_python(program: str, *, timeout_s: float = 5.0, memory_mb: int = 512) -> SandboxResult:
-    """Run ``program`` (Python source) in the sandbox and report the outcome."""
+def _wait_for_exit(uid: int, limit_s: float = 5.0) -> None:
+    """Wait until no process of ``uid`` is left.
+
+    Killing ``unshare`` from outside returns before the kernel has finished
+    tearing down the run's pid namespace; the next unit should not start while
+    the last one's processes still hold CPU or pids.
+    """
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        alive = False
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                try:
+                    if entry.stat().st_uid == uid:
+                        alive = True
+                        break
+                except FileNotFoundError:
+                    continue  # it ended while we looked
+        if not alive:
+            return
+        time.sleep(0.005)
+
+
+def run_python(program: str, *, timeout_s: float = 5.0, memory_mb: int = 512, audit_hook: bool = True) -> SandboxResult:
+    """Run ``program`` (Python source) in the sandbox and report the outcome.
+
+    ``audit_hook=False`` leaves out the in-process hook; it exists only for the
+    tests that prove the OS-level limits contain a hostile program on their own.
+    """
     if timeout_s <= 0:
         raise ValueError(f"run_python: timeout_s must be > 0, got {timeout_s}")
     if memory_mb < 64:
         raise ValueError(f"run_python: memory_mb must be >= 64 (the interpreter needs ~30 MB), got {memory_mb}")
     iso = isolation()
-    as_nobody = iso.mode == "netns+nobody"
+    uid = _UID_BASE + secrets.randbelow(_UID_SPAN) if iso.own_uid else -1
     work = Path(tempfile.mkdtemp(prefix="slmb-sandbox-"))
     logs = Path(tempfile.mkdtemp(prefix="slmb-sandbox-logs-"))  # out of the program's reach
     start = time.monotonic()
     try:
         (work / "main.py").write_text(program, encoding="utf-8")
-        if as_nobody:
-            os.chown(work, _NOBODY, _NOBODY)
-            os.chown(work / "main.py", _NOBODY, _NOBODY)
+        if uid >= 0:
+            os.chown(work, uid, uid)
+            os.chown(work / "main.py", uid, uid)
         env = {"PATH": _PATH, "HOME": str(work), "TMPDIR": str(work), "LANG": "C.UTF-8"}
-        argv = [*iso.prefix, iso.python, "-I", "-S", "-B", "-c", _BOOTSTRAP]
+        flags = ("1" if iso.own_uid else "0", "1" if audit_hook else "0")
+        argv = [*iso.prefix, iso.python, "-I", "-S", "-B", "-c", _BOOTSTRAP, str(work), str(uid), *flags]
         cpu_s = int(timeout_s) + 1
         with (logs / "out").open("wb") as out, (logs / "err").open("wb") as err:
             try:
@@ -187,7 +295,7 @@ def run_python(program: str, *, timeout_s: float = 5.0, memory_mb: int = 512) ->
                     stderr=err,
                     start_new_session=True,
                     close_fds=True,
-                    preexec_fn=functools.partial(_limits, cpu_s, memory_mb, as_nobody),
+                    preexec_fn=functools.partial(_limits, cpu_s, memory_mb),
                 )
             except OSError as exc:
                 return SandboxResult(False, "error", "", f"sandbox could not start: {exc}", 0.0, None)
@@ -198,20 +306,27 @@ def run_python(program: str, *, timeout_s: float = 5.0, memory_mb: int = 512) ->
                 timed_out = True
             finally:
                 # kill the group even after a normal exit: it takes stray children with it
+                # (in full mode the pid namespace already has: its init is gone)
                 try:
                     os.killpg(proc.pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass  # the group is already gone
                 proc.wait()
+                if timed_out and uid >= 0:
+                    _wait_for_exit(uid)
         duration = time.monotonic() - start
         code = proc.returncode
+        stderr = _tail(logs / "err")
         if timed_out or code == -signal.SIGXCPU:
             status: Status = "timeout"
         elif code == 0:
             status = "passed"
+        elif code == _SETUP_FAILED and stderr.startswith("sandbox: "):
+            status = "error"
         else:
             status = "failed"
-        return SandboxResult(status == "passed", status, _tail(logs / "out"), _tail(logs / "err"), duration, code)
+        own = uid if uid >= 0 else None
+        return SandboxResult(status == "passed", status, _tail(logs / "out"), stderr, duration, code, own)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(logs, ignore_errors=True)

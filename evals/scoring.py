@@ -8,9 +8,9 @@ The methodology, exactly as computed here:
    aggregates groups: the mean of its subtasks weighted by their sizes, with
    the pooled standard error (``lm_eval.api.metrics``).
 2. **Category score** = mean of the category's task scores x 100.
-3. **Edge score.** Each edge metric scores 0-100 on a log scale between fixed
-   reference bounds (``edge_reference.yaml``); the edge category score is the
-   mean of the measured metrics. Fixed bounds mean a model's score never moves
+3. **Edge score.** Each scored edge metric scores 0-100 on a log scale between
+   fixed reference bounds (``edge_reference.yaml``); the edge category score is
+   the mean of the measured scored metrics. Fixed bounds mean a model's score never moves
    when other models are added.
 4. **Aggregate** = sum of category score x category weight (30/20/15/15/10/10).
    When categories are missing it is renormalized over the weights that were
@@ -105,16 +105,20 @@ def load_edge_reference(path: Path = EDGE_REFERENCE_PATH) -> dict[str, EdgeBound
     if not isinstance(metrics, dict):
         raise ScoringError(f"{path}: expected a 'metrics' mapping")
     bounds: dict[str, EdgeBound] = {}
+    listed: set[str] = set()
     for name, entry in metrics.items():
         if name not in EDGE_UNITS:
             raise ScoringError(f"{path}: unknown edge metric {name!r}; the contract has {', '.join(EDGE_UNITS)}")
+        listed.add(name)
         bound = EdgeBound(unit=str(entry["unit"]), best=float(entry["best"]), worst=float(entry["worst"]))
         if bound.unit != EDGE_UNITS[name]:
             raise ScoringError(f"{path}: {name} is measured in {EDGE_UNITS[name]}, not {bound.unit}")
         if bound.best <= 0 or bound.worst <= 0 or bound.best == bound.worst:
             raise ScoringError(f"{path}: {name}: best and worst must be positive and different")
-        bounds[name] = bound
-    missing = set(EDGE_UNITS) - set(bounds)
+        # scored: false -> stored and shown, but not part of the edge score (it restates another metric)
+        if entry.get("scored", True):
+            bounds[name] = bound
+    missing = set(EDGE_UNITS) - listed
     if missing:
         raise ScoringError(f"{path}: no bounds for edge metric(s) {sorted(missing)}")
     return bounds

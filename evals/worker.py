@@ -93,5 +93,23 @@ class ModelWorker:
         samples = json.loads(json.dumps(samples, default=str))
         return UnitOutcome(results=results, samples=samples, duration_s=time.perf_counter() - started)
 
+    def measure_edge(
+        self, run_id: str, *, prompt_tokens: int = 512, gen_tokens: int = 128, repetitions: int = 5
+    ) -> dict[str, Any]:
+        """Edge figures of this worker's variant (``evals.edge``), as plain data for the caller to stage.
+
+        Call it on an actor that has its node to itself: no other unit may run
+        there meanwhile, or the figures measure the contention. Returns
+        ``{"rows": [EDGE rows as dicts], "hardware": profile JSON}``.
+        """
+        from evals.edge import edge_rows, hardware_profile, measure_edge
+
+        measurement = measure_edge(
+            self.lm, prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, repetitions=repetitions
+        )
+        profile = hardware_profile(measurement.device, measurement.threads)
+        rows = edge_rows(run_id, self.variant.variant_id, measurement, profile)
+        return {"rows": rows.to_dicts(), "hardware": profile.to_json()}
+
     def ping(self) -> str:
         return self.variant.variant_id

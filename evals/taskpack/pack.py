@@ -24,12 +24,15 @@ from typing import Any
 import yaml
 
 from evals import paths
-from evals.taskpack import items
+from evals.taskpack import items, safety
 
 GENERATOR_VERSION = "1"
 MANIFEST = "manifest.json"
 TAG = "slmb_offline"  # lm-eval tag naming every pack task at once
+# The tasks whose data comes from the training world (items.py); the safety
+# tasks (safety.py) are listed apart because their documents come from there.
 TASKS: tuple[str, ...] = ("slmb_facts", "slmb_story", "slmb_yesno", "slmb_arith", "slmb_code")
+ALL_TASKS: tuple[str, ...] = TASKS + safety.TASKS
 
 _MC_METRICS = [
     {"metric": "acc", "aggregation": "mean", "higher_is_better": True},
@@ -52,8 +55,10 @@ def _task_config(name: str, data_file: Path) -> dict[str, Any]:
         "dataset_kwargs": {"data_files": {"test": str(data_file)}},
         "test_split": "test",
         "num_fewshot": 0,
-        "doc_to_text": _jinja(short),
     }
+    if name in safety.TASKS:
+        return safety.task_config(name, base)
+    base["doc_to_text"] = _jinja(short)
     if short in ("facts", "story"):
         return base | {
             "output_type": "multiple_choice",
@@ -104,7 +109,7 @@ def _task_config(name: str, data_file: Path) -> dict[str, Any]:
             # process_results replaces lm-eval's code_eval (a hub download) with our sandbox
             "metric_list": [{"metric": "pass@1", "aggregation": "mean", "higher_is_better": True}],
         }
-    raise ValueError(f"unknown pack task {name!r}; known: {', '.join(TASKS)}")
+    raise ValueError(f"unknown pack task {name!r}; known: {', '.join(ALL_TASKS)}")
 
 
 class _Dumper(yaml.SafeDumper):
@@ -141,9 +146,9 @@ def _utils_source() -> bytes:
 
 def render(dest: Path) -> dict[str, bytes]:
     """Every file of the pack as it will be written under ``dest`` (paths inside are absolute)."""
-    docs = items.eval_docs()
+    docs = items.eval_docs() | safety.docs()
     files: dict[str, bytes] = {"utils.py": _utils_source()}
-    for name in TASKS:
+    for name in ALL_TASKS:
         short = name.removeprefix("slmb_")
         files[f"data/{short}.jsonl"] = _jsonl(docs[short])
         files[f"{name}.yaml"] = _yaml(_task_config(name, dest / "data" / f"{short}.jsonl"))
@@ -188,6 +193,7 @@ def build_pack(dest: Path | None = None, force: bool = False) -> Path:
         "generator_version": GENERATOR_VERSION,
         "digest": expected,
         "tasks": list(TASKS),
+        "safety_tasks": list(safety.TASKS),
         "files": {rel: hashlib.sha256(data).hexdigest() for rel, data in sorted(files.items())},
     }
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -87,7 +87,14 @@ def run_frames(
             scores.append({**base, "metric": "extra_metric", "value": value / 2, "stderr": None})
         if edge:
             for metric, unit in EDGE_UNITS.items():
-                mean = {"tokens_per_s": 100.0, "latency_ms": 50.0, "peak_memory_gb": 0.5}[metric] * (1 + v)
+                mean = {
+                    "tokens_per_s": 100.0,
+                    "prompt_tokens_per_s": 400.0,
+                    "latency_ms": 50.0,
+                    "ms_per_token": 10.0,
+                    "peak_memory_gb": 0.5,
+                    "model_size_gb": 0.1,
+                }[metric] * (1 + v)
                 edges.append(
                     {
                         "run_id": run_id,
