@@ -23,7 +23,7 @@ from evals import paths
 from evals.cache import UnitCache
 from evals.execution import UnitReport, execute_unit
 from evals.planning import Plan, PlanOptions, WorkUnit, make_plan
-from evals.pool import PoolOptions, WorkerPool
+from evals.pool import PoolOptions, WorkerPool, ensure_ray
 from evals.progress import Progress
 from evals.results import RunInfo, new_run_id, runs_frame, scores_frame, summary_markdown
 from evals.variants import Variant
@@ -73,7 +73,12 @@ def _flow_run_id() -> str | None:
 
 @task(name="start-workers", cache_policy=NO_CACHE)
 def start_workers(plan: Plan, variant: Variant, options: PoolOptions) -> WorkerPool:
-    # Actors start lazily, on the first unit that misses the cache.
+    """A pool for the variant; actors start on the first unit that misses the cache."""
+    cache = UnitCache()
+    if any(cache.get(u.cache_key) is None for u in plan.units_of(variant)):
+        # Ray here, in the flow's own thread, not in a unit's: Ray's daemons are bound
+        # (PR_SET_PDEATHSIG) to the thread that starts them and die when it ends.
+        ensure_ray()
     return WorkerPool(variant, plan.include_paths, plan.needs_builtin_tasks, options, seed=plan.units[0].seed)
 
 
