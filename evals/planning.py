@@ -85,6 +85,9 @@ class Plan:
     include_paths: tuple[str, ...]
     needs_builtin_tasks: bool
     skipped_categories: tuple[str, ...] = field(default=())
+    # One edge unit per variant (evals.edge) when the submission asks for the edge category.
+    measure_edge: bool = False
+    seed: int = 1234
 
     @property
     def total_cost(self) -> float:
@@ -98,6 +101,8 @@ class Plan:
         for i, u in enumerate(self.units, 1):
             shots = "-" if u.num_fewshot is None else str(u.num_fewshot)
             lines.append(f"| {i} | {u.name} | {u.category} | {shots} | {u.limit or 'all'} | {u.cost:,.0f} |")
+        if self.measure_edge:
+            lines += [f"| edge | {v.variant_id}/edge | edge | - | - | - |" for v in self.variants]
         return "\n".join(lines)
 
 
@@ -109,7 +114,8 @@ def make_plan(submission: Submission, submission_path: str, options: PlanOptions
     catalog, suite = resolve_suite(options.suite, options.tasks_dirs)
     wanted = set(submission.model.categories)
     entries = [(name, catalog.task(name)) for name in suite.tasks if catalog.task(name).category in wanted]
-    if not entries:
+    measure_edge = "edge" in wanted
+    if not entries and not measure_edge:
         raise CatalogError(
             f"suite {options.suite!r} has no task in the submission's categories {sorted(wanted)}; "
             "choose another suite or add categories"
@@ -127,7 +133,7 @@ def make_plan(submission: Submission, submission_path: str, options: PlanOptions
     ]
     # Largest first, so the long units start early and the tail is short.
     units.sort(key=lambda u: (-u.cost, u.name))
-    measured = {entry.category for _, entry in entries}
+    measured = {entry.category for _, entry in entries} | ({"edge"} if measure_edge else set())
     return Plan(
         submission_path=submission_path,
         suite=options.suite,
@@ -136,6 +142,8 @@ def make_plan(submission: Submission, submission_path: str, options: PlanOptions
         include_paths=include_paths,
         needs_builtin_tasks=index.uses_builtin,
         skipped_categories=tuple(sorted(wanted - measured)),
+        measure_edge=measure_edge,
+        seed=options.seed,
     )
 
 

@@ -137,6 +137,16 @@ class WorkerPool:
         finally:
             self._idle.put(actor)
 
+    def measure_edge(self, run_id: str) -> dict[str, Any]:
+        """Edge figures from one of this variant's actors; call it when no unit runs on the node."""
+        import ray
+
+        actor = self._acquire()
+        try:
+            return ray.get(actor.measure_edge.remote(run_id))
+        finally:
+            self._idle.put(actor)
+
     def actor_pids(self) -> list[int]:
         """The worker processes (for tests that kill one mid-unit)."""
         import ray

@@ -30,3 +30,8 @@ class Progress:
                 f"[{self._done}/{self.total}] {report.status:<9} {unit.name} ({report.duration_s:.1f}s)"
                 f"  elapsed {elapsed:.0f}s  eta {eta:.0f}s"
             )
+
+    def edge_done(self, name: str, error: str | None) -> str:
+        elapsed = time.perf_counter() - self.started
+        return f"[edge] {'failed' if error else 'measured':<9} {name}  elapsed {elapsed:.0f}s"
+

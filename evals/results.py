@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from contracts.submission import Submission
-from contracts.tables import RUNS, SCORES
+from contracts.tables import EDGE, RETENTION, RUNS, SCORES
 from evals.cache import read_results
 from evals.catalog import load_catalog
 from evals.execution import UnitReport
@@ -90,6 +90,21 @@ def scores_frame(run_id: str, plan: Plan, reports: list[UnitReport]) -> pl.DataF
     return SCORES.conform(pl.DataFrame(rows, schema=SCORES.schema)) if rows else SCORES.empty()
 
 
+def edge_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """The run's edge rows (built by evals.edge to the EDGE table)."""
+    return EDGE.conform(pl.DataFrame(rows, schema=EDGE.schema)) if rows else EDGE.empty()
+
+
+def retention_frame(runs: pl.DataFrame, scores: pl.DataFrame, edge: pl.DataFrame) -> pl.DataFrame:
+    """Each quantized variant's scores as a percentage of its unquantized sibling's (evals.retention)."""
+    from evals.retention import retention
+    from evals.scoring import default_spec
+
+    if scores.is_empty():
+        return RETENTION.empty()
+    return retention(runs, scores, default_spec())
+
+
 def runs_frame(
     info: RunInfo, plan: Plan, submission: Submission, reports: list[UnitReport], status: str, error: str | None
 ) -> pl.DataFrame:
@@ -137,7 +152,14 @@ def runs_frame(
     return RUNS.conform(pl.DataFrame(rows, schema=RUNS.schema))
 
 
-def summary_markdown(info: RunInfo, plan: Plan, scores: pl.DataFrame, reports: list[UnitReport]) -> str:
+def summary_markdown(
+    info: RunInfo,
+    plan: Plan,
+    scores: pl.DataFrame,
+    reports: list[UnitReport],
+    edge: pl.DataFrame | None = None,
+    retention: pl.DataFrame | None = None,
+) -> str:
     """The run summary: primary metric per variant and task (the PR comment and Prefect artifact)."""
     catalog = load_catalog()
     variants = [v.variant_id for v in plan.variants]
@@ -171,6 +193,26 @@ def summary_markdown(info: RunInfo, plan: Plan, scores: pl.DataFrame, reports: l
                 cells.append(f"{mean:.4f} ({rows.height} subtasks)")
         category = entry.category if entry else "?"
         lines.append(f"| {task} | {category} | {metric} | " + " | ".join(cells) + " |")
+    if edge is not None and not edge.is_empty():
+        lines += ["", "| edge metric | " + " | ".join(variants) + " |", "|---|" + "---|" * len(variants)]
+        for metric in edge["metric"].unique(maintain_order=True):
+            cells = []
+            for variant in variants:
+                row = edge.filter((pl.col("variant_id") == variant) & (pl.col("metric") == metric))
+                if row.height:
+                    sd = row["sd"][0]
+                    cells.append(f"{row['mean'][0]:.4g}" + (f" ± {sd:.2g}" if sd is not None else "") + f" {row['unit'][0]}")
+                else:
+                    cells.append("—")
+            lines.append(f"| {metric} | " + " | ".join(cells) + " |")
+        lines += ["", f"Hardware: `{edge['hardware_profile'][0]}`."]
+    if retention is not None and not retention.is_empty():
+        overall = retention.filter(pl.col("category") == "overall")
+        if overall.height:
+            lines += ["", "Quantization retention (overall): " + ", ".join(
+                f"{r['variant_id']} {r['retention_pct']:.1f}%" if r["retention_pct"] is not None else f"{r['variant_id']} —"
+                for r in overall.iter_rows(named=True)
+            ) + "."]
     failed = [r for r in reports if r.status == "failed"]
     if failed:
         lines += ["", "**Failed units**", ""] + [f"- `{r.name}`: {r.error}" for r in failed]

@@ -16,7 +16,9 @@ from evals.planning import PlanOptions
 from evals.pool import PoolOptions
 from evals.progress import Progress
 from tasks.benchmark import (
+    EdgeReport,
     collect_results,
+    measure_edge,
     plan_benchmark,
     report_summary,
     run_unit,
@@ -60,13 +62,16 @@ def benchmark_submission(
     progress = Progress(plan.units)
     pool_options = PoolOptions(workers=workers, threads_per_worker=threads_per_worker)
     reports: list[UnitReport] = []
+    edge: list[EdgeReport] = []
     for variant in plan.variants:  # one variant's actors at a time: each holds a loaded model
         pool = start_workers(plan, variant, pool_options)
         futures = run_unit.map(plan.units_of(variant), unmapped(pool), unmapped(run.run_dir), unmapped(progress))
         reports += futures.result()
+        if plan.measure_edge:  # after the variant's units, so nothing else runs meanwhile
+            edge.append(measure_edge(pool, run, progress))
         stop_workers(pool)
 
-    frames = collect_results(run, plan, submission, reports)
+    frames = collect_results(run, plan, submission, reports, edge)
     status = stage_results(frames, warehouse, plan, run)
     report_summary(run, frames)
     print(frames.summary)

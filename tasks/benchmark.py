@@ -25,8 +25,26 @@ from evals.execution import UnitReport, execute_unit
 from evals.planning import Plan, PlanOptions, WorkUnit, make_plan
 from evals.pool import PoolOptions, WorkerPool, ensure_ray
 from evals.progress import Progress
-from evals.results import RunInfo, new_run_id, runs_frame, scores_frame, summary_markdown
+from evals.results import (
+    RunInfo,
+    edge_frame,
+    new_run_id,
+    retention_frame,
+    runs_frame,
+    scores_frame,
+    summary_markdown,
+)
 from evals.variants import Variant
+
+
+@dataclass(frozen=True)
+class EdgeReport:
+    """The edge unit of one variant: its EDGE rows, or why there are none."""
+
+    name: str
+    variant_id: str
+    rows: list[dict[str, object]]
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -35,11 +53,12 @@ class RunFrames:
 
     runs: Path
     scores: Path
+    edge: Path
     summary: str
     failures: list[UnitReport] = field(default_factory=list)
 
     def read(self) -> dict[str, pl.DataFrame]:
-        return {"runs": pl.read_parquet(self.runs), "scores": pl.read_parquet(self.scores)}
+        return {name: pl.read_parquet(getattr(self, name)) for name in ("runs", "scores", "edge")}
 
 
 @task(name="validate-submission", cache_policy=NO_CACHE)
@@ -75,11 +94,11 @@ def _flow_run_id() -> str | None:
 def start_workers(plan: Plan, variant: Variant, options: PoolOptions) -> WorkerPool:
     """A pool for the variant; actors start on the first unit that misses the cache."""
     cache = UnitCache()
-    if any(cache.get(u.cache_key) is None for u in plan.units_of(variant)):
+    if plan.measure_edge or any(cache.get(u.cache_key) is None for u in plan.units_of(variant)):
         # Ray here, in the flow's own thread, not in a unit's: Ray's daemons are bound
         # (PR_SET_PDEATHSIG) to the thread that starts them and die when it ends.
         ensure_ray()
-    return WorkerPool(variant, plan.include_paths, plan.needs_builtin_tasks, options, seed=plan.units[0].seed)
+    return WorkerPool(variant, plan.include_paths, plan.needs_builtin_tasks, options, seed=plan.seed)
 
 
 def _unit_run_name() -> str:
@@ -122,22 +141,47 @@ def _cause(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {text[-1] if text else ''}"[:500]
 
 
+@task(name="measure-edge", task_run_name="edge {pool.variant.variant_id}", cache_policy=NO_CACHE)
+def measure_edge(pool: WorkerPool, run: RunInfo, progress: Progress) -> EdgeReport:
+    """Edge figures of the variant, on one of its actors, after its units: nothing else runs meanwhile.
+
+    Never cached: they describe the machine as much as the model.
+    """
+    name = f"{pool.variant.variant_id}/edge"
+    try:
+        measured = pool.measure_edge(run.run_id)
+    except Exception as exc:  # recorded as data, like a unit
+        get_run_logger().error("edge unit %s failed: %s", name, _cause(exc))
+        report = EdgeReport(name, pool.variant.variant_id, [], error=_cause(exc))
+    else:
+        report = EdgeReport(name, pool.variant.variant_id, measured["rows"])
+    print(progress.edge_done(report.name, report.error))
+    return report
+
+
 @task(name="stop-workers", cache_policy=NO_CACHE)
 def stop_workers(pool: WorkerPool) -> None:
     pool.shutdown()
 
 
 @task(name="collect-results", cache_policy=NO_CACHE)
-def collect_results(info: RunInfo, plan: Plan, submission: Submission, reports: list[UnitReport]) -> RunFrames:
+def collect_results(
+    info: RunInfo, plan: Plan, submission: Submission, reports: list[UnitReport], edge: list[EdgeReport]
+) -> RunFrames:
     failures = [r for r in reports if r.status == "failed"]
+    failures += [UnitReport(e.name, "failed", None, 0.0, e.error) for e in edge if e.error]
     error = "; ".join(f"{r.name}: {r.error}" for r in failures) or None
     scores = scores_frame(info.run_id, plan, reports)
+    edge_rows = edge_frame([row for e in edge for row in e.rows])
     runs = runs_frame(info, plan, submission, reports, "failed" if failures else "staged", error)
-    scores.write_parquet(info.run_dir / "scores.parquet")
-    runs.write_parquet(info.run_dir / "runs.parquet")
-    summary = summary_markdown(info, plan, scores, reports)
+    kept = retention_frame(runs, scores, edge_rows)
+    for name, frame in (("scores", scores), ("edge", edge_rows), ("runs", runs), ("retention", kept)):
+        frame.write_parquet(info.run_dir / f"{name}.parquet")
+    summary = summary_markdown(info, plan, scores, reports, edge_rows, kept)
     (info.run_dir / "summary.md").write_text(summary)
-    return RunFrames(info.run_dir / "runs.parquet", info.run_dir / "scores.parquet", summary, failures)
+    return RunFrames(
+        info.run_dir / "runs.parquet", info.run_dir / "scores.parquet", info.run_dir / "edge.parquet", summary, failures
+    )
 
 
 @task(name="report-summary", cache_policy=NO_CACHE)

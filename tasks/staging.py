@@ -16,7 +16,8 @@ def stage_results(frames: RunFrames, warehouse: str, plan: Plan, run: RunInfo) -
     """Validate and stage the run; returns its status ("staged" or "failed")."""
     from evals.warehouse import stage_run
 
-    expected = {v.variant_id: sorted({u.task for u in plan.units_of(v)}) for v in plan.variants}
+    edge = ["edge"] if plan.measure_edge else []
+    expected = {v.variant_id: sorted({u.task for u in plan.units_of(v)}) + edge for v in plan.variants}
     result = stage_run(warehouse, frames.read(), expected, report_dir=run.run_dir)
     if result.status == "failed" and result.report_path:
         create_markdown_artifact(
