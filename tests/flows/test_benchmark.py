@@ -20,6 +20,7 @@ import pytest
 
 from contracts.submission import load_submission
 from evals.cache import UnitCache, read_results
+from evals.catalog import load_catalog
 from evals.planning import PlanOptions, make_plan
 from evals.pool import PoolOptions, WorkerPool, ensure_ray
 from evals.worker import ModelWorker
@@ -74,11 +75,14 @@ def test_run_folder_holds_raw_results_samples_and_summary(demo_runs: dict[str, P
     run = demo_runs["demo-trained"]
     assert (run / "summary.md").read_text().startswith("## SLM Bench run")
     units = sorted((run / "units").glob("*/*"))
-    assert len(units) == 3 * 5  # 3 variants x 5 offline tasks
+    assert len(units) == 3 * len(load_catalog().suite("offline").tasks)  # 3 variants x every offline task
     for unit in units:
         assert "results" in read_results(unit)
         samples = [json.loads(line) for line in (unit / "samples.jsonl").read_text().splitlines()]
-        assert len({s["doc_id"] for s in samples}) == LIMIT  # one entry per document and filter
+        results = read_results(unit)
+        effective = results["n-samples"][unit.name]["effective"]
+        assert effective == min(LIMIT, results["n-samples"][unit.name]["original"])
+        assert len({s["doc_id"] for s in samples}) == effective  # one entry per document and filter
 
 
 def test_trained_beats_untrained_and_q8_is_within_stderr(demo_runs: dict[str, Path]) -> None:
@@ -108,7 +112,8 @@ def test_rerun_is_fully_cached_and_identical(demo_runs, tmp_path: Path) -> None:
     again = pl.read_parquet(tmp_path / "scores.parquet")
     cols = ["variant_id", "task", "metric", "filter", "value", "stderr", "n_samples"]
     assert again.select(cols).sort(cols).equals(first.select(cols).sort(cols))
-    assert "15 units (15 from cache, 0 failed)" in (tmp_path / "summary.md").read_text()
+    n = 3 * len(load_catalog().suite("offline").tasks)
+    assert f"{n} units ({n} from cache, 0 failed)" in (tmp_path / "summary.md").read_text()
     print(f"fully cached rerun: {elapsed:.1f}s")
 
 
@@ -117,7 +122,7 @@ def test_scores_equal_lm_eval_cli(demo_runs: dict[str, Path], demo_models, tmp_p
     from evals.taskpack import build_pack
 
     model = demo_models["demo-trained"]
-    tasks = "slmb_facts,slmb_story,slmb_code,slmb_arith,slmb_yesno"
+    tasks = ",".join(load_catalog().suite("offline").tasks)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     subprocess.run(
         [
