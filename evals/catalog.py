@@ -147,8 +147,10 @@ def _validated(data: dict, source: str) -> Catalog:
 
 @cache
 def load_catalog() -> Catalog:
-    """The built-in catalog."""
-    return _validated(_read_yaml(CATALOG_PATH), str(CATALOG_PATH))
+    """The built-in catalog (its ``tasks_dirs`` lie beside it)."""
+    data = _read_yaml(CATALOG_PATH)
+    data["tasks_dirs"] = [CATALOG_PATH.parent / d for d in data.get("tasks_dirs", ())]
+    return _validated(data, str(CATALOG_PATH))
 
 
 def resolve_suite(suite: str, tasks_dirs: tuple[Path, ...] = ()) -> tuple[Catalog, Suite]:

@@ -233,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="benchmark a submission on local Ray and embedded Prefect")
     _add_plan_arguments(run)
-    run.add_argument("--workers", type=_positive, default=None, help="model actors per variant (default: GPUs, or 1)")
+    run.add_argument("--workers", type=_positive, default=None, help="model actors per variant (default: one per GPU; on CPUs one per core, as memory allows)")
     run.add_argument("--threads", type=_positive, default=None, help="CPU threads per actor (default: cores / workers)")
     run.add_argument("--output-dir", type=Path, default=None, help="run folder (default .slmbench/runs/<run id>)")
     run.add_argument("--warehouse", default="warehouse", help="Delta tables URI (default ./warehouse)")

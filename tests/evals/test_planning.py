@@ -37,14 +37,16 @@ def test_offline_plan_covers_every_task_largest_first(stories260k_path: Path) ->
     assert [u.cost for u in plan.units] == sorted((u.cost for u in plan.units), reverse=True)
     assert len({u.name for u in plan.units}) == len(plan.units)
     assert all(u.variant.backend == "llamacpp" for u in plan.units)
-    # edge and safety are not in the offline suite, so they are reported as not measured
-    assert "edge" not in plan.skipped_categories  # not asked for by this submission
+    assert not plan.measure_edge and plan.skipped_categories == ()  # edge and safety were not asked for
 
 
 def test_categories_filter_the_suite(stories260k_path: Path) -> None:
-    plan = make_plan(_submission(stories260k_path, "math, safety"), "s.yaml", PlanOptions(suite="offline"))
-    assert [u.task for u in plan.units] == ["slmb_arith"]
-    assert plan.skipped_categories == ("safety",)
+    plan = make_plan(_submission(stories260k_path, "math, safety, edge"), "s.yaml", PlanOptions(suite="offline"))
+    assert sorted(u.task for u in plan.units) == ["slmb_arith", "slmb_bbq", "slmb_toxigen"]
+    assert plan.measure_edge and plan.skipped_categories == ()
+    quick = make_plan(_submission(stories260k_path, "math, language"), "s.yaml", PlanOptions(suite="offline-quick"))
+    assert [u.task for u in quick.units] == ["slmb_yesno"]
+    assert quick.skipped_categories == ("math",)  # asked for, but the suite has no math task
 
 
 def test_cache_key_changes_with_each_part_and_nothing_else(stories260k_path: Path) -> None:

@@ -1,0 +1,82 @@
+"""HumanEval and MBPP, sandboxed: lm-eval's prompts and pass@1, programs run in evals.sandbox."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from evals.catalog import load_catalog
+
+OVERRIDES = Path(load_catalog().tasks_dirs[0])
+PROBLEM = {
+    "task_id": "local/0",
+    "prompt": 'def add(a, b):\n    """Return the sum of a and b."""\n',
+    "canonical_solution": "    return a + b\n",
+    "test": "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(-1, 1) == 0\n",
+    "entry_point": "add",
+}
+
+
+def _utils():
+    spec = importlib.util.spec_from_file_location("overrides_utils", OVERRIDES / "utils.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_catalog_points_at_the_sandboxed_tasks() -> None:
+    catalog = load_catalog()
+    assert catalog.tasks["humaneval"].lm_eval == "humaneval_sandboxed"
+    assert catalog.tasks["mbpp"].lm_eval == "mbpp_sandboxed"
+    for name in ("humaneval_sandboxed", "mbpp_sandboxed"):
+        config = [line for line in (OVERRIDES / f"{name}.yaml").read_text().splitlines() if not line.startswith("#")]
+        assert not [line for line in config if "code_eval" in line or "unsafe_code" in line]
+
+
+def test_humaneval_pass_at_1_runs_programs_in_the_sandbox() -> None:
+    utils = _utils()
+    reference = PROBLEM["test"] + f"\ncheck({PROBLEM['entry_point']})"
+    good = utils.build_predictions([[PROBLEM["canonical_solution"]]], [PROBLEM])
+    bad = utils.build_predictions([["    return a - b\n"]], [PROBLEM])
+    hostile = utils.build_predictions([["    import os\n    os.system('touch /tmp/pwned')\n    return a + b\n"]], [PROBLEM])
+    assert utils.pass_at_k([reference], good, k=[1]) == {"pass@1": 1.0}
+    assert utils.pass_at_k([reference], bad, k=[1]) == {"pass@1": 0.0}
+    assert utils.pass_at_k([reference], hostile, k=[1]) == {"pass@1": 0.0}  # the audit hook refuses os.system
+
+
+def test_mbpp_pass_at_1() -> None:
+    utils = _utils()
+    tests = "assert add(2, 3) == 5\nassert add(0, 0) == 0"
+    assert utils.pass_at_1(tests, ["def add(a, b):\n    return a + b\n"]) == 1.0
+    assert utils.pass_at_1(tests, ["def add(a, b):\n    return a * b\n"]) == 0.0
+    assert len(utils.list_fewshot_samples()) == 3
+
+
+def test_lm_eval_scores_humaneval_format_through_the_sandbox(demo_models, tmp_path: Path) -> None:
+    """The real task config, pointed at local data of HumanEval's format, end to end in lm-eval."""
+    from lm_eval import simple_evaluate
+    from lm_eval.tasks import TaskManager
+
+    from evals.backends import BackendSpec, load_backend
+
+    data = tmp_path / "humaneval.jsonl"
+    data.write_text("\n".join(json.dumps(PROBLEM | {"task_id": f"local/{i}"}) for i in range(2)) + "\n")
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    (tasks / "he_local.yaml").write_text(
+        f"include: {OVERRIDES / 'humaneval_sandboxed.yaml'}\ntask: he_local\ndataset_path: json\n"
+        f"dataset_kwargs:\n  data_files:\n    test: {data}\ngeneration_kwargs:\n  until: ['\\ndef']\n  max_gen_toks: 16\n"
+    )
+    lm = load_backend(BackendSpec(backend="transformers", path=demo_models["demo-trained"].hf_dir))
+    out = simple_evaluate(
+        model=lm, tasks=["he_local"], task_manager=TaskManager(include_path=[str(tasks), str(OVERRIDES)], include_defaults=False)
+    )
+    value = out["results"]["he_local"]["pass@1,create_test"]
+    assert value in (0.0, 0.5, 1.0)
+    assert len(out["samples"]["he_local"]) == 2
+
+
+pytestmark = pytest.mark.filterwarnings("ignore")
