@@ -105,7 +105,7 @@ def _demo(args: argparse.Namespace) -> int:
     columns += [c for c in board.columns if c.startswith("score_")]
     print(board.select(columns).to_pandas().to_string(index=False, float_format=lambda v: f"{v:.1f}", na_rep="—"))
     print("\nEvery run's raw results: .slmbench/runs/<run id>/; the tables: slmbench results --help")
-    print("The leaderboard site is in site/: open it with `slmbench site serve --no-build`, then http://127.0.0.1:8000/")
+    print("The leaderboard site is in site/: open it with `.venv/bin/slmbench site serve --no-build`, then http://127.0.0.1:8000/")
     return 0
 
 
