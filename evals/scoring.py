@@ -11,7 +11,10 @@ The methodology, exactly as computed here:
 3. **Edge score.** Each scored edge metric scores 0-100 on a log scale between
    fixed reference bounds (``edge_reference.yaml``); the edge category score is
    the mean of the measured scored metrics. Fixed bounds mean a model's score never moves
-   when other models are added.
+   when other models are added. Only figures measured on the reference hardware
+   profile (the one most variants were measured on) are scored: figures from
+   different profiles are shown with their profile but never ranked against each
+   other; a variant measured elsewhere has no edge score (a partial row).
 4. **Aggregate** = sum of category score x category weight (30/20/15/15/10/10).
    When categories are missing it is renormalized over the weights that were
    measured; the row carries ``coverage`` (measured weight / total weight)
@@ -271,6 +274,15 @@ def category_scores(tasks: pl.DataFrame, edge: pl.DataFrame, spec: ScoringSpec) 
     return pl.concat([from_tasks, from_edge], how="vertical_relaxed")
 
 
+def reference_profile(edge: pl.DataFrame) -> str | None:
+    """The hardware profile whose edge figures are scored: the one most variants were measured on
+    (ties: the first by name). Figures from other profiles are shown, never scored or ranked."""
+    if edge.is_empty():
+        return None
+    counts = edge.group_by("hardware_profile").agg(pl.struct(_RUN_VARIANT).n_unique().alias("n"))
+    return counts.sort(["n", "hardware_profile"], descending=[True, False])["hardware_profile"][0]
+
+
 def latest_runs(runs: pl.DataFrame) -> pl.DataFrame:
     """The latest published run of each model variant (by finish time, then run id)."""
     return (
@@ -292,7 +304,8 @@ def build_leaderboard(
     current = latest_runs(runs).select(*_RUN_VARIANT, "model_name", "backend", "precision", "parameters")
     scores = scores.join(current.select(_RUN_VARIANT), on=_RUN_VARIANT, how="semi")
     edge = edge.join(current.select(_RUN_VARIANT), on=_RUN_VARIANT, how="semi")
-    cats = category_scores(task_scores(scores, spec), edge_scores(edge, spec), spec)
+    scored_edge = edge.filter(pl.col("hardware_profile") == reference_profile(edge)) if not edge.is_empty() else edge
+    cats = category_scores(task_scores(scores, spec), edge_scores(scored_edge, spec), spec)
 
     weights = pl.DataFrame({"category": spec.categories, "weight": list(spec.weights.values())})
     total_weight = math.fsum(spec.weights.values())

@@ -242,3 +242,21 @@ def test_full_coverage_ranks_first_and_scores_ignore_other_models() -> None:
     # Without a safety weight "full" covers everything and ranks above the higher partial row.
     assert ranked["variant_id"].to_list() == ["full", "partial"]
     assert ranked["partial"].to_list() == [False, True]
+
+
+def test_edge_figures_from_another_hardware_profile_are_not_scored() -> None:
+    from tests.contracts.frames import run_frames
+
+    frames = run_frames(run_id="r1", variants=("FP32", "Q8_0", "Q4_K_M"))
+    edge = frames["edge"]
+    assert edge.height > 0
+    # c was measured on another machine: its figures must not enter the ranking
+    other = edge.with_columns(
+        pl.when(pl.col("variant_id") == "Q4_K_M").then(pl.lit("cpu/other/8t")).otherwise(pl.col("hardware_profile"))
+        .alias("hardware_profile")
+    )
+    runs = frames["runs"].with_columns(pl.lit("published").alias("status"))
+    board = build_leaderboard(runs, frames["scores"], other, default_spec(), data_version=0)
+    by_variant = {r["variant_id"]: r for r in board.iter_rows(named=True)}
+    assert by_variant["FP32"]["score_edge"] is not None and by_variant["Q8_0"]["score_edge"] is not None
+    assert by_variant["Q4_K_M"]["score_edge"] is None and by_variant["Q4_K_M"]["partial"]
