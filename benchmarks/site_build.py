@@ -38,7 +38,7 @@ CHROMIUM_ARGS = [
 
 
 def _setup(uri: str, n_models: int, queue: mp.Queue) -> None:
-    from tests.site.warehouses import synthetic
+    from tests.sitegen.warehouses import synthetic
 
     began = time.perf_counter()
     synthetic(uri, n_models)

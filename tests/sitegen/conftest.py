@@ -52,14 +52,14 @@ def _build(root: Path, fill) -> BuiltSite:  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def demo_site(tmp_path_factory: pytest.TempPathFactory) -> BuiltSite:
-    from tests.site.warehouses import demo_like
+    from tests.sitegen.warehouses import demo_like
 
     return _build(tmp_path_factory.mktemp("demo-site"), demo_like)
 
 
 @pytest.fixture(scope="session")
 def large_site(tmp_path_factory: pytest.TempPathFactory) -> BuiltSite:
-    from tests.site.warehouses import synthetic
+    from tests.sitegen.warehouses import synthetic
 
     return _build(tmp_path_factory.mktemp("large-site"), lambda uri: synthetic(uri, LARGE_MODELS))
 

@@ -12,8 +12,8 @@ import pytest
 from evals.catalog import load_catalog
 from evals.sitegen.generate import generate_site
 from evals.sitegen.snapshot import SiteDataError
-from tests.site.conftest import LARGE_MODELS, BuiltSite
-from tests.site.warehouses import DEMO_MODELS, XSS_NAME
+from tests.sitegen.conftest import LARGE_MODELS, BuiltSite
+from tests.sitegen.warehouses import DEMO_MODELS, XSS_NAME
 
 
 def _board(site: Path) -> dict:
@@ -72,7 +72,7 @@ def test_submit_page_renders_the_contract(demo_site: BuiltSite) -> None:
 def test_a_chosen_version_is_built_as_it_was(tmp_path: Path) -> None:
     import polars as pl
 
-    from tests.site.warehouses import demo_like, publish_bulk, run_frames
+    from tests.sitegen.warehouses import demo_like, publish_bulk, run_frames
 
     warehouse = str(tmp_path / "warehouse")
     demo_like(warehouse)

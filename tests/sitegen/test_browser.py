@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlparse
 
-from tests.site.conftest import LARGE_MODELS
-from tests.site.warehouses import TITLE_BREAKER, XSS_NAME
+from tests.sitegen.conftest import LARGE_MODELS
+from tests.sitegen.warehouses import TITLE_BREAKER, XSS_NAME
 
 READY = "#slmb-table[data-ready='true']"
 

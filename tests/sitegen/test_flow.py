@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.site.conftest import BuiltSite
+from tests.sitegen.conftest import BuiltSite
 
 
 def test_build_site_flow(prefect_server: None, demo_site: BuiltSite, tmp_path: Path) -> None:
