@@ -66,7 +66,9 @@ def deliveries(total: int, rng: random.Random, standin: GitHubStandIn) -> tuple[
     return out, valid
 
 
-async def fire(url: str, requests: list[tuple[str, str, bytes, str]], concurrency: int) -> tuple[list[float], Counter[int], float]:
+async def fire(
+    url: str, requests: list[tuple[str, str, bytes, str]], concurrency: int
+) -> tuple[list[float], Counter[int], float]:
     gate = asyncio.Semaphore(concurrency)
     latencies: list[float] = []
     codes: Counter[int] = Counter()
@@ -112,16 +114,41 @@ def main() -> int:
 
     standin = GitHubStandIn(repo=REPO)
     requests, valid = deliveries(args.deliveries, random.Random(args.seed), standin)
-    with prefect_test_harness(server_startup_timeout=60), serving(standin.app()) as github_url, tempfile.TemporaryDirectory() as state:
+    with (
+        prefect_test_harness(server_startup_timeout=60),
+        serving(standin.app()) as github_url,
+        tempfile.TemporaryDirectory() as state,
+    ):
         for deployment in build_deployments():
             deployment.apply()
-        env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "SLMBENCH_WEBHOOK_SECRET": SECRET.decode(),
-               "SLMBENCH_GITHUB_API_URL": github_url, "SLMBENCH_CHATOPS_DIR": state, "PREFECT_LOGGING_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+            "SLMBENCH_WEBHOOK_SECRET": SECRET.decode(),
+            "SLMBENCH_GITHUB_API_URL": github_url,
+            "SLMBENCH_CHATOPS_DIR": state,
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+        }
         port = 18000 + os.getpid() % 1000
         receiver = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "flows.chatops.app:app_from_env", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning", "--no-access-log", "--backlog", "512"],
-            env=env, cwd=Path(__file__).parents[1],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "flows.chatops.app:app_from_env",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+                "--backlog",
+                "512",
+            ],
+            env=env,
+            cwd=Path(__file__).parents[1],
         )
         try:
             url = f"http://127.0.0.1:{port}"
@@ -143,9 +170,13 @@ def main() -> int:
     p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
     print(f"deliveries: {len(requests)}, concurrency {args.concurrency}, wall {wall:.2f} s")
     print(f"requests/s: {len(requests) / wall:.1f}")
-    print(f"latency ms: p50 {p(0.50):.1f}, p90 {p(0.90):.1f}, p99 {p(0.99):.1f}, max {latencies[-1] * 1000:.1f}, mean {statistics.mean(latencies) * 1000:.1f}")
+    print(
+        f"latency ms: p50 {p(0.50):.1f}, p90 {p(0.90):.1f}, p99 {p(0.99):.1f}, max {latencies[-1] * 1000:.1f}, mean {statistics.mean(latencies) * 1000:.1f}"
+    )
     print(f"status codes: {dict(sorted(codes.items()))}")
-    print(f"benchmark flow runs created: {runs} (distinct valid commands: {valid}) -> {'OK' if runs == valid else 'MISMATCH'}")
+    print(
+        f"benchmark flow runs created: {runs} (distinct valid commands: {valid}) -> {'OK' if runs == valid else 'MISMATCH'}"
+    )
     return 0 if runs == valid else 1
 
 

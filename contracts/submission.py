@@ -66,12 +66,12 @@ _SCALE = {"": 1, "K": 1_000, "M": 1_000_000, "B": 1_000_000_000}
 def parse_parameters(value: str | int | float) -> int:
     """``"260K"`` -> 260_000, ``"1.1B"`` -> 1_100_000_000; plain numbers pass through."""
     if isinstance(value, bool):
-        raise ValueError("must be a count such as \"135M\" or \"1.1B\", not true/false")
+        raise ValueError('must be a count such as "135M" or "1.1B", not true/false')
     if isinstance(value, int | float):
         return int(value)
     match = PARAMETERS_RE.match(str(value))
     if not match:
-        raise ValueError(f"cannot read {value!r} as a parameter count; write it like \"260K\", \"135M\" or \"1.1B\"")
+        raise ValueError(f'cannot read {value!r} as a parameter count; write it like "260K", "135M" or "1.1B"')
     number, suffix = match.groups()
     return round(float(number) * _SCALE[suffix.upper()])
 
@@ -103,7 +103,9 @@ class Quantization(BaseModel):
     def _known_name(cls, name: str) -> str:
         upper = name.strip().upper()
         if upper not in QUANTIZATIONS:
-            raise ValueError(f"unknown quantization {name!r}{_did_you_mean(upper, QUANTIZATIONS)}; known: {', '.join(QUANTIZATIONS)}")
+            raise ValueError(
+                f"unknown quantization {name!r}{_did_you_mean(upper, QUANTIZATIONS)}; known: {', '.join(QUANTIZATIONS)}"
+            )
         return upper
 
     @field_validator("source")
@@ -118,7 +120,9 @@ class Quantization(BaseModel):
         if self.name in GGUF_QUANTS and self.format != "gguf":
             raise ValueError(f"format: {self.name} is a GGUF quantization; set format: gguf")
         if self.format == "safetensors" and (self.gguf_file or self.source):
-            raise ValueError("gguf_file: gguf_file and source apply to format: gguf only; remove them or set format: gguf")
+            raise ValueError(
+                "gguf_file: gguf_file and source apply to format: gguf only; remove them or set format: gguf"
+            )
         return self
 
     @property
@@ -269,13 +273,18 @@ def _field_hint(loc: list[str]) -> str:
 def parse_submission(text: str, source: str = "<text>") -> Submission:
     """Parse YAML text; raises :class:`SubmissionError` listing every problem."""
     if len(text.encode()) > MAX_SUBMISSION_BYTES:
-        raise SubmissionError(source, [Problem("(file)", f"larger than {MAX_SUBMISSION_BYTES // 1024} KiB; a submission is a short YAML file")])
+        raise SubmissionError(
+            source,
+            [Problem("(file)", f"larger than {MAX_SUBMISSION_BYTES // 1024} KiB; a submission is a short YAML file")],
+        )
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-        raise SubmissionError(source, [Problem(where, f"not valid YAML ({getattr(exc, 'problem', exc)}); check indentation and quotes")]) from None
+        raise SubmissionError(
+            source, [Problem(where, f"not valid YAML ({getattr(exc, 'problem', exc)}); check indentation and quotes")]
+        ) from None
     if not isinstance(data, dict):
         raise SubmissionError(source, [Problem("(file)", "expected a mapping with a top-level `model:` key")])
     try:
@@ -289,7 +298,14 @@ def load_submission(path: str | Path) -> Submission:
     path = Path(path)
     try:
         if path.stat().st_size > MAX_SUBMISSION_BYTES:
-            raise SubmissionError(str(path), [Problem("(file)", f"larger than {MAX_SUBMISSION_BYTES // 1024} KiB; a submission is a short YAML file")])
+            raise SubmissionError(
+                str(path),
+                [
+                    Problem(
+                        "(file)", f"larger than {MAX_SUBMISSION_BYTES // 1024} KiB; a submission is a short YAML file"
+                    )
+                ],
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SubmissionError(str(path), [Problem("(file)", "no such file; check the path")]) from None

@@ -64,7 +64,9 @@ def write_outcome(folder: Path, outcome: UnitOutcome, meta: dict[str, Any]) -> N
         for sample in outcome.samples:
             out.write(json.dumps(sample, sort_keys=True, default=str) + "\n")
     # META last: its presence marks a complete entry.
-    (folder / META).write_text(json.dumps({**meta, "duration_s": outcome.duration_s}, indent=1, sort_keys=True, default=str))
+    (folder / META).write_text(
+        json.dumps({**meta, "duration_s": outcome.duration_s}, indent=1, sort_keys=True, default=str)
+    )
 
 
 def read_results(folder: Path) -> dict[str, Any]:

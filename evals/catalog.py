@@ -75,7 +75,9 @@ class Catalog(BaseModel):
             raise ValueError(f"category weights add up to {total}, not 1")
         for name, task in self.tasks.items():
             if task.category not in self.categories:
-                raise ValueError(f"task {name}: unknown category {task.category!r}{_did_you_mean(task.category, self.categories)}")
+                raise ValueError(
+                    f"task {name}: unknown category {task.category!r}{_did_you_mean(task.category, self.categories)}"
+                )
         for name, suite in self.suites.items():
             for task in suite.tasks:
                 if task not in self.tasks:
@@ -106,7 +108,9 @@ class Catalog(BaseModel):
         data = _read_yaml(path)
         unknown = set(data) - {"tasks", "suites", "tasks_dirs"}
         if unknown:
-            raise CatalogError(f"{path}: unknown key(s) {sorted(unknown)}; a suite file has tasks, suites and tasks_dirs")
+            raise CatalogError(
+                f"{path}: unknown key(s) {sorted(unknown)}; a suite file has tasks, suites and tasks_dirs"
+            )
         dirs = tuple(path.parent / d for d in data.get("tasks_dirs", ())) + tasks_dirs
         merged = {
             "categories": {k: v.model_dump() for k, v in self.categories.items()},
@@ -141,7 +145,10 @@ def _validated(data: dict, source: str) -> Catalog:
     try:
         return Catalog.model_validate(data)
     except ValidationError as exc:
-        lines = [f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]
+        lines = [
+            f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        ]
         raise CatalogError(f"{source}: " + "; ".join(lines)) from None
 
 

@@ -103,8 +103,9 @@ def _weights_bytes(variant: Variant) -> int:
 class WorkerPool:
     """Actors for one variant, started on first use and lent one unit at a time."""
 
-    def __init__(self, variant: Variant, include_paths: tuple[str, ...], include_builtin: bool, options: PoolOptions,
-                 seed: int) -> None:
+    def __init__(
+        self, variant: Variant, include_paths: tuple[str, ...], include_builtin: bool, options: PoolOptions, seed: int
+    ) -> None:
         self.variant = variant
         self.include_paths = include_paths
         self.include_builtin = include_builtin

@@ -34,4 +34,3 @@ class Progress:
     def edge_done(self, name: str, error: str | None) -> str:
         elapsed = time.perf_counter() - self.started
         return f"[edge] {'failed' if error else 'measured':<9} {name}  elapsed {elapsed:.0f}s"
-

@@ -180,8 +180,10 @@ def summary_markdown(
         cells = []
         for variant in variants:
             rows = scores.filter(
-                (pl.col("variant_id") == variant) & (pl.col("task") == task)
-                & (pl.col("metric") == metric) & (pl.col("filter") == filt)
+                (pl.col("variant_id") == variant)
+                & (pl.col("task") == task)
+                & (pl.col("metric") == metric)
+                & (pl.col("filter") == filt)
             )
             if rows.height == 0:
                 cells.append("—")
@@ -201,7 +203,9 @@ def summary_markdown(
                 row = edge.filter((pl.col("variant_id") == variant) & (pl.col("metric") == metric))
                 if row.height:
                     sd = row["sd"][0]
-                    cells.append(f"{row['mean'][0]:.4g}" + (f" ± {sd:.2g}" if sd is not None else "") + f" {row['unit'][0]}")
+                    cells.append(
+                        f"{row['mean'][0]:.4g}" + (f" ± {sd:.2g}" if sd is not None else "") + f" {row['unit'][0]}"
+                    )
                 else:
                     cells.append("—")
             lines.append(f"| {metric} | " + " | ".join(cells) + " |")
@@ -209,10 +213,17 @@ def summary_markdown(
     if retention is not None and not retention.is_empty():
         overall = retention.filter(pl.col("category") == "overall")
         if overall.height:
-            lines += ["", "Quantization retention (overall): " + ", ".join(
-                f"{r['variant_id']} {r['retention_pct']:.1f}%" if r["retention_pct"] is not None else f"{r['variant_id']} —"
-                for r in overall.iter_rows(named=True)
-            ) + "."]
+            lines += [
+                "",
+                "Quantization retention (overall): "
+                + ", ".join(
+                    f"{r['variant_id']} {r['retention_pct']:.1f}%"
+                    if r["retention_pct"] is not None
+                    else f"{r['variant_id']} —"
+                    for r in overall.iter_rows(named=True)
+                )
+                + ".",
+            ]
     failed = [r for r in reports if r.status == "failed"]
     if failed:
         lines += ["", "**Failed units**", ""] + [f"- `{r.name}`: {r.error}" for r in failed]

@@ -31,7 +31,9 @@ class TaskIndex:
         roots = [Path(p) for p in include_paths]
         for root in roots:
             if not root.is_dir():
-                raise CatalogError(f"tasks folder {root} does not exist; fix --tasks-dir or the suite file's tasks_dirs")
+                raise CatalogError(
+                    f"tasks folder {root} does not exist; fix --tasks-dir or the suite file's tasks_dirs"
+                )
         entries = LmEvalIndex.build(roots) if roots else {}
         uses_builtin = False
         if any(n not in entries for n in names):

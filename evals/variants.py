@@ -84,7 +84,9 @@ def _locate(card: ModelCard, quant: Quantization, where: str) -> Path:
             base = Path.cwd() / base
         path = base / quant.gguf_file if quant.format == "gguf" and base.is_dir() and quant.gguf_file else base
         if not path.exists():
-            raise VariantError(f"{where}: local_path {path} does not exist; build or download the model there, or fix model.local_path")
+            raise VariantError(
+                f"{where}: local_path {path} does not exist; build or download the model there, or fix model.local_path"
+            )
         return path.resolve()
     return _download(card, quant, where)
 
@@ -129,7 +131,9 @@ def _download(card: ModelCard, quant: Quantization, where: str) -> Path:
 
 def _check_hf_dir(path: Path, where: str) -> None:
     if not path.is_dir():
-        raise VariantError(f"{where}: {path} is not a model folder; safetensors variants need a folder with config.json")
+        raise VariantError(
+            f"{where}: {path} is not a model folder; safetensors variants need a folder with config.json"
+        )
     if not (path / "config.json").exists():
         raise VariantError(f"{where}: {path} has no config.json; point local_path at a Hugging Face model folder")
     if not any(path.glob("*.safetensors")):

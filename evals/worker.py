@@ -71,7 +71,9 @@ class ModelWorker:
         from lm_eval import simple_evaluate
 
         if unit.variant.variant_id != self.variant.variant_id:
-            raise ValueError(f"unit {unit.name} is for {unit.variant.variant_id}, this worker holds {self.variant.variant_id}")
+            raise ValueError(
+                f"unit {unit.name} is for {unit.variant.variant_id}, this worker holds {self.variant.variant_id}"
+            )
         started = time.perf_counter()
         out = simple_evaluate(
             model=self.lm,
@@ -104,9 +106,7 @@ class ModelWorker:
         """
         from evals.edge import edge_rows, hardware_profile, measure_edge
 
-        measurement = measure_edge(
-            self.lm, prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, repetitions=repetitions
-        )
+        measurement = measure_edge(self.lm, prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, repetitions=repetitions)
         profile = hardware_profile(measurement.device, measurement.threads)
         rows = edge_rows(run_id, self.variant.variant_id, measurement, profile)
         return {"rows": rows.to_dicts(), "hardware": profile.to_json()}

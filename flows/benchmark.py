@@ -1,7 +1,7 @@
 """Flow ``benchmark_submission``: a submission file in, measured and staged scores out.
 
-    validate -> plan -> per variant: Ray actors, one Prefect task per unit
-    -> frames (scores, runs) -> contracts -> staging tables -> summary artifact
+validate -> plan -> per variant: Ray actors, one Prefect task per unit
+-> frames (scores, runs) -> contracts -> staging tables -> summary artifact
 """
 
 from __future__ import annotations

@@ -65,7 +65,9 @@ def _plan(args: argparse.Namespace) -> int:
 
     plan = make_plan(load_submission(args.file), str(args.file), _plan_options(args))  # type: ignore[arg-type]
     print(plan.table())
-    print(f"\n{len(plan.units)} units over {len(plan.variants)} variant(s); about {plan.total_cost:,.0f} model requests")
+    print(
+        f"\n{len(plan.units)} units over {len(plan.variants)} variant(s); about {plan.total_cost:,.0f} model requests"
+    )
     if plan.skipped_categories:
         print(f"not measured by suite {plan.suite!r}: {', '.join(plan.skipped_categories)}")
     return 0
@@ -105,7 +107,9 @@ def _demo(args: argparse.Namespace) -> int:
     columns += [c for c in board.columns if c.startswith("score_")]
     print(board.select(columns).to_pandas().to_string(index=False, float_format=lambda v: f"{v:.1f}", na_rep="—"))
     print("\nEvery run's raw results: .slmbench/runs/<run id>/; the tables: slmbench results --help")
-    print("The leaderboard site is in site/: open it with `.venv/bin/slmbench site serve --no-build`, then http://127.0.0.1:8000/")
+    print(
+        "The leaderboard site is in site/: open it with `.venv/bin/slmbench site serve --no-build`, then http://127.0.0.1:8000/"
+    )
     return 0
 
 
@@ -233,7 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="benchmark a submission on local Ray and embedded Prefect")
     _add_plan_arguments(run)
-    run.add_argument("--workers", type=_positive, default=None, help="model actors per variant (default: one per GPU; on CPUs one per core, as memory allows)")
+    run.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        help="model actors per variant (default: one per GPU; on CPUs one per core, as memory allows)",
+    )
     run.add_argument("--threads", type=_positive, default=None, help="CPU threads per actor (default: cores / workers)")
     run.add_argument("--output-dir", type=Path, default=None, help="run folder (default .slmbench/runs/<run id>)")
     run.add_argument("--warehouse", default="warehouse", help="Delta tables URI (default ./warehouse)")
@@ -278,7 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     site = commands.add_parser("site", help="build the leaderboard site from the published tables, or serve it")
     site.add_argument("action", choices=["build", "serve"], help="build: tables -> site/; serve: build, then serve it")
     site.add_argument("--warehouse", default="warehouse", help="Delta tables URI (default ./warehouse)")
-    site.add_argument("--version", type=int, default=None, metavar="N", help="leaderboard table version (default latest)")
+    site.add_argument(
+        "--version", type=int, default=None, metavar="N", help="leaderboard table version (default latest)"
+    )
     site.add_argument("--site-dir", default="site", help="output folder (default ./site)")
     site.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 for serve (default 8000)")
     site.add_argument("--no-build", action="store_true", help="serve: serve the site already built")

@@ -34,15 +34,21 @@ def demo_submissions() -> list[Path]:
 
 
 @flow(name="demo")
-def demo(suite: str = "offline", limit: int | None = None, workers: int | None = None,
-         warehouse: str = "warehouse") -> list[str]:
+def demo(
+    suite: str = "offline", limit: int | None = None, workers: int | None = None, warehouse: str = "warehouse"
+) -> list[str]:
     """Benchmark and publish every demo submission; returns the published run ids."""
     build_fixtures()
     run_ids = []
     for submission in demo_submissions():
         run_id = benchmark_submission(
-            submission_path=str(submission.relative_to(Path.cwd()) if submission.is_relative_to(Path.cwd()) else submission),
-            suite=suite, limit=limit, workers=workers, warehouse=warehouse,
+            submission_path=str(
+                submission.relative_to(Path.cwd()) if submission.is_relative_to(Path.cwd()) else submission
+            ),
+            suite=suite,
+            limit=limit,
+            workers=workers,
+            warehouse=warehouse,
         )
         publish_results(run_id, warehouse=warehouse)
         run_ids.append(run_id)

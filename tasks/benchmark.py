@@ -78,9 +78,14 @@ def start_run(plan: Plan, submission: Submission, output_dir: str | None, pr_num
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "plan.md").write_text(plan.table() + "\n")
     (run_dir / "plan.json").write_text(
-        json.dumps({"submission": plan.submission_path, "suite": plan.suite, "units": [
-            {"name": u.name, "cache_key": u.cache_key, "cost": u.cost} for u in plan.units
-        ]}, indent=1)
+        json.dumps(
+            {
+                "submission": plan.submission_path,
+                "suite": plan.suite,
+                "units": [{"name": u.name, "cache_key": u.cache_key, "cost": u.cost} for u in plan.units],
+            },
+            indent=1,
+        )
     )
     return RunInfo(run_id, run_dir, datetime.now(UTC), flow_run_id=_flow_run_id(), pr_number=pr_number)
 
@@ -119,9 +124,7 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, RaySystemError | ObjectLostError | ConnectionError | TimeoutError)
 
 
-@task(
-    name="run-unit", task_run_name=_unit_run_name, cache_policy=NO_CACHE, retries=UNIT_RETRIES, retry_delay_seconds=2
-)
+@task(name="run-unit", task_run_name=_unit_run_name, cache_policy=NO_CACHE, retries=UNIT_RETRIES, retry_delay_seconds=2)
 def run_unit(unit: WorkUnit, pool: WorkerPool, run_dir: Path, progress: Progress) -> UnitReport:
     try:
         report = execute_unit(unit, pool, UnitCache(), run_dir)

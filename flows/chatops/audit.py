@@ -125,7 +125,9 @@ class Store:
 
     def finish_publish(self, flow_run_id: str, status: str, message: str | None) -> None:
         with self._connect() as db:
-            db.execute("update publishes set status = ?, message = ? where flow_run_id = ?", (status, message, flow_run_id))
+            db.execute(
+                "update publishes set status = ?, message = ? where flow_run_id = ?", (status, message, flow_run_id)
+            )
 
     def publish(self, flow_run_id: str) -> dict[str, Any] | None:
         with self._connect() as db:

@@ -69,7 +69,9 @@ def _test_benchmark(args: list[str]) -> Command:
     while rest:
         flag = rest.pop(0)
         if flag not in ("--limit", "--suite"):
-            raise CommandError(f"{TEST_BENCHMARK}: unknown option {flag!r}; usage: {TEST_BENCHMARK} [--limit N] [--suite S]")
+            raise CommandError(
+                f"{TEST_BENCHMARK}: unknown option {flag!r}; usage: {TEST_BENCHMARK} [--limit N] [--suite S]"
+            )
         if flag in options:
             raise CommandError(f"{TEST_BENCHMARK}: {flag} given twice")
         if not rest or rest[0].startswith("--"):
@@ -80,5 +82,7 @@ def _test_benchmark(args: list[str]) -> Command:
         raise CommandError(f"{TEST_BENCHMARK}: --limit must be a whole number from 1 to {MAX_LIMIT}, got {limit!r}")
     suite = options.get("--suite", "offline")
     if not SUITE_RE.match(suite):
-        raise CommandError(f"{TEST_BENCHMARK}: --suite must be a suite name (lowercase letters, digits, - or _), got {suite!r}")
+        raise CommandError(
+            f"{TEST_BENCHMARK}: --suite must be a suite name (lowercase letters, digits, - or _), got {suite!r}"
+        )
     return Command(TEST_BENCHMARK, limit=int(limit) if limit is not None else None, suite=suite)

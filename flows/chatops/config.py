@@ -56,7 +56,9 @@ class ChatOpsConfig:
             max_body_bytes=int(max_body),
             warehouse=env.get("SLMBENCH_WAREHOUSE", "warehouse"),
             results_url=env.get("SLMBENCH_RESULTS_URL") or None,
-            state_dir=Path(env["SLMBENCH_CHATOPS_DIR"]) if env.get("SLMBENCH_CHATOPS_DIR") else paths.home() / "chatops",
+            state_dir=Path(env["SLMBENCH_CHATOPS_DIR"])
+            if env.get("SLMBENCH_CHATOPS_DIR")
+            else paths.home() / "chatops",
             benchmark_deployment=env.get("SLMBENCH_BENCHMARK_DEPLOYMENT", BENCHMARK_DEPLOYMENT),
             publish_deployment=env.get("SLMBENCH_PUBLISH_DEPLOYMENT", PUBLISH_DEPLOYMENT),
         )

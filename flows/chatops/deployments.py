@@ -26,8 +26,12 @@ from flows.publish import publish_results
 
 log = logging.getLogger("slmbench.chatops")
 
-_REPORT_BENCHMARK: dict[str, Any] = dict(on_completion=[report_benchmark], on_failure=[report_benchmark], on_crashed=[report_benchmark])
-_REPORT_PUBLISH: dict[str, Any] = dict(on_completion=[report_publish], on_failure=[report_publish], on_crashed=[report_publish])
+_REPORT_BENCHMARK: dict[str, Any] = dict(
+    on_completion=[report_benchmark], on_failure=[report_benchmark], on_crashed=[report_benchmark]
+)
+_REPORT_PUBLISH: dict[str, Any] = dict(
+    on_completion=[report_publish], on_failure=[report_publish], on_crashed=[report_publish]
+)
 
 # Module attributes on purpose: the deployments' entrypoints name them.
 benchmark_for_pr = benchmark_submission.with_options(**_REPORT_BENCHMARK)
@@ -55,7 +59,9 @@ def build_deployments(concurrent_benchmarks: int = 2, warehouse: str = "warehous
         description="Benchmark one submission file; started by /test-benchmark or from this form.",
         tags=["slmbench"],
         parameters={"warehouse": warehouse},
-        concurrency_limit=ConcurrencyLimitConfig(limit=concurrent_benchmarks, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE),
+        concurrency_limit=ConcurrencyLimitConfig(
+            limit=concurrent_benchmarks, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE
+        ),
     )
     publish = publish_for_pr.to_deployment(
         name="publish-results",
@@ -69,7 +75,9 @@ def build_deployments(concurrent_benchmarks: int = 2, warehouse: str = "warehous
     if site is None:
         log.warning("flows.site.build_site is not there yet: build-site is not served")
     else:
-        deployments.append(site.to_deployment(name="build-site", description="Rebuild the leaderboard site.", tags=["slmbench"]))
+        deployments.append(
+            site.to_deployment(name="build-site", description="Rebuild the leaderboard site.", tags=["slmbench"])
+        )
     for deployment in deployments:
         deployment.entrypoint = ENTRYPOINTS[deployment.flow_name]
     return deployments

@@ -97,13 +97,17 @@ class ChatOps:
     def _allowed(self, event: PullRequestComment) -> bool:
         return event.association in TRUSTED_ASSOCIATIONS or event.author.lower() in self.config.maintainers
 
-    def _test_benchmark(self, delivery: str, event: PullRequestComment, command: Command, trail: dict[str, Any]) -> Outcome:
+    def _test_benchmark(
+        self, delivery: str, event: PullRequestComment, command: Command, trail: dict[str, Any]
+    ) -> Outcome:
         head_sha = self._open_head(event.repo, event.pr)
         staged = self._checked_submissions(event.repo, event.pr, head_sha)
         tag = runs.pr_tag(event.repo, event.pr)
         active = self.prefect.active_runs(self.config.benchmark_deployment, tag)
         if active:
-            raise Refused(f"a benchmark of this PR is already running ({runs.run_url(active[0])}); wait for it to finish", 409)
+            raise Refused(
+                f"a benchmark of this PR is already running ({runs.run_url(active[0])}); wait for it to finish", 409
+            )
         started = []
         for repo_path, local_path in staged.items():
             parameters = {
@@ -115,13 +119,25 @@ class ChatOps:
                 "head_sha": head_sha,
             }
             flow_run_id = self.prefect.start(
-                self.config.benchmark_deployment, parameters, [tag, f"sha:{head_sha[:12]}", "chatops"], f"{delivery}:{repo_path}"
+                self.config.benchmark_deployment,
+                parameters,
+                [tag, f"sha:{head_sha[:12]}", "chatops"],
+                f"{delivery}:{repo_path}",
             )
             self.store.record_benchmark(flow_run_id, event.repo, event.pr, head_sha, repo_path, str(command))
-            self.audit.write("benchmark_started", **trail, flow_run_id=flow_run_id, head_sha=head_sha, path=repo_path, parameters=parameters)
+            self.audit.write(
+                "benchmark_started",
+                **trail,
+                flow_run_id=flow_run_id,
+                head_sha=head_sha,
+                path=repo_path,
+                parameters=parameters,
+            )
             started.append(flow_run_id)
         links = "\n".join(f"- `{p}`: {runs.run_url(r)}" for p, r in zip(staged, started, strict=True))
-        self._reply(event, f"`{command}` started for {head_sha[:7]}:\n{links}\nThe summary is posted here when it finishes.")
+        self._reply(
+            event, f"`{command}` started for {head_sha[:7]}:\n{links}\nThe summary is posted here when it finishes."
+        )
         return Outcome(202, "started", str(command), started)
 
     def _push_results(self, delivery: str, event: PullRequestComment, trail: dict[str, Any]) -> Outcome:
@@ -133,13 +149,16 @@ class ChatOps:
         if tested_sha != head_sha:
             raise Refused(
                 f"commit {head_sha[:7]} was pushed after the benchmark of {tested_sha[:7]}; "
-                "run `/test-benchmark` again on the current head", 409
+                "run `/test-benchmark` again on the current head",
+                409,
             )
         newest: dict[str, dict[str, Any]] = {}
         for row in history:
             if row["head_sha"] == head_sha:
                 newest.setdefault(row["path"], row)
-        not_done = [f"`{p}` is {r['status']}" for p, r in newest.items() if r["status"] != "completed" or not r["run_id"]]
+        not_done = [
+            f"`{p}` is {r['status']}" for p, r in newest.items() if r["status"] != "completed" or not r["run_id"]
+        ]
         if not_done:
             raise Refused("the benchmark of the current head has not passed: " + "; ".join(not_done), 409)
         started = []
@@ -148,10 +167,16 @@ class ChatOps:
             tags = [runs.pr_tag(event.repo, event.pr), f"sha:{head_sha[:12]}", "chatops"]
             flow_run_id = self.prefect.start(self.config.publish_deployment, parameters, tags, f"{delivery}:{path}")
             self.store.record_publish(flow_run_id, event.repo, event.pr, row["run_id"], head_sha)
-            self.audit.write("publish_started", **trail, flow_run_id=flow_run_id, run_id=row["run_id"], head_sha=head_sha)
+            self.audit.write(
+                "publish_started", **trail, flow_run_id=flow_run_id, run_id=row["run_id"], head_sha=head_sha
+            )
             started.append(flow_run_id)
-        links = "\n".join(f"- run `{r['run_id']}`: {runs.run_url(f)}" for r, f in zip(newest.values(), started, strict=True))
-        self._reply(event, f"Publishing the results of {head_sha[:7]}:\n{links}\nThe PR is merged once they are published.")
+        links = "\n".join(
+            f"- run `{r['run_id']}`: {runs.run_url(f)}" for r, f in zip(newest.values(), started, strict=True)
+        )
+        self._reply(
+            event, f"Publishing the results of {head_sha[:7]}:\n{links}\nThe PR is merged once they are published."
+        )
         return Outcome(202, "started", PUSH_RESULTS, started)
 
     def _validate_pr(self, delivery: str, event: PullRequestChanged) -> Outcome:
@@ -166,8 +191,10 @@ class ChatOps:
         self.audit.write("validation_passed", **trail, paths=paths)
         if event.action == "opened":
             self.github.comment(
-                event.repo, event.pr, f"Submission check passed: {', '.join(f'`{p}`' for p in paths)}. "
-                "A maintainer can start the benchmark with `/test-benchmark`."
+                event.repo,
+                event.pr,
+                f"Submission check passed: {', '.join(f'`{p}`' for p in paths)}. "
+                "A maintainer can start the benchmark with `/test-benchmark`.",
             )
         return Outcome(200, "valid", ", ".join(paths))
 
@@ -195,7 +222,14 @@ class ChatOps:
             except SubmissionError as exc:
                 problems.append(f"`{path}`:\n" + "\n".join(f"  - {p}" for p in exc.problems))
                 continue
-            target = self.config.state_dir / "submissions" / repo.replace("/", "__") / f"pr-{pr}" / head_sha / Path(path).name
+            target = (
+                self.config.state_dir
+                / "submissions"
+                / repo.replace("/", "__")
+                / f"pr-{pr}"
+                / head_sha
+                / Path(path).name
+            )
             if stage:
                 # The run reads the file as it was at the tested commit, not whatever a worker's checkout holds.
                 target.parent.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,11 @@ class GitHubError(UserError):
 
 class GitHub:
     def __init__(self, base_url: str, token: str | None, timeout: float = 10.0, retries: int = 3) -> None:
-        headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28", "User-Agent": "slmbench-chatops"}
+        headers = {
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+            "User-Agent": "slmbench-chatops",
+        }
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
@@ -44,7 +48,9 @@ class GitHub:
         """Every file the PR changes (``filename``, ``status``: added, modified, removed, renamed, ...)."""
         files: list[dict[str, Any]] = []
         for page in range(1, MAX_FILES // 100 + 1):
-            batch = self._request("GET", f"/repos/{repo}/pulls/{number}/files", params={"per_page": 100, "page": page}).json()
+            batch = self._request(
+                "GET", f"/repos/{repo}/pulls/{number}/files", params={"per_page": 100, "page": page}
+            ).json()
             files += batch
             if len(batch) < 100:
                 break
@@ -53,7 +59,10 @@ class GitHub:
     def file_text(self, repo: str, path: str, ref: str) -> str:
         """A file's content at a commit (the raw media type: no base64 round trip)."""
         response = self._request(
-            "GET", f"/repos/{repo}/contents/{quote(path)}", params={"ref": ref}, headers={"Accept": "application/vnd.github.raw"}
+            "GET",
+            f"/repos/{repo}/contents/{quote(path)}",
+            params={"ref": ref},
+            headers={"Accept": "application/vnd.github.raw"},
         )
         return response.text
 
@@ -77,5 +86,7 @@ class GitHub:
                     break
             time.sleep(0.5 * 2**attempt)  # transient: back off before the next try
         if response.status_code >= 400:
-            raise GitHubError(f"GitHub {method} {url}: {response.status_code} {response.text[:200]}", response.status_code)
+            raise GitHubError(
+                f"GitHub {method} {url}: {response.status_code} {response.text[:200]}", response.status_code
+            )
         return response

@@ -46,7 +46,9 @@ def report_benchmark(flow: Any, flow_run: Any, state: Any) -> None:
     if state.is_completed():
         run_id = _result(state)
         run_dir = Path(params["output_dir"]) if params.get("output_dir") else paths.runs_dir() / str(run_id)
-        summary = (run_dir / "summary.md").read_text() if (run_dir / "summary.md").is_file() else "(no summary.md found)"
+        summary = (
+            (run_dir / "summary.md").read_text() if (run_dir / "summary.md").is_file() else "(no summary.md found)"
+        )
         raw = f"{config.results_url.rstrip('/')}/{run_id}/" if config.results_url else f"`{run_dir}`"
         body = (
             f"### Benchmark passed: run `{run_id}`\n\nCommit {str(params.get('head_sha') or '?')[:7]}, "
@@ -73,8 +75,16 @@ def report_publish(flow: Any, flow_run: Any, state: Any) -> None:
     if not state.is_completed():
         message = state.message or state.name
         store.finish_publish(flow_run_id, state.type.value.lower(), message)
-        _post(github, audit, repo, pr, f"### Publishing `{run_id}` failed\n\nReason: {message}\n\nPrefect run: {link}",
-              flow_run_id=flow_run_id, run_id=run_id, outcome="publish_failed")
+        _post(
+            github,
+            audit,
+            repo,
+            pr,
+            f"### Publishing `{run_id}` failed\n\nReason: {message}\n\nPrefect run: {link}",
+            flow_run_id=flow_run_id,
+            run_id=run_id,
+            outcome="publish_failed",
+        )
         return
     store.finish_publish(flow_run_id, "completed", None)
     summary = _result(state)
@@ -108,7 +118,9 @@ def leaderboard_change(warehouse: str, version: int | None) -> str:
             change = f"was #{prior['rank']} ({_num(prior['aggregate'])})"
         else:
             continue
-        lines.append(f"| {row['rank']} | {row['model_name']} | {row['variant_id']} | {_num(row['aggregate'])} | {change} |")
+        lines.append(
+            f"| {row['rank']} | {row['model_name']} | {row['variant_id']} | {_num(row['aggregate'])} | {change} |"
+        )
     shown = lines[: MAX_ROWS + 2]
     more = len(lines) - len(shown)
     return f"Leaderboard v{version}:\n\n" + "\n".join(shown) + (f"\n\n…and {more} more rows changed." if more else "")

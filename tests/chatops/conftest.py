@@ -57,10 +57,20 @@ class Receiver:
 
         return AuditLog(self.state_dir / "audit.jsonl").records()
 
-    def deliver(self, event: str, payload: Any, delivery: str | None = None, signature: str | None = "sign",
-                raw: bytes | None = None) -> httpx.Response:
+    def deliver(
+        self,
+        event: str,
+        payload: Any,
+        delivery: str | None = None,
+        signature: str | None = "sign",
+        raw: bytes | None = None,
+    ) -> httpx.Response:
         body = raw if raw is not None else httpx.Request("POST", "/", json=payload).content
-        headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery or str(uuid.uuid4()), "Content-Type": "application/json"}
+        headers = {
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+            "Content-Type": "application/json",
+        }
         if signature == "sign":
             headers["X-Hub-Signature-256"] = sign(SECRET, body)
         elif signature is not None:
@@ -69,31 +79,49 @@ class Receiver:
 
 
 @pytest.fixture(scope="session")
-def receiver(deployments: list[str], github: tuple[GitHubStandIn, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Receiver]:
+def receiver(
+    deployments: list[str], github: tuple[GitHubStandIn, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Receiver]:
     from flows.chatops.app import create_app
     from flows.chatops.config import ChatOpsConfig
 
     standin, github_url = github
     state_dir = tmp_path_factory.mktemp("chatops")
-    config = ChatOpsConfig.from_env({
-        "SLMBENCH_WEBHOOK_SECRET": SECRET.decode(), "SLMBENCH_GITHUB_API_URL": github_url, "SLMBENCH_GITHUB_TOKEN": "t0ken",
-        "SLMBENCH_MAINTAINERS": "Trusted-Outsider", "SLMBENCH_CHATOPS_DIR": str(state_dir),
-    })
+    config = ChatOpsConfig.from_env(
+        {
+            "SLMBENCH_WEBHOOK_SECRET": SECRET.decode(),
+            "SLMBENCH_GITHUB_API_URL": github_url,
+            "SLMBENCH_GITHUB_TOKEN": "t0ken",
+            "SLMBENCH_MAINTAINERS": "Trusted-Outsider",
+            "SLMBENCH_CHATOPS_DIR": str(state_dir),
+        }
+    )
     with serving(create_app(config)) as url:
         yield Receiver(url, standin, github_url, state_dir)
 
 
-def comment(pr: int, body: str, author: str = "alice", association: str = "MEMBER", action: str = "created") -> dict[str, Any]:
+def comment(
+    pr: int, body: str, author: str = "alice", association: str = "MEMBER", action: str = "created"
+) -> dict[str, Any]:
     return {
         "action": action,
         "repository": {"full_name": REPO},
         "issue": {"number": pr, "pull_request": {"url": f"https://example.invalid/pulls/{pr}"}},
-        "comment": {"id": pr * 1000 + len(body), "body": body, "user": {"login": author}, "author_association": association},
+        "comment": {
+            "id": pr * 1000 + len(body),
+            "body": body,
+            "user": {"login": author},
+            "author_association": association,
+        },
     }
 
 
 def pull_request(pr: int, head_sha: str, action: str = "opened") -> dict[str, Any]:
-    return {"action": action, "repository": {"full_name": REPO}, "pull_request": {"number": pr, "head": {"sha": head_sha}}}
+    return {
+        "action": action,
+        "repository": {"full_name": REPO},
+        "pull_request": {"number": pr, "head": {"sha": head_sha}},
+    }
 
 
 def flow_runs_of(pr: int) -> list[Any]:

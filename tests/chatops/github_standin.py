@@ -40,7 +40,12 @@ class GitHubStandIn:
 
     def add_pull(self, number: int, contents: dict[str, str], statuses: dict[str, str] | None = None) -> PullRequest:
         statuses = statuses or {}
-        pull = PullRequest(number, sha_of(f"{number}:{sorted(contents.items())}"), {p: statuses.get(p, "added") for p in contents}, dict(contents))
+        pull = PullRequest(
+            number,
+            sha_of(f"{number}:{sorted(contents.items())}"),
+            {p: statuses.get(p, "added") for p in contents},
+            dict(contents),
+        )
         self.pulls[number] = pull
         return pull
 
@@ -50,15 +55,24 @@ class GitHubStandIn:
         return pull.head_sha
 
     def comments(self, number: int) -> list[str]:
-        return [c["json"]["body"] for c in self.calls if c["method"] == "POST" and c["path"].endswith(f"/issues/{number}/comments")]
+        return [
+            c["json"]["body"]
+            for c in self.calls
+            if c["method"] == "POST" and c["path"].endswith(f"/issues/{number}/comments")
+        ]
 
     def app(self) -> Starlette:
         prefix = f"/repos/{self.repo}"
 
         async def record(request: Request) -> dict[str, Any]:
             body = await request.body()
-            call = {"method": request.method, "path": request.url.path, "query": dict(request.query_params),
-                    "json": (await request.json()) if body else None, "auth": request.headers.get("authorization")}
+            call = {
+                "method": request.method,
+                "path": request.url.path,
+                "query": dict(request.query_params),
+                "json": (await request.json()) if body else None,
+                "auth": request.headers.get("authorization"),
+            }
             with self.lock:
                 self.calls.append(call)
             return call
@@ -71,7 +85,9 @@ class GitHubStandIn:
             pr = pull_of(request)
             if pr is None:
                 return JSONResponse({"message": "Not Found"}, 404)
-            return JSONResponse({"number": pr.number, "state": pr.state, "merged": pr.merged, "head": {"sha": pr.head_sha}})
+            return JSONResponse(
+                {"number": pr.number, "state": pr.state, "merged": pr.merged, "head": {"sha": pr.head_sha}}
+            )
 
         async def files(request: Request) -> Response:
             await record(request)
@@ -104,10 +120,12 @@ class GitHubStandIn:
             pr.state, pr.merged = "closed", True
             return JSONResponse({"merged": True, "sha": sha_of(pr.head_sha + "merge")})
 
-        return Starlette(routes=[
-            Route(prefix + "/pulls/{number:int}", pull, methods=["GET"]),
-            Route(prefix + "/pulls/{number:int}/files", files, methods=["GET"]),
-            Route(prefix + "/pulls/{number:int}/merge", merge, methods=["PUT"]),
-            Route(prefix + "/contents/{path:path}", contents, methods=["GET"]),
-            Route(prefix + "/issues/{number:int}/comments", comment, methods=["POST"]),
-        ])
+        return Starlette(
+            routes=[
+                Route(prefix + "/pulls/{number:int}", pull, methods=["GET"]),
+                Route(prefix + "/pulls/{number:int}/files", files, methods=["GET"]),
+                Route(prefix + "/pulls/{number:int}/merge", merge, methods=["PUT"]),
+                Route(prefix + "/contents/{path:path}", contents, methods=["GET"]),
+                Route(prefix + "/issues/{number:int}/comments", comment, methods=["POST"]),
+            ]
+        )

@@ -58,7 +58,10 @@ def test_invalid_commands_are_refused_with_the_reason(text: str, message: str) -
 
 
 def test_scope_takes_only_added_submission_files() -> None:
-    files = [{"filename": "models/submissions/b.yaml", "status": "added"}, {"filename": "models/submissions/a.yml", "status": "added"}]
+    files = [
+        {"filename": "models/submissions/b.yaml", "status": "added"},
+        {"filename": "models/submissions/a.yml", "status": "added"},
+    ]
     assert submission_files(files) == ["models/submissions/a.yml", "models/submissions/b.yaml"]
     for bad in (
         [*files, {"filename": ".github/workflows/ci.yml", "status": "modified"}],

@@ -30,8 +30,10 @@ NEW_FILE = "models/submissions/tiny-model.yaml"
 def hook_env(receiver: Receiver, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """The environment the served flows (and so their hooks) run with; returns SLMBENCH_HOME."""
     for name, value in {
-        "SLMBENCH_HOME": str(tmp_path / "home"), "SLMBENCH_GITHUB_API_URL": receiver.github_url,
-        "SLMBENCH_GITHUB_TOKEN": "t0ken", "SLMBENCH_CHATOPS_DIR": str(receiver.state_dir),
+        "SLMBENCH_HOME": str(tmp_path / "home"),
+        "SLMBENCH_GITHUB_API_URL": receiver.github_url,
+        "SLMBENCH_GITHUB_TOKEN": "t0ken",
+        "SLMBENCH_CHATOPS_DIR": str(receiver.state_dir),
     }.items():
         monkeypatch.setenv(name, value)
     return tmp_path / "home"
@@ -55,14 +57,19 @@ def test_rejections_start_nothing(receiver: Receiver) -> None:
     assert receiver.deliver("issue_comment", None, raw=b'{"action": "created", ').status_code == 400
     big = b'{"pad": "' + b"x" * (10 * 1024 * 1024) + b'"}'
     assert receiver.deliver("issue_comment", None, raw=big).status_code == 413
-    assert receiver.deliver("issue_comment", comment(11, "/test-benchmark", "mallory", "CONTRIBUTOR")).status_code == 403
+    assert (
+        receiver.deliver("issue_comment", comment(11, "/test-benchmark", "mallory", "CONTRIBUTOR")).status_code == 403
+    )
     unknown = receiver.deliver("issue_comment", comment(11, "/benchmark-now"))
     assert unknown.status_code == 422 and "unknown command" in unknown.json()["detail"]
     outside = receiver.deliver("issue_comment", comment(12, "/test-benchmark"))
     assert outside.status_code == 422 and "flows/cli.py" in outside.json()["detail"]
     assert receiver.deliver("issue_comment", comment(11, "nice work!")).json()["result"] == "ignored"
     assert receiver.deliver("push", {"ref": "main"}).json()["result"] == "ignored"
-    assert receiver.deliver("pull_request", {**pull_request(11, gh.pulls[11].head_sha), "action": "closed"}).status_code == 200
+    assert (
+        receiver.deliver("pull_request", {**pull_request(11, gh.pulls[11].head_sha), "action": "closed"}).status_code
+        == 200
+    )
 
     assert flow_runs_of(11) == [] and flow_runs_of(12) == []
     assert any("flows/cli.py" in c for c in gh.comments(12))
@@ -84,7 +91,9 @@ def test_test_benchmark_starts_one_run_reports_and_push_results_checks_the_head(
 ) -> None:
     gh = receiver.github
     pull = gh.add_pull(21, {NEW_FILE: SUBMISSION})
-    payload = comment(21, "/test-benchmark --limit 3 --suite offline", author="trusted-outsider", association="CONTRIBUTOR")
+    payload = comment(
+        21, "/test-benchmark --limit 3 --suite offline", author="trusted-outsider", association="CONTRIBUTOR"
+    )
     first = receiver.deliver("issue_comment", payload, delivery="d-21")
     assert first.status_code == 202, first.text
     assert receiver.deliver("issue_comment", payload, delivery="d-21").json()["result"] == "duplicate"

@@ -41,7 +41,9 @@ def test_humaneval_pass_at_1_runs_programs_in_the_sandbox() -> None:
     reference = PROBLEM["test"] + f"\ncheck({PROBLEM['entry_point']})"
     good = utils.build_predictions([[PROBLEM["canonical_solution"]]], [PROBLEM])
     bad = utils.build_predictions([["    return a - b\n"]], [PROBLEM])
-    hostile = utils.build_predictions([["    import os\n    os.system('touch /tmp/pwned')\n    return a + b\n"]], [PROBLEM])
+    hostile = utils.build_predictions(
+        [["    import os\n    os.system('touch /tmp/pwned')\n    return a + b\n"]], [PROBLEM]
+    )
     assert utils.pass_at_k([reference], good, k=[1]) == {"pass@1": 1.0}
     assert utils.pass_at_k([reference], bad, k=[1]) == {"pass@1": 0.0}
     assert utils.pass_at_k([reference], hostile, k=[1]) == {"pass@1": 0.0}  # the audit hook refuses os.system
@@ -72,7 +74,9 @@ def test_lm_eval_scores_humaneval_format_through_the_sandbox(demo_models, tmp_pa
     )
     lm = load_backend(BackendSpec(backend="transformers", path=demo_models["demo-trained"].hf_dir))
     out = simple_evaluate(
-        model=lm, tasks=["he_local"], task_manager=TaskManager(include_path=[str(tasks), str(OVERRIDES)], include_defaults=False)
+        model=lm,
+        tasks=["he_local"],
+        task_manager=TaskManager(include_path=[str(tasks), str(OVERRIDES)], include_defaults=False),
     )
     value = out["results"]["he_local"]["pass@1,create_test"]
     assert value in (0.0, 0.5, 1.0)

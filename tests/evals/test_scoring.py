@@ -252,7 +252,9 @@ def test_edge_figures_from_another_hardware_profile_are_not_scored() -> None:
     assert edge.height > 0
     # c was measured on another machine: its figures must not enter the ranking
     other = edge.with_columns(
-        pl.when(pl.col("variant_id") == "Q4_K_M").then(pl.lit("cpu/other/8t")).otherwise(pl.col("hardware_profile"))
+        pl.when(pl.col("variant_id") == "Q4_K_M")
+        .then(pl.lit("cpu/other/8t"))
+        .otherwise(pl.col("hardware_profile"))
         .alias("hardware_profile")
     )
     runs = frames["runs"].with_columns(pl.lit("published").alias("status"))

@@ -68,7 +68,9 @@ def test_search_and_filters_live_in_the_address(page, demo_url: str, screenshots
     tab.select_option("#slmb-quant", "Q4_K_M")
     tab.select_option("#slmb-size", "<100M")
     # the search box applies its input after a short debounce: wait for the view, don't race it
-    tab.wait_for_function("!location.search.includes('q=') && document.querySelectorAll('#slmb-table tbody tr').length === 2")
+    tab.wait_for_function(
+        "!location.search.includes('q=') && document.querySelectorAll('#slmb-table tbody tr').length === 2"
+    )
     rows = tab.locator("#slmb-table tbody tr")
     assert rows.count() == 2  # the two demo models' Q4_K_M; Tiny-Edge-120M is 100-500M
     query = parse_qs(urlparse(tab.url).query)
