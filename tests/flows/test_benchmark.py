@@ -68,6 +68,7 @@ def demo_runs(ray_local, demo_models, tmp_path_factory) -> dict[str, Path]:
             warehouse=warehouse,
         )
         runs[name] = out
+    runs["warehouse"] = Path(warehouse)
     return runs
 
 
@@ -261,3 +262,25 @@ def _submission_at(tmp_path: Path, gguf: Path) -> Path:
         "  quantizations:\n    - {name: FP32, format: gguf}\n"
     )
     return path
+
+
+def test_demo_results_publish_and_build_the_site(demo_runs: dict[str, Path], tmp_path: Path) -> None:
+    """The real demo results, not synthetic ones: published, ranked, and built into the site."""
+    from evals.warehouse import read_table
+    from flows.publish import publish_results
+    from flows.site import build_site
+
+    warehouse = str(demo_runs["warehouse"])
+    for name in ("demo-trained", "demo-untrained"):
+        run_id = pl.read_parquet(demo_runs[name] / "runs.parquet")["run_id"][0]
+        publish_results(run_id, warehouse=warehouse, exports=str(tmp_path / "exports"))
+    board = read_table(warehouse, "leaderboard").sort("rank")
+    assert board.height == 4  # 3 trained variants + the untrained one
+    assert board["model_name"][-1] == "SLMB-Demo-Untrained"  # the floor ranks last
+    summary = build_site(warehouse=warehouse, site_dir=str(tmp_path / "site"), pages_dir=str(tmp_path / "pages"))
+    assert summary.variants == 4
+    site = Path(summary.index).parent
+    board_data = (site / "assets" / "slmb" / "board.js").read_text()
+    assert "SLMB-Demo-Trained" in board_data and "SLMB-Demo-Untrained" in board_data
+    for slug in ("slmb-demo-trained", "slmb-demo-untrained"):
+        assert "slmb_facts" in (site / "models" / slug / "index.html").read_text()
