@@ -95,7 +95,7 @@ def edge_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     return EDGE.conform(pl.DataFrame(rows, schema=EDGE.schema)) if rows else EDGE.empty()
 
 
-def retention_frame(runs: pl.DataFrame, scores: pl.DataFrame, edge: pl.DataFrame) -> pl.DataFrame:
+def retention_frame(runs: pl.DataFrame, scores: pl.DataFrame) -> pl.DataFrame:
     """Each quantized variant's scores as a percentage of its unquantized sibling's (evals.retention)."""
     from evals.retention import retention
     from evals.scoring import default_spec

@@ -177,7 +177,7 @@ def collect_results(
     scores = scores_frame(info.run_id, plan, reports)
     edge_rows = edge_frame([row for e in edge for row in e.rows])
     runs = runs_frame(info, plan, submission, reports, "failed" if failures else "staged", error)
-    kept = retention_frame(runs, scores, edge_rows)
+    kept = retention_frame(runs, scores)
     for name, frame in (("scores", scores), ("edge", edge_rows), ("runs", runs), ("retention", kept)):
         frame.write_parquet(info.run_dir / f"{name}.parquet")
     summary = summary_markdown(info, plan, scores, reports, edge_rows, kept)
