@@ -88,8 +88,10 @@ class EdgeMeasurement:
     peak_memory_gb: float | None  # None: not measured on this platform
     model_size_gb: float
     memory_method: str
-    # llama.cpp only: the same rates from llama.cpp's own counters ("prompt_tokens_per_s", "tokens_per_s")
+    # llama.cpp only: the same rates from llama.cpp's own counters ("prompt_tokens_per_s", "tokens_per_s"),
+    # and the tokens those counters saw per repetition (n_p_eval, n_eval)
     counters: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    counter_tokens: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     @property
     def repetitions(self) -> int:
@@ -268,6 +270,7 @@ def _measure_llamacpp(lm: Any, prompt_tokens: int, gen_tokens: int, repetitions:
     pp_s: list[float] = []
     tg_s: list[float] = []
     counted: dict[str, list[float]] = {"prompt_tokens_per_s": [], "tokens_per_s": []}
+    counted_tokens: dict[str, list[int]] = {"prompt_tokens_per_s": [], "tokens_per_s": []}
     try:
         for _ in range(repetitions):
             llama_cpp.llama_perf_context_reset(ctx)
@@ -276,6 +279,8 @@ def _measure_llamacpp(lm: Any, prompt_tokens: int, gen_tokens: int, repetitions:
             perf = llama_cpp.llama_perf_context(ctx)
             counted["prompt_tokens_per_s"].append(1000.0 * perf.n_p_eval / perf.t_p_eval_ms)
             counted["tokens_per_s"].append(1000.0 * perf.n_eval / perf.t_eval_ms)
+            counted_tokens["prompt_tokens_per_s"].append(int(perf.n_p_eval))
+            counted_tokens["tokens_per_s"].append(int(perf.n_eval))
     finally:
         # hand the backend back an empty cache: its prefix reuse trusts n_tokens
         llama_cpp.llama_memory_clear(memory, True)
@@ -296,6 +301,7 @@ def _measure_llamacpp(lm: Any, prompt_tokens: int, gen_tokens: int, repetitions:
         model_size_gb=model_size_gb(lm.spec.path),
         memory_method=method,
         counters={k: tuple(v) for k, v in counted.items()},
+        counter_tokens={k: tuple(v) for k, v in counted_tokens.items()},
     )
 
 
