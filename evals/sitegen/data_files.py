@@ -9,7 +9,7 @@ import polars as pl
 from contracts.tables import EDGE, MODELS, RUNS, SCORES, Table, leaderboard
 from evals.scoring import ScoringSpec
 from evals.sitegen.snapshot import Snapshot
-from evals.sitegen.text import md_table, md_text
+from evals.sitegen.text import csv_safe, md_table, md_text
 
 FORMATS = ("csv", "parquet", "json")
 
@@ -19,7 +19,7 @@ def write_tables(snapshot: Snapshot, out_dir: Path) -> dict[str, int]:
     out_dir.mkdir(parents=True, exist_ok=True)
     frames = _frames(snapshot)
     for name, frame in frames.items():
-        frame.write_csv(out_dir / f"{name}.csv")
+        csv_safe(frame).write_csv(out_dir / f"{name}.csv")
         frame.write_parquet(out_dir / f"{name}.parquet")
         frame.write_json(out_dir / f"{name}.json")
     return {name: frame.height for name, frame in frames.items()}
@@ -60,6 +60,9 @@ def data_page(snapshot: Snapshot, spec: ScoringSpec, rows: dict[str, int], out_d
         versions,
         "## Downloads\n",
         md_table(["Table", "Rows", "Files"], downloads, ["l", "r", "l"]),
+        "In the CSV files, a text cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return "
+        "begins with an apostrophe, so that a spreadsheet shows it instead of running it as a formula. "
+        "Parquet and JSON hold the values unchanged.\n",
         "## Columns\n",
         "From the table contracts in `contracts/tables.py`.\n",
     ]

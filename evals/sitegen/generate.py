@@ -5,7 +5,7 @@ The output folder is a complete mkdocs ``docs_dir``: the static sources of
 
     index.md  charts.md  compare.md  methodology.md  submit.md  data.md
     models/<slug>.md                 one page per model
-    tables/<table>.{csv,parquet,json} and tables/models/<slug>.{json,csv}
+    tables/<table>.{csv,parquet,json} and tables/models/<slug>.json
     assets/slmb/board.js             the leaderboard for the browser scripts
 
 Nothing here knows about mkdocs beyond writing Markdown: ``builder`` runs it.

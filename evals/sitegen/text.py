@@ -18,6 +18,8 @@ import math
 import re
 from typing import Any
 
+import polars as pl
+
 MISSING = "—"
 
 # Digits after the point for each quantity, shared with the browser scripts.
@@ -51,6 +53,27 @@ def md_text(value: object) -> str:
     escaped = _html.escape(str(value), quote=True)
     # '&' of the entities just made must survive: only touch Markdown characters.
     return _MD_RE.sub(lambda m: _MD_SPECIAL[m.group(0)], escaped).replace("\n", " ")
+
+
+# A spreadsheet opening a CSV runs a cell that starts with one of these as a formula
+# (OWASP "CSV injection"); such cells get a leading apostrophe, which shows as text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame for a CSV download: text cells a spreadsheet would run as formulas, quoted.
+
+    Only string columns change; Parquet and JSON downloads keep the raw values.
+    """
+    cells = [
+        pl.when(pl.any_horizontal(pl.col(name).str.starts_with(c) for c in _FORMULA_START))
+        .then(pl.lit("'") + pl.col(name))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name, dtype in frame.schema.items()
+        if dtype == pl.String
+    ]
+    return frame.with_columns(cells) if cells else frame
 
 
 def is_missing(value: Any) -> bool:

@@ -7,13 +7,14 @@ import re
 from html import unescape
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from evals.catalog import load_catalog
 from evals.sitegen.generate import generate_site
 from evals.sitegen.snapshot import SiteDataError
 from tests.sitegen.conftest import LARGE_MODELS, BuiltSite
-from tests.sitegen.warehouses import DEMO_MODELS, XSS_NAME
+from tests.sitegen.warehouses import DEMO_MODELS, FORMULA, XSS_NAME
 
 
 def _board(site: Path) -> dict:
@@ -43,6 +44,18 @@ def test_submitted_strings_are_escaped_everywhere(demo_site: BuiltSite) -> None:
         assert not raw.search(html.read_text(encoding="utf-8")), html
     # The name still reaches the data the scripts read, as data.
     assert XSS_NAME in {row[2] for row in _board(demo_site.site)["rows"]}
+
+
+def test_csv_downloads_hold_no_formula_a_spreadsheet_would_run(demo_site: BuiltSite) -> None:
+    tables = demo_site.site / "tables"
+    for csv in tables.glob("*.csv"):
+        frame = pl.read_csv(csv, infer_schema=False)  # every cell as the text a spreadsheet sees
+        text_columns = [c for c, t in pl.read_parquet_schema(csv.with_suffix(".parquet")).items() if t == pl.String]
+        for column in text_columns:  # (a negative number is a number, not a formula)
+            cells = frame[column].drop_nulls()
+            assert not cells.str.contains(r"^[=+\-@\t\r]").any(), (csv.name, column)
+    assert "'" + FORMULA in pl.read_csv(tables / "runs.csv", infer_schema=False)["submitted_by"].to_list()
+    assert FORMULA in pl.read_parquet(tables / "runs.parquet")["submitted_by"].to_list()  # raw value kept
 
 
 def test_nothing_loads_from_the_network(demo_site: BuiltSite) -> None:

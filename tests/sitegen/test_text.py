@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from evals.sitegen.text import MISSING, fmt, md_text, parameters_bucket, parameters_label, percent
+from evals.sitegen.text import MISSING, csv_safe, fmt, md_text, parameters_bucket, parameters_label, percent
 from evals.sitegen.views import model_slugs, pareto_front, retention, source_url
 
 
@@ -71,3 +71,12 @@ def test_retention_against_the_full_precision_variant() -> None:
     assert kept["a--Q8_0"]["retention"] == pytest.approx(0.9)
     assert kept["a--Q4_K_M"]["retention"] is None  # different categories measured: not comparable
     assert "b--Q4_K_M" not in kept  # no full-precision reference
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_quoted() -> None:
+    frame = pl.DataFrame(
+        {"text": ["=1+1", "+1", "-x", "@SUM(A1)", "\tx", "plain", None], "number": [1, -2, 3, 4, 5, 6, 7]}
+    )
+    safe = csv_safe(frame)
+    assert safe["text"].to_list() == ["'=1+1", "'+1", "'-x", "'@SUM(A1)", "'\tx", "plain", None]
+    assert safe["number"].to_list() == frame["number"].to_list()  # numbers are numbers, negative or not

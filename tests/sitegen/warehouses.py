@@ -19,6 +19,7 @@ from tests.contracts.frames import OFFLINE_TASKS, run_frames
 
 XSS_NAME = "<img src=x onerror=alert(1)>"
 TITLE_BREAKER = "</title><script>alert(2)</script>"
+FORMULA = '=HYPERLINK("http://evil.example","click")'  # a submitter handle a spreadsheet would run
 
 # (model name, variants, level, parameters, tasks, edge, hf_repo)
 DEMO_MODELS = (
@@ -51,6 +52,7 @@ def demo_like(uri: str) -> None:
             precision=pl.Series([v for v in variants]),
             backend=pl.Series(["transformers" if v in ("FP32", "FP16", "BF16") else "llamacpp" for v in variants]),
             hf_repo=pl.lit(repo, dtype=pl.String),
+            submitted_by=pl.lit(FORMULA if name == XSS_NAME else "tester"),
         )
         frames.append(run)
     tables = {name: pl.concat([f[name] for f in frames]) for name in ("runs", "scores", "edge")}
