@@ -247,6 +247,8 @@ def _build_suite(table: Table, domains: CatalogDomains | None, plan: RunPlan | N
             )
         if col.allowed:
             add(gxe.ExpectColumnValuesToBeInSet(column=col.name, value_set=list(col.allowed)))
+        if col.pattern:
+            add(gxe.ExpectColumnValuesToMatchRegex(column=col.name, regex=col.pattern))
         if col.domain and domains is not None:
             add(gxe.ExpectColumnValuesToBeInSet(column=col.name, value_set=_domain(domains, col.domain)))
     if len(table.keys) == 1:

@@ -40,6 +40,8 @@ UTC_DATETIME = pl.Datetime("us", "UTC")
 
 RUN_STATUSES = ("staged", "failed", "published")
 BACKENDS = ("transformers", "llamacpp")
+# A full git commit id, as GitHub reports a pull request's head.
+GIT_SHA = r"^[0-9a-f]{40}$"
 # The precisions a submission may ask for (FP32/FP16/BF16 and GGUF quantizations).
 PRECISIONS = QUANTIZATIONS
 
@@ -93,6 +95,8 @@ class Column:
     domain: str | None = None
     # When set, the range applies only to rows whose column ``[0]`` is one of ``[1]``.
     range_when: tuple[str, tuple[str, ...]] | None = None
+    # A regular expression every (non-null) value must match in full.
+    pattern: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,15 @@ class Table:
     def empty(self) -> pl.DataFrame:
         """A frame with no rows and this table's schema."""
         return pl.DataFrame(schema=self.schema)
+
+    def upgrade(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """A frame stored under an earlier contract, with the nullable columns added since as nulls.
+
+        Columns are only ever added to a contract as nullable (a row written before
+        the column existed has no value for it), so older table versions stay readable.
+        """
+        added = [c for c in self.columns if c.name not in frame.columns and c.nullable]
+        return frame.with_columns(pl.lit(None, dtype=c.dtype).alias(c.name) for c in added) if added else frame
 
     def conform(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Select this table's columns in order and cast them to its dtypes.
@@ -221,6 +234,7 @@ RUNS = Table(
         _str("repo_commit", "git commit of this repo that ran the benchmark"),
         _str("flow_run_id", "the Prefect flow run id", nullable=True),
         _int("pr_number", "the pull request that asked for the run", nullable=True, min_value=1),
+        _str("head_sha", "the pull request's head commit the submission was read at", nullable=True, pattern=GIT_SHA),
         _time("started_at", "when the run started (UTC)"),
         _time("finished_at", "when the run finished (UTC)"),
         _str("planned_tasks", "JSON list of the catalog tasks planned for this variant ('edge': the edge unit)"),

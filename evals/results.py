@@ -35,6 +35,7 @@ class RunInfo:
     started_at: datetime
     flow_run_id: str | None = None
     pr_number: int | None = None
+    head_sha: str | None = None
 
 
 def new_run_id(model_name: str, now: datetime | None = None) -> str:
@@ -142,6 +143,7 @@ def runs_frame(
                 "repo_commit": repo_commit(),
                 "flow_run_id": info.flow_run_id,
                 "pr_number": info.pr_number,
+                "head_sha": info.head_sha,
                 "started_at": info.started_at,
                 "finished_at": finished,
                 "n_units_planned": len(plan.units_of(variant)),

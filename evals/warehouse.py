@@ -23,6 +23,9 @@ Guarantees, and how they are kept:
   the new table state, with jittered backoff.
 - **Time travel.** :func:`read_table` reads any version, :func:`table_versions`
   lists them.
+- **Schema evolution.** Contracts only ever gain nullable columns. A merge
+  adds a new column to the stored table (``merge_schema``), and reading a
+  version written before it shows the column as null.
 
 No Prefect here: ``tasks.publishing`` wraps these functions.
 """
@@ -122,7 +125,9 @@ def read_table(
     scan = pl.scan_delta(target, version=version)
     if run_id is not None:
         scan = scan.filter(pl.col("run_id") == run_id)
-    return scan.collect()
+    frame = scan.collect()
+    # the leaderboard is rewritten whole from the other tables; they keep their history
+    return frame if name == "leaderboard" else _table_for(name).upgrade(frame)
 
 
 def current_version(uri: str, zone: str, name: str) -> int | None:
@@ -458,6 +463,8 @@ def _merge_once(
             "predicate": predicate,
             "source_alias": "s",
             "target_alias": "t",
+            # a table written before a nullable column joined its contract gains that column
+            "merge_schema": True,
             "commit_properties": _commit(run_id, step),
         },
     )

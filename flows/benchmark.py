@@ -6,11 +6,13 @@ validate -> plan -> per variant: Ray actors, one Prefect task per unit
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from prefect import flow, unmapped
 
 from contracts.errors import UserError
+from contracts.tables import GIT_SHA
 from evals.execution import UnitReport
 from evals.planning import PlanOptions
 from evals.pool import PoolOptions
@@ -50,13 +52,18 @@ def benchmark_submission(
 ) -> str:
     """Evaluate every variant of a submission on a suite; returns the run id.
 
-    ``pr_number`` and ``head_sha`` name the pull request commit a ChatOps run tests; ``head_sha`` is
-    kept by the flow run (parameters, UI) and the ChatOps audit store, not yet in the runs table.
+    ``pr_number`` and ``head_sha`` name the pull request commit a ChatOps run tests; both are kept
+    on the run's rows in the runs table.
     """
+    if head_sha is not None and not re.fullmatch(GIT_SHA, head_sha):
+        raise UserError(
+            f"head_sha: {head_sha!r} is not a full git commit id (40 lowercase hex digits); "
+            "pass the pull request's head commit, or leave it empty"
+        )
     submission = validate_submission(submission_path)
     options = PlanOptions(suite=suite, limit=limit, seed=seed, tasks_dirs=tuple(Path(d) for d in tasks_dirs or ()))
     plan = plan_benchmark(submission, submission_path, options)
-    run = start_run(plan, submission, output_dir, pr_number)
+    run = start_run(plan, submission, output_dir, pr_number, head_sha)
     print(f"run {run.run_id}: {len(plan.units)} units, {len(plan.variants)} variant(s) -> {run.run_dir}")
 
     progress = Progress(plan.units)

@@ -72,7 +72,9 @@ def plan_benchmark(submission: Submission, path: str, options: PlanOptions) -> P
 
 
 @task(name="start-run", cache_policy=NO_CACHE)
-def start_run(plan: Plan, submission: Submission, output_dir: str | None, pr_number: int | None) -> RunInfo:
+def start_run(
+    plan: Plan, submission: Submission, output_dir: str | None, pr_number: int | None, head_sha: str | None
+) -> RunInfo:
     run_id = new_run_id(submission.model.name)
     run_dir = Path(output_dir) if output_dir else paths.runs_dir() / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -87,7 +89,9 @@ def start_run(plan: Plan, submission: Submission, output_dir: str | None, pr_num
             indent=1,
         )
     )
-    return RunInfo(run_id, run_dir, datetime.now(UTC), flow_run_id=_flow_run_id(), pr_number=pr_number)
+    return RunInfo(
+        run_id, run_dir, datetime.now(UTC), flow_run_id=_flow_run_id(), pr_number=pr_number, head_sha=head_sha
+    )
 
 
 def _flow_run_id() -> str | None:

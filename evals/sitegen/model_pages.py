@@ -31,6 +31,7 @@ PROVENANCE = (
     ("repo_commit", "Repo commit"),
     ("flow_run_id", "Prefect flow run"),
     ("pr_number", "Pull request"),
+    ("head_sha", "Commit tested"),
     ("started_at", "Started (UTC)"),
     ("finished_at", "Finished (UTC)"),
 )

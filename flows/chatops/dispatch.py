@@ -14,6 +14,7 @@ from typing import Any
 
 from contracts.errors import UserError
 from contracts.submission import SubmissionError, parse_submission
+from contracts.tables import GIT_SHA
 from flows.chatops import runs
 from flows.chatops.audit import AuditLog, Store
 from flows.chatops.commands import PUSH_RESULTS, Command, CommandError, parse_command
@@ -29,7 +30,7 @@ from flows.chatops.events import (
 from flows.chatops.github import GitHub
 from flows.chatops.scope import ScopeError, submission_files
 
-SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+SHA_RE = re.compile(GIT_SHA)
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ def run_frames(
                 "repo_commit": "0" * 40,
                 "flow_run_id": None,
                 "pr_number": None,
+                "head_sha": None,
                 "started_at": finished - timedelta(minutes=5),
                 "finished_at": finished,
                 "planned_tasks": json.dumps(sorted([*tasks, *([EDGE_UNIT] if edge else [])])),

@@ -140,3 +140,31 @@ def test_exports_for_the_site(tmp_path: Path) -> None:
     registry = json.loads(files["registry.json"].read_text())
     assert board["rows"][0]["model_name"] == "demo-model" and board["data_version"] == 1
     assert registry["models"][0]["parameters"] == 1_000_000
+
+
+def test_a_table_written_before_a_new_column_still_reads_and_takes_new_runs(tmp_path: Path) -> None:
+    """Contracts gain nullable columns (``head_sha`` did); an existing warehouse keeps working."""
+    uri = str(tmp_path / "wh")
+    old = run_frames(run_id="run-old", model_name="old-model")
+    for name in ("scores", "edge"):
+        old[name].write_delta(wh.table_uri(uri, wh.PUBLISHED, name))
+    old["runs"].drop("head_sha").with_columns(status=pl.lit("published")).write_delta(
+        wh.table_uri(uri, wh.PUBLISHED, "runs")
+    )
+    assert wh.read_table(uri, "runs")["head_sha"].to_list() == [None]
+
+    new = run_frames(run_id="run-new", model_name="new-model")
+    new["runs"] = new["runs"].with_columns(head_sha=pl.lit("a" * 40))
+    assert stage(uri, new, tmp_path).status == "staged"
+    publish(uri, "run-new")
+    runs = wh.read_table(uri, "runs").sort("run_id")
+    assert runs.select("run_id", "head_sha").rows() == [("run-new", "a" * 40), ("run-old", None)]
+    assert wh.read_table(uri, "runs", version=0)["head_sha"].to_list() == [None]
+    assert set(wh.read_table(uri, "leaderboard")["run_id"]) == {"run-new", "run-old"}
+
+
+def test_a_head_sha_that_is_not_a_commit_fails_the_contract(tmp_path: Path) -> None:
+    frames = run_frames()
+    frames["runs"] = frames["runs"].with_columns(head_sha=pl.lit("main"))
+    result = stage(str(tmp_path / "wh"), frames, tmp_path)
+    assert result.status == "failed" and "head_sha" in result.report_path.read_text()

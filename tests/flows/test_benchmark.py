@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from contracts.errors import UserError
 from contracts.submission import load_submission
 from evals.cache import UnitCache, read_results
 from evals.catalog import load_catalog
@@ -28,6 +29,7 @@ from flows.benchmark import BenchmarkFailed, benchmark_submission
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 12
+HEAD_SHA = "0123456789abcdef0123456789abcdef01234567"  # the PR commit a ChatOps run names
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +68,7 @@ def demo_runs(ray_local, demo_models, tmp_path_factory) -> dict[str, Path]:
             threads_per_worker=1,
             output_dir=str(out),
             warehouse=warehouse,
+            **({"pr_number": 7, "head_sha": HEAD_SHA} if name == "demo-trained" else {}),
         )
         runs[name] = out
     runs["warehouse"] = Path(warehouse)
@@ -276,6 +279,10 @@ def test_demo_results_publish_and_build_the_site(demo_runs: dict[str, Path], tmp
         publish_results(run_id, warehouse=warehouse, exports=str(tmp_path / "exports"))
     board = read_table(warehouse, "leaderboard").sort("rank")
     assert board.height == 4  # 3 trained variants + the untrained one
+    runs = read_table(warehouse, "runs")
+    trained = runs.filter(pl.col("model_name") == "SLMB-Demo-Trained")
+    assert set(trained.select("pr_number", "head_sha").rows()) == {(7, HEAD_SHA)}
+    assert runs.filter(pl.col("model_name") == "SLMB-Demo-Untrained")["head_sha"].to_list() == [None]
     assert board["model_name"][-1] == "SLMB-Demo-Untrained"  # the floor ranks last
     summary = build_site(warehouse=warehouse, site_dir=str(tmp_path / "site"), pages_dir=str(tmp_path / "pages"))
     assert summary.variants == 4
@@ -284,3 +291,14 @@ def test_demo_results_publish_and_build_the_site(demo_runs: dict[str, Path], tmp
     assert "SLMB-Demo-Trained" in board_data and "SLMB-Demo-Untrained" in board_data
     for slug in ("slmb-demo-trained", "slmb-demo-untrained"):
         assert "slmb_facts" in (site / "models" / slug / "index.html").read_text()
+    assert HEAD_SHA in (site / "models" / "slmb-demo-trained" / "index.html").read_text()
+
+
+def test_a_head_sha_that_is_not_a_commit_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="head_sha: 'main' is not a full git commit id"):
+        benchmark_submission(
+            submission_path=str(ROOT / "models" / "submissions" / "demo-untrained.yaml"),
+            output_dir=str(tmp_path / "run"),
+            head_sha="main",
+        )
+    assert not (tmp_path / "run").exists()
