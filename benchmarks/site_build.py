@@ -38,10 +38,10 @@ CHROMIUM_ARGS = [
 
 
 def _setup(uri: str, n_models: int, queue: mp.Queue) -> None:
-    from tests.sitegen.warehouses import synthetic
+    from evals.synthetic import publish_bulk, scale_tables
 
     began = time.perf_counter()
-    synthetic(uri, n_models)
+    publish_bulk(uri, scale_tables(n_models))
     queue.put(time.perf_counter() - began)
 
 

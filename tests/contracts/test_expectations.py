@@ -10,8 +10,8 @@ import pytest
 from contracts.expectations import ValidationReport, validate
 from contracts.tables import EDGE, RUNS, SCORES, SchemaError, Table, leaderboard
 from evals.catalog import load_catalog
+from evals.synthetic import plan_of, run_frames
 from evals.warehouse import catalog_domains
-from tests.contracts.frames import plan_of, run_frames
 
 FRAMES = run_frames(variants=("FP32", "Q8_0"))
 PLAN = plan_of(FRAMES)

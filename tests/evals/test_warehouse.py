@@ -11,7 +11,7 @@ import pytest
 
 from evals import warehouse as wh
 from evals.scoring import default_spec
-from tests.contracts.frames import plan_of, run_frames
+from evals.synthetic import plan_of, run_frames
 
 SPEC = default_spec()
 

@@ -11,8 +11,8 @@ import pytest
 
 import flows.publish as publish_module
 from evals import warehouse as wh
+from evals.synthetic import plan_of, run_frames
 from flows.publish import publish_results
-from tests.contracts.frames import plan_of, run_frames
 
 STEPS = [
     "check_staged_run",

@@ -1,10 +1,10 @@
-"""Warehouses for the site tests and benchmark, written in bulk (no contracts run: GX is slow to import).
+"""Warehouses for the site tests, written in bulk (no contracts run: GX is slow to import).
 
 ``demo_like`` mirrors the demo submissions (two demo models in FP32, Q8_0 and
 Q4_K_M, stories260K with partial coverage) plus models chosen to break a naive
 site: a name that is an HTML injection, parameter counts whose strings sort
 wrongly as text, edge figures on some variants only, and a hub source link.
-``synthetic`` reuses ``benchmarks.publish_scale`` for N one-variant models.
+``synthetic`` holds N one-variant models (``evals.synthetic.scale_tables``).
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from evals import warehouse as wh
-from evals.scoring import default_spec
-from tests.contracts.frames import OFFLINE_TASKS, run_frames
+from evals.synthetic import OFFLINE_TASKS, publish_bulk, run_frames, scale_tables
 
 XSS_NAME = "<img src=x onerror=alert(1)>"
 TITLE_BREAKER = "</title><script>alert(2)</script>"
@@ -61,16 +59,5 @@ def demo_like(uri: str) -> None:
 
 
 def synthetic(uri: str, n_models: int) -> None:
-    """N synthetic one-variant models (benchmarks.publish_scale's tables), published."""
-    from benchmarks.publish_scale import _synthetic_tables
-
-    publish_bulk(uri, _synthetic_tables(n_models))  # type: ignore[arg-type]
-
-
-def publish_bulk(uri: str, tables: dict[str, pl.DataFrame]) -> None:
-    """Append rows to the published tables, then leaderboard and registry as the publish flow writes them."""
-    for name in ("scores", "edge", "runs"):
-        tables[name].write_delta(wh.table_uri(uri, wh.PUBLISHED, name), mode="append")
-    spec = default_spec()
-    wh.write_leaderboard(uri, wh.compute_leaderboard(uri, spec), spec)
-    wh.update_registry(uri)
+    """N synthetic one-variant models (the scale benchmarks' tables), published."""
+    publish_bulk(uri, scale_tables(n_models))

@@ -1,4 +1,16 @@
-"""Small, valid frames of one benchmark run, built to the contracts, for the tests to spoil."""
+"""Synthetic warehouse rows, built to the table contracts: for tests and scale benchmarks only.
+
+- :func:`run_frames` / :func:`plan_of`: small, valid frames of one benchmark
+  run, which the tests spoil one rule at a time;
+- :func:`scale_tables`: N published one-variant models, built column-wise,
+  for the publish and site-build benchmarks;
+- :func:`publish_bulk`: writes such tables as the publish flow would leave
+  them, without the per-run contracts (GX is slow to start; the rows are
+  built to the contracts already).
+
+The values are invented; nothing here is a measurement, and nothing here
+is called by the benchmark or publish flows.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +19,16 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import polars as pl
 
 from contracts.expectations import EDGE_UNIT, RunPlan
 from contracts.tables import EDGE, EDGE_UNITS, RUNS, SCORES
+from evals import warehouse as wh
 from evals.catalog import load_catalog
+from evals.scoring import default_spec
 
+MMLU_PARTS = 5
 OFFLINE_TASKS = ("slmb_facts", "slmb_story", "slmb_code", "slmb_arith", "slmb_yesno")
 
 
@@ -128,3 +144,88 @@ def plan_of(frames: dict[str, pl.DataFrame]) -> RunPlan:
         for v in runs["variant_id"].to_list()
     }
     return RunPlan(run_id=runs["run_id"][0], units=units)
+
+
+def scale_tables(n_models: int, seed: int = 0) -> dict[str, pl.DataFrame]:
+    """Published runs, scores and edge rows of ``n_models`` models: 20 task rows each (15 catalog
+    tasks plus mmlu split into ``MMLU_PARTS`` subtasks, so group aggregation is exercised) and
+    every edge metric."""
+    rng = np.random.default_rng(seed)
+    catalog = load_catalog()
+    tasks = [(name, t) for name, t in catalog.tasks.items() if name != "mmlu"][:15]
+    mmlu = catalog.tasks["mmlu"]
+    rows_per_model = [(name, name, t) for name, t in tasks] + [
+        ("mmlu", f"mmlu_part{i}", mmlu) for i in range(MMLU_PARTS)
+    ]
+    models = [f"synthetic-{i:05d}" for i in range(n_models)]
+    run_ids = [f"bench-{i:05d}" for i in range(n_models)]
+    variants = [f"{m}--FP16" for m in models]
+    k = len(rows_per_model)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+
+    runs = pl.DataFrame(
+        {
+            "run_id": run_ids,
+            "variant_id": variants,
+            "status": ["published"] * n_models,
+            "submission_path": [f"models/submissions/{m}.yaml" for m in models],
+            "submission_sha256": ["0" * 64] * n_models,
+            "model_name": models,
+            "weights_digest": ["1" * 64] * n_models,
+            "family": ["llama"] * n_models,
+            "parameters": rng.integers(1_000_000, 3_000_000_000, n_models),
+            "backend": ["transformers"] * n_models,
+            "precision": ["FP16"] * n_models,
+            "suite": ["full"] * n_models,
+            "seed": [1234] * n_models,
+            "hardware": ["{}"] * n_models,
+            "versions": ["{}"] * n_models,
+            "repo_commit": ["0" * 40] * n_models,
+            "planned_tasks": [json.dumps(sorted({r[0] for r in rows_per_model}))] * n_models,
+            "started_at": [start] * n_models,
+            "finished_at": [start + timedelta(seconds=i) for i in range(n_models)],
+            "n_units_planned": [k] * n_models,
+            "n_units_succeeded": [k] * n_models,
+        }
+    )
+    runs = runs.with_columns([pl.lit(None, dtype=RUNS.schema[c]).alias(c) for c in RUNS.names if c not in runs.columns])
+    scores = pl.DataFrame(
+        {
+            "run_id": np.repeat(run_ids, k),
+            "variant_id": np.repeat(variants, k),
+            "model_name": np.repeat(models, k),
+            "task": [r[0] for r in rows_per_model] * n_models,
+            "subtask": [r[1] for r in rows_per_model] * n_models,
+            "metric": [r[2].metric for r in rows_per_model] * n_models,
+            "filter": [r[2].filter for r in rows_per_model] * n_models,
+            "value": rng.uniform(0.0, 1.0, n_models * k),
+            "stderr": rng.uniform(0.005, 0.05, n_models * k),
+            "n_samples": rng.integers(50, 2000, n_models * k),
+            "category": [r[2].category for r in rows_per_model] * n_models,
+            "num_fewshot": [r[2].num_fewshot or 0 for r in rows_per_model] * n_models,
+            "task_version": ["1.0"] * (n_models * k),
+        }
+    )
+    metrics = list(EDGE_UNITS)
+    edge = pl.DataFrame(
+        {
+            "run_id": np.repeat(run_ids, len(metrics)),
+            "variant_id": np.repeat(variants, len(metrics)),
+            "metric": metrics * n_models,
+            "mean": rng.uniform(0.5, 500.0, n_models * len(metrics)),
+            "sd": rng.uniform(0.0, 1.0, n_models * len(metrics)),
+            "repetitions": [5] * (n_models * len(metrics)),
+            "hardware_profile": ["bench"] * (n_models * len(metrics)),
+            "unit": [EDGE_UNITS[m] for m in metrics] * n_models,
+        }
+    )
+    return {"runs": RUNS.conform(runs.select(RUNS.names)), "scores": SCORES.conform(scores), "edge": EDGE.conform(edge)}
+
+
+def publish_bulk(uri: str, tables: dict[str, pl.DataFrame]) -> None:
+    """Append rows to the published tables, then leaderboard and registry as the publish flow writes them."""
+    for name in ("scores", "edge", "runs"):
+        tables[name].write_delta(wh.table_uri(uri, wh.PUBLISHED, name), mode="append")
+    spec = default_spec()
+    wh.write_leaderboard(uri, wh.compute_leaderboard(uri, spec), spec)
+    wh.update_registry(uri)
