@@ -70,35 +70,12 @@ def _run(submission: Path, limit: int | None, workers: int, threads: int, cache:
 
 def _cli(hf_dir: Path, limit: int | None, out: Path) -> float:
     from evals.catalog import load_catalog
+    from evals.reproduce import lm_eval_command
     from evals.taskpack import build_pack
 
     catalog = load_catalog()
-    tasks = ",".join(t for t in catalog.suite("offline").tasks if catalog.tasks[t].category in CATEGORIES)
-    cmd = [
-        sys.executable,
-        "-m",
-        "lm_eval",
-        "--model",
-        "hf",
-        "--model_args",
-        f"pretrained={hf_dir},dtype=float32",
-        "--include_path",
-        str(build_pack()),
-        "--tasks",
-        tasks,
-        "--num_fewshot",
-        "0",
-        "--seed",
-        "1234",
-        "--device",
-        "cpu",
-        "--batch_size",
-        "1",
-        "--output_path",
-        str(out),
-    ]
-    if limit:
-        cmd += ["--limit", str(limit)]
+    tasks = [t for t in catalog.suite("offline").tasks if catalog.tasks[t].category in CATEGORIES]
+    cmd = lm_eval_command(hf_dir, tasks, output_path=out, include_paths=[build_pack()], limit=limit or None)
     elapsed, _ = _timed(subprocess.run, cmd, check=True, capture_output=True, timeout=3600)
     return elapsed
 

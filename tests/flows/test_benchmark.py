@@ -123,37 +123,14 @@ def test_rerun_is_fully_cached_and_identical(demo_runs, tmp_path: Path) -> None:
 
 def test_scores_equal_lm_eval_cli(demo_runs: dict[str, Path], demo_models, tmp_path: Path) -> None:
     """Every offline task: the platform's numbers are lm-eval's own (CLI, HF backend), to 1e-9."""
+    from evals.reproduce import lm_eval_command
     from evals.taskpack import build_pack
 
     model = demo_models["demo-trained"]
-    tasks = ",".join(load_catalog().suite("offline").tasks)
+    tasks = load_catalog().suite("offline").tasks
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lm_eval",
-            "--model",
-            "hf",
-            "--model_args",
-            f"pretrained={model.hf_dir},dtype=float32",
-            "--include_path",
-            str(build_pack()),
-            "--tasks",
-            tasks,
-            "--limit",
-            str(LIMIT),
-            "--num_fewshot",
-            "0",
-            "--seed",
-            "1234",
-            "--device",
-            "cpu",
-            "--batch_size",
-            "1",
-            "--output_path",
-            str(tmp_path),
-        ],
+        lm_eval_command(model.hf_dir, tasks, output_path=tmp_path, include_paths=[build_pack()], limit=LIMIT),
         check=True,
         env=env,
         capture_output=True,
