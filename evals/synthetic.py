@@ -47,7 +47,7 @@ def run_frames(
     finished = finished_at or datetime(2025, 1, 1, 12, tzinfo=UTC)
     runs, scores, edges = [], [], []
     for v, variant in enumerate(variants):
-        quant = variant.upper()
+        quant = variant.rsplit("--", 1)[-1].upper()  # "model--Q8_0" or just "Q8_0"
         backend = "transformers" if quant in ("FP32", "FP16", "BF16") else "llamacpp"
         runs.append(
             {

@@ -204,7 +204,10 @@ def _retention_chart(rows: list[dict], slugs: dict[str, str]) -> str:
     axis = charts.linear_axis("aggregate retained, % of the full-precision variant", [*values, 100.0], pad=2.0)
     note = (
         f"The {len(names)} of {len(by_model)} models with the largest loss. " if len(by_model) > len(names) else ""
-    ) + "Retention is computed by the site generator from the leaderboard rows of each model.\n"
+    ) + (
+        "Retention: a quantized variant's aggregate (edge left out) as a percentage of the unquantized "
+        "variant's in the same run, over the categories both measured; see the methodology.\n"
+    )
     return (
         charts.dot_plot(dot_rows, axis, "Quantization retention per model", precisions, reference=100.0) + "\n\n" + note
     )

@@ -62,7 +62,7 @@ def generate_site(
     names = snapshot.leaderboard["model_name"].unique(maintain_order=True).to_list()
     slugs = model_slugs(names)
     cards = model_cards(snapshot)
-    kept = retention(snapshot.leaderboard)
+    kept = retention(snapshot.runs, snapshot.scores, spec)
     data = board_data(snapshot, spec, slugs, cards)
     meta = {
         "data_version": snapshot.data_version,

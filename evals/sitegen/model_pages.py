@@ -126,12 +126,12 @@ def _variants_table(variants: pl.DataFrame, spec: ScoringSpec, titles: dict[str,
 
 def _retention(retention: pl.DataFrame, slug: str) -> str:
     note = (
-        "A quantized variant's aggregate as a share of the full-precision variant's (FP32, else FP16, else BF16), "
-        "computed by the site generator from this leaderboard's rows; given only when both rows measured the same "
-        "categories.\n"
+        "A quantized variant's aggregate (edge left out) as a share of the unquantized variant's in the same run "
+        "(same backend first, then FP32, BF16, FP16), over the categories both measured: the figure the run "
+        "summary shows. The [methodology](../methodology.md#quantization-retention) gives the rule.\n"
     )
     if retention.is_empty():
-        return note + "\nNo quantized variant with a full-precision reference in this leaderboard.\n"
+        return note + "\nNo quantized variant with an unquantized reference in the same run.\n"
     rows = [
         [html(r["variant_id"]), html(r["reference_variant"]), percent(r["retention"], "retention"), html(r["note"])]
         for r in retention.iter_rows(named=True)

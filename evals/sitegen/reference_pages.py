@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 import yaml
 
+import evals.retention as retention
 import evals.scoring as scoring
 from contracts.submission import Submission, parse_submission
 from evals.catalog import Catalog
@@ -30,7 +31,8 @@ EXAMPLES = ("models/submissions/example-hub-model.yaml", "models/submissions/dem
 def methodology_page(catalog: Catalog, spec: ScoringSpec, runs: pl.DataFrame, edge: pl.DataFrame) -> str:
     parts = [
         "# Methodology\n",
-        "Generated from the code at build time: the text below is the docstring of `evals/scoring.py`, and the "
+        "Generated from the code at build time: the texts below are the docstrings of `evals/scoring.py` and "
+        "`evals/retention.py`, and the "
         "tables are read from `evals/catalog.yaml`, `evals/edge_reference.yaml` and the published runs.\n",
         "## How a row is scored\n",
         _scoring_text(),
@@ -49,6 +51,8 @@ def methodology_page(catalog: Catalog, spec: ScoringSpec, runs: pl.DataFrame, ed
         ),
         "## Edge reference bounds\n",
         _edge_bounds(spec),
+        "## Quantization retention\n",
+        _retention_text(),
         "## Hardware profiles\n",
         _hardware(runs, edge),
         "## Reproducing a row\n",
@@ -63,6 +67,13 @@ def _scoring_text() -> str:
     end = doc.find("Pure polars")
     body = doc[start : end if end > 0 else None].strip()
     # The docstring is reST-flavoured: ``code`` becomes Markdown's `code`.
+    return re.sub(r"``([^`]+)``", r"`\1`", body) + "\n"
+
+
+def _retention_text() -> str:
+    """``evals/retention.py``'s docstring, from its rule to the end of its formula's explanation."""
+    doc = retention.__doc__ or ""
+    body = doc[doc.find("For each quantized") : doc.find("Rows follow")].strip()
     return re.sub(r"``([^`]+)``", r"`\1`", body) + "\n"
 
 

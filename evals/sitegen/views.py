@@ -1,10 +1,8 @@
 """What the pages show, derived from a snapshot: pure functions over frames.
 
-Quantization retention is computed here because no table holds it yet: a
-quantized variant's aggregate as a share of the aggregate of the same model's
-full-precision variant (FP32, else FP16, else BF16) in the same leaderboard.
-It is only given when both rows measured the same share of the category
-weight; otherwise the two aggregates average different categories.
+Quantization retention comes from ``evals.retention`` over the snapshot's
+published runs and scores: the definition the run summary and the
+``retention`` rows of each run folder use.
 """
 
 from __future__ import annotations
@@ -16,13 +14,14 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from contracts.submission import FLOAT_PRECISIONS, HF_REPO_RE, REVISION_RE
+from contracts.submission import HF_REPO_RE, REVISION_RE
+from evals.retention import OVERALL
+from evals.retention import retention as quantization_retention
 from evals.scoring import ScoringSpec, task_scores
 from evals.sitegen.snapshot import Snapshot
 from evals.sitegen.text import is_missing, parameters_bucket, parameters_label, slug
 
 HUB = "https://huggingface.co"
-REFERENCE_PRECISIONS = tuple(FLOAT_PRECISIONS)  # FP32, FP16, BF16: the retention reference, in this order
 EDGE_METRICS = ("tokens_per_s", "latency_ms", "peak_memory_gb")
 
 
@@ -62,47 +61,25 @@ def model_cards(snapshot: Snapshot) -> dict[str, dict]:
     return cards
 
 
-def retention(board: pl.DataFrame) -> pl.DataFrame:
-    """Per quantized variant: its aggregate as a share of the model's full-precision variant's.
+def retention(runs: pl.DataFrame, scores: pl.DataFrame, spec: ScoringSpec) -> pl.DataFrame:
+    """Per quantized variant: its overall retention, as ``evals.retention`` defines it (and run summaries show).
 
     Columns: model_name, variant_id, precision, reference_variant,
-    reference_precision, retention (a share; null when not comparable), note.
+    reference_precision, retention (a share; null when the reference scored 0), note.
     """
-    rows = []
-    for (model,), group in board.group_by("model_name", maintain_order=True):
-        by_precision = {r["precision"]: r for r in group.to_dicts()}
-        reference = next((by_precision[p] for p in REFERENCE_PRECISIONS if p in by_precision), None)
-        for row in group.to_dicts():
-            if reference is None or row["precision"] in REFERENCE_PRECISIONS:
-                continue
-            value, note = None, ""
-            if abs(row["coverage"] - reference["coverage"]) > 1e-9:
-                note = "different categories measured"
-            elif reference["aggregate"] <= 0:
-                note = "reference aggregate is 0"
-            else:
-                value = row["aggregate"] / reference["aggregate"]
-            rows.append(
-                {
-                    "model_name": model,
-                    "variant_id": row["variant_id"],
-                    "precision": row["precision"],
-                    "reference_variant": reference["variant_id"],
-                    "reference_precision": reference["precision"],
-                    "retention": value,
-                    "note": note,
-                }
-            )
-    schema = {
-        "model_name": pl.String,
-        "variant_id": pl.String,
-        "precision": pl.String,
-        "reference_variant": pl.String,
-        "reference_precision": pl.String,
-        "retention": pl.Float64,
-        "note": pl.String,
-    }
-    return pl.DataFrame(rows, schema=schema)
+    overall = quantization_retention(runs, scores, spec).filter(pl.col("category") == OVERALL)
+    return overall.select(
+        "model_name",
+        "variant_id",
+        "precision",
+        pl.col("reference_variant_id").alias("reference_variant"),
+        "reference_precision",
+        (pl.col("retention_pct") / 100.0).alias("retention"),
+        pl.when(pl.col("retention_pct").is_null())
+        .then(pl.lit("the reference scored 0"))
+        .otherwise(pl.lit(""))
+        .alias("note"),
+    ).sort("model_name", "variant_id")
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:

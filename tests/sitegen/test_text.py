@@ -5,8 +5,11 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from evals.retention import retention as quantization_retention
+from evals.scoring import default_spec
 from evals.sitegen.text import MISSING, csv_safe, fmt, md_text, parameters_bucket, parameters_label, percent
 from evals.sitegen.views import model_slugs, pareto_front, retention, source_url
+from evals.synthetic import run_frames
 
 
 def test_md_text_leaves_no_markup() -> None:
@@ -57,20 +60,20 @@ def test_pareto_front() -> None:
     assert sorted(pareto_front(points)) == [0, 1, 2]
 
 
-def test_retention_against_the_full_precision_variant() -> None:
-    board = pl.DataFrame(
-        {
-            "model_name": ["a", "a", "a", "b"],
-            "variant_id": ["a--FP32", "a--Q8_0", "a--Q4_K_M", "b--Q4_K_M"],
-            "precision": ["FP32", "Q8_0", "Q4_K_M", "Q4_K_M"],
-            "aggregate": [80.0, 72.0, 60.0, 50.0],
-            "coverage": [0.75, 0.75, 0.6, 0.75],
-        }
-    )
-    kept = {r["variant_id"]: r for r in retention(board).to_dicts()}
-    assert kept["a--Q8_0"]["retention"] == pytest.approx(0.9)
-    assert kept["a--Q4_K_M"]["retention"] is None  # different categories measured: not comparable
-    assert "b--Q4_K_M" not in kept  # no full-precision reference
+def test_site_retention_is_the_run_summarys_retention() -> None:
+    """One definition (evals.retention): the site shows the overall figure the run summary shows."""
+    frames = run_frames(model_name="a", variants=("a--FP32", "a--Q8_0", "a--Q4_K_M"))
+    lone = run_frames(run_id="run-2", model_name="b", variants=("b--Q4_K_M",))
+    runs = pl.concat([frames["runs"], lone["runs"]])
+    scores = pl.concat([frames["scores"], lone["scores"]])
+    spec = default_spec()
+    kept = {r["variant_id"]: r for r in retention(runs, scores, spec).to_dicts()}
+    table = quantization_retention(runs, scores, spec).filter(pl.col("category") == "overall")
+    assert set(kept) == {"a--Q8_0", "a--Q4_K_M"}  # b has no unquantized reference in its run
+    for row in table.iter_rows(named=True):
+        site = kept[row["variant_id"]]
+        assert site["reference_variant"] == "a--FP32" and site["retention"] == pytest.approx(row["retention_pct"] / 100)
+    assert 0 < kept["a--Q4_K_M"]["retention"] < kept["a--Q8_0"]["retention"] < 1  # the frames lose per variant
 
 
 def test_csv_cells_a_spreadsheet_would_run_are_quoted() -> None:
