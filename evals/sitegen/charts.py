@@ -78,10 +78,12 @@ def scatter(
     py = [y.scale(p.y, HEIGHT - BOTTOM, TOP) for p in points]
     parts = [_frame(x, y, title)]
     if front:
+        # The edge of what the front dominates: down from each point, then across to the next
+        # (left to right, accuracy only falls as throughput rises along the front).
         ordered = sorted(front, key=lambda i: px[i])
-        steps = []
-        for i in ordered:
-            steps.append(f"{px[i]:.1f},{py[i]:.1f}")
+        steps = [f"{px[ordered[0]]:.1f},{py[ordered[0]]:.1f}"]
+        for before, i in zip(ordered, ordered[1:], strict=False):
+            steps += [f"{px[before]:.1f},{py[i]:.1f}", f"{px[i]:.1f},{py[i]:.1f}"]
         parts.append(f'<polyline class="slmb-front" points="{" ".join(steps)}"/>')
     on_front = set(front)
     for i, p in enumerate(points):

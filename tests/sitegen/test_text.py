@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 import pytest
 
 from evals.retention import retention as quantization_retention
 from evals.scoring import default_spec
+from evals.sitegen.charts import BOTTOM, HEIGHT, LEFT, RIGHT, TOP, WIDTH, Axis, Point, scatter
 from evals.sitegen.text import MISSING, csv_safe, fmt, md_text, parameters_bucket, parameters_label, percent
 from evals.sitegen.views import model_slugs, pareto_front, retention, source_url
 from evals.synthetic import run_frames
@@ -58,6 +61,23 @@ def test_source_url_only_for_contract_shaped_repos() -> None:
 def test_pareto_front() -> None:
     points = [(100.0, 50.0), (200.0, 40.0), (50.0, 60.0), (80.0, 45.0), (200.0, 30.0)]
     assert sorted(pareto_front(points)) == [0, 1, 2]
+
+
+def test_pareto_front_is_drawn_as_steps_through_its_points() -> None:
+    values = [(100.0, 50.0), (200.0, 40.0), (50.0, 60.0), (80.0, 45.0)]
+    points = [Point(x, y, f"p{i}", None, 0) for i, (x, y) in enumerate(values)]
+    x, y = Axis("x", 10.0, 1000.0, log=True), Axis("y", 0.0, 100.0)
+    svg = scatter(points, x, y, "t", ["g"], front=pareto_front(values))
+    line = re.search(r'<polyline class="slmb-front" points="([^"]+)"', svg)
+    assert line is not None
+    vertices = [tuple(map(float, v.split(","))) for v in line.group(1).split()]
+    assert len(vertices) == 2 * 3 - 1  # three front points, one corner between each pair
+    for (x0, y0), (x1, y1) in zip(vertices, vertices[1:], strict=False):
+        assert x0 == x1 or y0 == y1  # only vertical and horizontal segments
+    drawn = {(round(px), round(py)) for px, py in vertices}
+    for i in (0, 1, 2):  # every front point is a vertex
+        vertex = (x.scale(values[i][0], LEFT, WIDTH - RIGHT), y.scale(values[i][1], HEIGHT - BOTTOM, TOP))
+        assert (round(vertex[0]), round(vertex[1])) in drawn
 
 
 def test_site_retention_is_the_run_summarys_retention() -> None:
