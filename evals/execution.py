@@ -28,8 +28,9 @@ class UnitReport:
     name: str
     status: Literal["evaluated", "cached", "failed"]
     folder: str | None
-    duration_s: float
+    duration_s: float  # evaluating in the worker (or, from cache, filing the copy)
     error: str | None = None
+    waited_s: float = 0.0  # for a free actor, plus moving the outcome back
 
 
 def unit_folder(run_dir: Path, unit: WorkUnit) -> Path:
@@ -41,15 +42,20 @@ def execute_unit(unit: WorkUnit, runner: UnitRunner, cache: UnitCache, run_dir: 
     started = time.perf_counter()
     entry = cache.get(unit.cache_key)
     status: Literal["evaluated", "cached"] = "cached"
+    evaluating_s: float | None = None
     if entry is None:
         outcome = runner.run(unit)
+        evaluating_s = outcome.duration_s  # timed in the worker: no queueing in it
         entry = cache.put(unit.cache_key, outcome, unit_meta(unit))
         status = "evaluated"
     target = unit_folder(run_dir, unit)
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(entry, target)
-    return UnitReport(unit.name, status, str(target), time.perf_counter() - started)
+    total = time.perf_counter() - started
+    if evaluating_s is None:
+        return UnitReport(unit.name, status, str(target), total)
+    return UnitReport(unit.name, status, str(target), evaluating_s, waited_s=max(0.0, total - evaluating_s))
 
 
 def unit_meta(unit: WorkUnit) -> dict[str, object]:

@@ -26,8 +26,9 @@ class Progress:
             elapsed = time.perf_counter() - self.started
             remaining = self.total_cost - self._done_cost
             eta = elapsed / self._done_cost * remaining if self._done_cost else 0.0
+            waited = f", waited {report.waited_s:.1f}s" if report.waited_s >= 0.1 else ""
             return (
-                f"[{self._done}/{self.total}] {report.status:<9} {unit.name} ({report.duration_s:.1f}s)"
+                f"[{self._done}/{self.total}] {report.status:<9} {unit.name} ({report.duration_s:.1f}s{waited})"
                 f"  elapsed {elapsed:.0f}s  eta {eta:.0f}s"
             )
 
