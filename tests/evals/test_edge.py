@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 import polars as pl
@@ -23,26 +24,25 @@ def llama_lm(stories260k_path: Path):
 
 
 def test_llamacpp_figures_agree_with_llamacpps_own_counters(llama_lm) -> None:
-    """We time the very llama_decode calls llama_perf_context counts, and add only the call overhead.
+    """We time the very llama_decode calls llama_perf_context counts, and agree with it within 5%.
 
-    llama.cpp times inside llama_decode; our clock also spans the ctypes call
-    around it. On stories260K one token takes ~0.2 ms, so that fixed overhead
-    (~10 us a call) is a few percent of the rate: the check is on time per call,
-    not on a ratio of rates, which would make it a timing test on a busy machine.
+    llama.cpp times inside llama_decode; our clock also spans the ctypes calls
+    around it, a few microseconds a token. At the default sizes (512-token
+    prompt, 128 tokens) that stays near 3% even on stories260K, whose tokens
+    take ~0.2 ms; with a handful of tokens the fixed cost of a run would
+    dominate, so this test uses the sizes the platform measures with.
     """
-    m = measure_edge(llama_lm, prompt_tokens=PROMPT, gen_tokens=GEN, repetitions=REPS)
-    for metric, tokens, calls in (("prompt_tokens_per_s", PROMPT, 1), ("tokens_per_s", GEN, GEN)):
+    m = measure_edge(llama_lm, repetitions=REPS)
+    for metric, tokens in (("prompt_tokens_per_s", m.prompt_tokens), ("tokens_per_s", m.gen_tokens)):
         ours, theirs, counted = m.samples[metric], m.counters[metric], m.counter_tokens[metric]
         # the counters saw exactly the tokens we timed: the same calls, no more, no fewer
         assert counted == (tokens,) * REPS, (metric, counted)
-        ours_s = [tokens / rate for rate in ours]
-        theirs_s = [tokens / rate for rate in theirs]
-        for a, b in zip(ours_s, theirs_s, strict=True):
-            # ours contains theirs (2% slack: llama.cpp's clock rounds each call to microseconds)
-            assert a >= b * 0.98, (metric, a, b)
-        # what we add is call overhead, far under a millisecond a call (the best repetition: a
-        # preemption between two calls lands on our clock only)
-        assert min(a - b for a, b in zip(ours_s, theirs_s, strict=True)) / calls < 1e-3, (metric, ours_s, theirs_s)
+        for a, b in zip(ours, theirs, strict=True):
+            # our span contains theirs (2% slack: llama.cpp's clock rounds each call to microseconds)
+            assert a <= b * 1.02, (metric, a, b)
+        # the median repetition: a preemption between two calls lands on our clock only
+        gap = statistics.median(abs(a - b) / b for a, b in zip(ours, theirs, strict=True))
+        assert gap < 0.05, (metric, ours, theirs)
 
 
 def test_measurement_is_consistent_and_leaves_the_backend_usable(llama_lm) -> None:
