@@ -33,6 +33,7 @@ class RunInfo:
     run_id: str
     run_dir: Path
     started_at: datetime
+    submission_sha256: str  # of the submission's bytes as evaluated
     flow_run_id: str | None = None
     pr_number: int | None = None
     head_sha: str | None = None
@@ -110,7 +111,6 @@ def runs_frame(
     info: RunInfo, plan: Plan, submission: Submission, reports: list[UnitReport], status: str, error: str | None
 ) -> pl.DataFrame:
     card = submission.model
-    submission_bytes = Path(plan.submission_path).read_bytes()
     finished = datetime.now(UTC)
     by_name = {u.name: u for u in plan.units}
     rows = []
@@ -122,7 +122,7 @@ def runs_frame(
                 "variant_id": variant.variant_id,
                 "status": status,
                 "submission_path": plan.submission_path,
-                "submission_sha256": hashlib.sha256(submission_bytes).hexdigest(),
+                "submission_sha256": info.submission_sha256,
                 "model_name": card.name,
                 "hf_repo": card.hf_repo,
                 "revision": card.revision,

@@ -49,21 +49,24 @@ def benchmark_submission(
     warehouse: str = "warehouse",
     pr_number: int | None = None,
     head_sha: str | None = None,
+    submission_yaml: str | None = None,
 ) -> str:
     """Evaluate every variant of a submission on a suite; returns the run id.
 
     ``pr_number`` and ``head_sha`` name the pull request commit a ChatOps run tests; both are kept
-    on the run's rows in the runs table.
+    on the run's rows in the runs table. ``submission_yaml`` is the submission's text: ChatOps passes
+    the file as it was at ``head_sha``, so a worker on another machine needs no copy of it, and
+    ``submission_path`` then only names it (its path in the repository).
     """
     if head_sha is not None and not re.fullmatch(GIT_SHA, head_sha):
         raise UserError(
             f"head_sha: {head_sha!r} is not a full git commit id (40 lowercase hex digits); "
             "pass the pull request's head commit, or leave it empty"
         )
-    submission = validate_submission(submission_path)
+    submission = validate_submission(submission_path, submission_yaml)
     options = PlanOptions(suite=suite, limit=limit, seed=seed, tasks_dirs=tuple(Path(d) for d in tasks_dirs or ()))
     plan = plan_benchmark(submission, submission_path, options)
-    run = start_run(plan, submission, output_dir, pr_number, head_sha)
+    run = start_run(plan, submission, output_dir, pr_number, head_sha, submission_yaml)
     print(f"run {run.run_id}: {len(plan.units)} units, {len(plan.variants)} variant(s) -> {run.run_dir}")
 
     progress = Progress(plan.units)

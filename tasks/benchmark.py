@@ -7,6 +7,7 @@ decides what reruns, so Prefect's input cache is off (``NO_CACHE``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run, task_run
 
-from contracts.submission import Submission, load_submission
+from contracts.submission import Submission, load_submission, parse_submission
 from evals import paths
 from evals.cache import UnitCache
 from evals.execution import UnitReport, execute_unit
@@ -62,8 +63,9 @@ class RunFrames:
 
 
 @task(name="validate-submission", cache_policy=NO_CACHE)
-def validate_submission(path: str) -> Submission:
-    return load_submission(path)
+def validate_submission(path: str, text: str | None = None) -> Submission:
+    """The submission file at ``path``, or ``text`` (named ``path``) when the caller passes the text."""
+    return load_submission(path) if text is None else parse_submission(text, path)
 
 
 @task(name="plan-benchmark", cache_policy=NO_CACHE)
@@ -73,7 +75,12 @@ def plan_benchmark(submission: Submission, path: str, options: PlanOptions) -> P
 
 @task(name="start-run", cache_policy=NO_CACHE)
 def start_run(
-    plan: Plan, submission: Submission, output_dir: str | None, pr_number: int | None, head_sha: str | None
+    plan: Plan,
+    submission: Submission,
+    output_dir: str | None,
+    pr_number: int | None,
+    head_sha: str | None,
+    submission_text: str | None = None,
 ) -> RunInfo:
     run_id = new_run_id(submission.model.name)
     run_dir = Path(output_dir) if output_dir else paths.runs_dir() / run_id
@@ -89,8 +96,16 @@ def start_run(
             indent=1,
         )
     )
+    raw = Path(plan.submission_path).read_bytes() if submission_text is None else submission_text.encode()
+    (run_dir / "submission.yaml").write_bytes(raw)  # the run folder keeps what it evaluated
     return RunInfo(
-        run_id, run_dir, datetime.now(UTC), flow_run_id=_flow_run_id(), pr_number=pr_number, head_sha=head_sha
+        run_id,
+        run_dir,
+        datetime.now(UTC),
+        submission_sha256=hashlib.sha256(raw).hexdigest(),
+        flow_run_id=_flow_run_id(),
+        pr_number=pr_number,
+        head_sha=head_sha,
     )
 
 

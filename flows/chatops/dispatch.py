@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from contracts.errors import UserError
@@ -102,7 +101,7 @@ class ChatOps:
         self, delivery: str, event: PullRequestComment, command: Command, trail: dict[str, Any]
     ) -> Outcome:
         head_sha = self._open_head(event.repo, event.pr)
-        staged = self._checked_submissions(event.repo, event.pr, head_sha)
+        submissions = self._checked_submissions(event.repo, event.pr, head_sha)
         tag = runs.pr_tag(event.repo, event.pr)
         active = self.prefect.active_runs(self.config.benchmark_deployment, tag)
         if active:
@@ -110,9 +109,12 @@ class ChatOps:
                 f"a benchmark of this PR is already running ({runs.run_url(active[0])}); wait for it to finish", 409
             )
         started = []
-        for repo_path, local_path in staged.items():
+        for repo_path, text in submissions.items():
             parameters = {
-                "submission_path": str(local_path),
+                # The file as it was at the tested commit travels with the run, so a worker on any
+                # machine reads exactly that, not whatever its checkout holds.
+                "submission_path": repo_path,
+                "submission_yaml": text,
                 "suite": command.suite,
                 "limit": command.limit,
                 "warehouse": self.config.warehouse,
@@ -135,7 +137,7 @@ class ChatOps:
                 parameters=parameters,
             )
             started.append(flow_run_id)
-        links = "\n".join(f"- `{p}`: {runs.run_url(r)}" for p, r in zip(staged, started, strict=True))
+        links = "\n".join(f"- `{p}`: {runs.run_url(r)}" for p, r in zip(submissions, started, strict=True))
         self._reply(
             event, f"`{command}` started for {head_sha[:7]}:\n{links}\nThe summary is posted here when it finishes."
         )
@@ -184,7 +186,7 @@ class ChatOps:
         """Opened or pushed to: check scope and contract only, no model run."""
         trail = {"delivery": delivery, "repo": event.repo, "pr": event.pr, "head_sha": event.head_sha}
         try:
-            paths = list(self._checked_submissions(event.repo, event.pr, event.head_sha, stage=False))
+            paths = list(self._checked_submissions(event.repo, event.pr, event.head_sha))
         except Refused as exc:
             self.audit.write("validation_failed", **trail, reason=str(exc))
             self.github.comment(event.repo, event.pr, f"Submission check failed for {event.head_sha[:7]}: {exc}")
@@ -208,13 +210,13 @@ class ChatOps:
             raise Refused(f"PR #{pr} has no readable head commit", 502)
         return head_sha
 
-    def _checked_submissions(self, repo: str, pr: int, head_sha: str, stage: bool = True) -> dict[str, Path]:
-        """The PR's new submission files, each valid at ``head_sha``; with ``stage``, copied where the flow reads them."""
+    def _checked_submissions(self, repo: str, pr: int, head_sha: str) -> dict[str, str]:
+        """The PR's new submission files (repo path -> text at ``head_sha``), each passing its contract."""
         try:
             paths = submission_files(self.github.pull_files(repo, pr))
         except ScopeError as exc:
             raise Refused(str(exc)) from None
-        staged: dict[str, Path] = {}
+        texts: dict[str, str] = {}
         problems = []
         for path in paths:
             text = self.github.file_text(repo, path, head_sha)
@@ -223,22 +225,10 @@ class ChatOps:
             except SubmissionError as exc:
                 problems.append(f"`{path}`:\n" + "\n".join(f"  - {p}" for p in exc.problems))
                 continue
-            target = (
-                self.config.state_dir
-                / "submissions"
-                / repo.replace("/", "__")
-                / f"pr-{pr}"
-                / head_sha
-                / Path(path).name
-            )
-            if stage:
-                # The run reads the file as it was at the tested commit, not whatever a worker's checkout holds.
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(text)
-            staged[path] = target
+            texts[path] = text
         if problems:
             raise Refused("the submission does not pass its contract:\n" + "\n".join(problems))
-        return staged
+        return texts
 
     def _pr_lock(self, repo: str, pr: int) -> threading.Lock:
         with self._locks_guard:

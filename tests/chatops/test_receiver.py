@@ -104,7 +104,7 @@ def test_test_benchmark_starts_one_run_reports_and_push_results_checks_the_head(
     assert str(run.id) == first.json()["flow_runs"][0]
     assert run.parameters["limit"] == 3 and run.parameters["suite"] == "offline"
     assert run.parameters["pr_number"] == 21 and run.parameters["head_sha"] == pull.head_sha
-    assert Path(run.parameters["submission_path"]).read_text() == SUBMISSION
+    assert run.parameters["submission_path"] == NEW_FILE and run.parameters["submission_yaml"] == SUBMISSION
     assert pr_tag(REPO, 21) in run.tags
 
     # The run finishes: its hook posts the summary (the engine would call it in the flow-run process).

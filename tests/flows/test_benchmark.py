@@ -6,6 +6,7 @@ limits so the module stays around two minutes on 2 cores.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -30,6 +31,8 @@ from flows.benchmark import BenchmarkFailed, benchmark_submission
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 12
 HEAD_SHA = "0123456789abcdef0123456789abcdef01234567"  # the PR commit a ChatOps run names
+# ChatOps passes the submission's text; the path only names it and exists on no worker.
+PR_ONLY_PATH = "models/submissions/pr-only/demo-untrained.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +63,11 @@ def demo_runs(ray_local, demo_models, tmp_path_factory) -> dict[str, Path]:
     runs = {}
     for name in ("demo-trained", "demo-untrained"):
         out = tmp_path_factory.mktemp(name)
+        source = ROOT / "models" / "submissions" / f"{name}.yaml"
+        as_text = name == "demo-untrained"
         benchmark_submission(
-            submission_path=str(ROOT / "models" / "submissions" / f"{name}.yaml"),
+            submission_path=PR_ONLY_PATH if as_text else str(source),
+            submission_yaml=source.read_text() if as_text else None,
             suite="offline",
             limit=LIMIT,
             workers=2,
@@ -259,7 +265,15 @@ def test_demo_results_publish_and_build_the_site(demo_runs: dict[str, Path], tmp
     runs = read_table(warehouse, "runs")
     trained = runs.filter(pl.col("model_name") == "SLMB-Demo-Trained")
     assert set(trained.select("pr_number", "head_sha").rows()) == {(7, HEAD_SHA)}
-    assert runs.filter(pl.col("model_name") == "SLMB-Demo-Untrained")["head_sha"].to_list() == [None]
+    untrained = runs.filter(pl.col("model_name") == "SLMB-Demo-Untrained")
+    assert untrained["head_sha"].to_list() == [None]
+    # run from its text: recorded under the name it was given, with the digest of that text
+    text = (ROOT / "models" / "submissions" / "demo-untrained.yaml").read_bytes()
+    assert untrained.select("submission_path", "submission_sha256").row(0) == (
+        PR_ONLY_PATH,
+        hashlib.sha256(text).hexdigest(),
+    )
+    assert (demo_runs["demo-untrained"] / "submission.yaml").read_bytes() == text
     assert board["model_name"][-1] == "SLMB-Demo-Untrained"  # the floor ranks last
     summary = build_site(warehouse=warehouse, site_dir=str(tmp_path / "site"), pages_dir=str(tmp_path / "pages"))
     assert summary.variants == 4
