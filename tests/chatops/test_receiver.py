@@ -1,9 +1,9 @@
 """The receiver under uvicorn, against a real Prefect API and the GitHub stand-in.
 
-Flow runs are created on registered (not served) deployments and never executed: a real
-benchmark starts Ray and loads models, far too slow for these tests, while the created flow
-run already shows everything the receiver decides (deployment, parameters, tags). The
-reporting hooks are then called with the real flow run and a final state, as the engine would.
+Flow runs are created on registered (not served) deployments and not executed here: the
+created flow run already shows everything the receiver decides (deployment, parameters,
+tags), and the reporting hooks are called with the real flow run and a final state, which
+covers the failure paths cheaply. test_end_to_end.py executes the runs with served flows.
 """
 
 from __future__ import annotations
