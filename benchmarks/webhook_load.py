@@ -32,7 +32,7 @@ from flows import settings
 from flows.chatops.signature import sign
 from tests.chatops.conftest import REPO, SUBMISSION, comment, pull_request
 from tests.chatops.github_standin import GitHubStandIn
-from tests.chatops.servers import serving
+from tests.servers import serving
 
 SECRET = b"load-secret"
 

@@ -125,7 +125,7 @@ def runs_frame(
                 "submission_sha256": info.submission_sha256,
                 "model_name": card.name,
                 "hf_repo": card.hf_repo,
-                "revision": card.revision,
+                "revision": variant.revision,
                 "weights_digest": variant.weights_digest,
                 "family": card.family,
                 "parameters": card.parameters,

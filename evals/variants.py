@@ -71,7 +71,7 @@ def _resolve(card: ModelCard, quant: Quantization) -> Variant:
         path=str(path),
         dtype=FLOAT_PRECISIONS.get(quant.name) if quant.format == "safetensors" else None,
         weights_digest=weights_digest(path),
-        revision=card.revision,
+        revision=_hub_commit(path) or card.revision,
     )
 
 
@@ -127,6 +127,15 @@ def _download(card: ModelCard, quant: Quantization, where: str) -> Path:
             allow_patterns=["*.safetensors", "*.json", "tokenizer*", "*.model", "*.txt"],
         )
     )
+
+
+def _hub_commit(path: Path) -> str | None:
+    """The commit a hub download resolved to (its snapshot folder's name), so an unpinned
+    submission still records exactly which weights ran; None for local weights."""
+    for part in (path, *path.parents):
+        if part.parent.name == "snapshots":
+            return part.name
+    return None
 
 
 def _check_hf_dir(path: Path, where: str) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from flows.chatops.signature import sign
 from tests.chatops.github_standin import GitHubStandIn
-from tests.chatops.servers import serving
+from tests.servers import serving
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 SECRET = b"test-secret"

@@ -22,7 +22,7 @@ import pytest
 from evals import paths
 from tests.chatops.conftest import SECRET, Receiver, comment, flow_runs_of
 from tests.chatops.github_standin import GitHubStandIn
-from tests.chatops.servers import serving
+from tests.servers import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 PR = 41
