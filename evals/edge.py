@@ -14,6 +14,10 @@ process that has the node to itself:
 - tokenization and sampling are excluded, as in llama-bench: the inputs are
   seeded random token ids, and nothing is sampled (generation feeds ids chosen
   up front, so the timed loop is model evaluation only).
+- Python's garbage collector is paused over the warm-up and the repetitions
+  (as ``timeit`` does): a collection set off by the interpreter's own
+  allocations would otherwise land, now and then, inside one repetition and
+  bill a pause of tens of milliseconds to the model.
 - **peak memory** in GB (10^9 bytes): on CPU the process's peak resident set
   over the measurement (``VmHWM``, reset first through ``/proc/self/clear_refs``;
   where that is refused, ``ru_maxrss``, the peak since the process started);
@@ -34,12 +38,15 @@ is the actor's entry point.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
 import resource
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -266,21 +273,22 @@ def _measure_llamacpp(lm: Any, prompt_tokens: int, gen_tokens: int, repetitions:
         return time.perf_counter() - start
 
     peak = _PeakRss() if lm.spec.device == "cpu" else None
-    pp(), tg()  # warm-up
     pp_s: list[float] = []
     tg_s: list[float] = []
     counted: dict[str, list[float]] = {"prompt_tokens_per_s": [], "tokens_per_s": []}
     counted_tokens: dict[str, list[int]] = {"prompt_tokens_per_s": [], "tokens_per_s": []}
     try:
-        for _ in range(repetitions):
-            llama_cpp.llama_perf_context_reset(ctx)
-            pp_s.append(pp())
-            tg_s.append(tg())
-            perf = llama_cpp.llama_perf_context(ctx)
-            counted["prompt_tokens_per_s"].append(1000.0 * perf.n_p_eval / perf.t_p_eval_ms)
-            counted["tokens_per_s"].append(1000.0 * perf.n_eval / perf.t_eval_ms)
-            counted_tokens["prompt_tokens_per_s"].append(int(perf.n_p_eval))
-            counted_tokens["tokens_per_s"].append(int(perf.n_eval))
+        with _gc_paused():
+            pp(), tg()  # warm-up
+            for _ in range(repetitions):
+                llama_cpp.llama_perf_context_reset(ctx)
+                pp_s.append(pp())
+                tg_s.append(tg())
+                perf = llama_cpp.llama_perf_context(ctx)
+                counted["prompt_tokens_per_s"].append(1000.0 * perf.n_p_eval / perf.t_p_eval_ms)
+                counted["tokens_per_s"].append(1000.0 * perf.n_eval / perf.t_eval_ms)
+                counted_tokens["prompt_tokens_per_s"].append(int(perf.n_p_eval))
+                counted_tokens["tokens_per_s"].append(int(perf.n_eval))
     finally:
         # hand the backend back an empty cache: its prefix reuse trusts n_tokens
         llama_cpp.llama_memory_clear(memory, True)
@@ -355,7 +363,7 @@ def _measure_transformers(lm: Any, prompt_tokens: int, gen_tokens: int, repetiti
         return time.perf_counter() - start
 
     peak = None if cuda else _PeakRss()
-    with torch.inference_mode():
+    with torch.inference_mode(), _gc_paused():
         pp(), tg()  # warm-up
         if cuda:
             torch.cuda.reset_peak_memory_stats(device)
@@ -379,6 +387,19 @@ def _measure_transformers(lm: Any, prompt_tokens: int, gen_tokens: int, repetiti
         model_size_gb=model_size_gb(lm.spec.path),
         memory_method=method,
     )
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside (see the module docstring); one collection before."""
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def coefficient_of_variation(values: list[float]) -> float:
