@@ -19,6 +19,7 @@ from evals.pool import PoolOptions
 from evals.progress import Progress
 from tasks.benchmark import (
     EdgeReport,
+    check_pull_request_free,
     collect_results,
     measure_edge,
     plan_benchmark,
@@ -63,6 +64,8 @@ def benchmark_submission(
             f"head_sha: {head_sha!r} is not a full git commit id (40 lowercase hex digits); "
             "pass the pull request's head commit, or leave it empty"
         )
+    if pr_number is not None:
+        check_pull_request_free(pr_number)
     submission = validate_submission(submission_path, submission_yaml)
     options = PlanOptions(suite=suite, limit=limit, seed=seed, tasks_dirs=tuple(Path(d) for d in tasks_dirs or ()))
     plan = plan_benchmark(submission, submission_path, options)

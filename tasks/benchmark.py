@@ -19,6 +19,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run, task_run
 
+from contracts.errors import UserError
 from contracts.submission import Submission, load_submission, parse_submission
 from evals import paths
 from evals.cache import UnitCache
@@ -60,6 +61,54 @@ class RunFrames:
 
     def read(self) -> dict[str, pl.DataFrame]:
         return {name: pl.read_parquet(getattr(self, name)) for name in ("runs", "scores", "edge")}
+
+
+class PullRequestBusy(UserError):
+    """Another benchmark of the same pull request is already under way."""
+
+
+# States of a flow run that has not finished.
+_UNFINISHED = ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING")
+
+
+@task(name="check-pull-request-free", cache_policy=NO_CACHE)
+def check_pull_request_free(pr_number: int) -> None:
+    """Refuse a second benchmark of one PR, however it was started (ChatOps or the Prefect UI).
+
+    The receiver already refuses a second ``/test-benchmark``; a run started from the UI
+    with a ``pr_number`` meets this check instead. The earliest-created unfinished run
+    goes ahead, so two runs that start together do not both give up.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    me = flow_run.get_id()
+    unfinished = FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType(s) for s in _UNFINISHED]))
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[str(flow_run.flow_name)])),
+            flow_run_filter=FlowRunFilter(state=unfinished),
+        )
+    mine = next((r for r in runs if str(r.id) == me), None)
+    earlier = [
+        r
+        for r in runs
+        if str(r.id) != me
+        and (r.parameters or {}).get("pr_number") == pr_number
+        and (mine is None or (r.created, str(r.id)) < (mine.created, me))
+    ]
+    if earlier:
+        raise PullRequestBusy(
+            f"pr_number: a benchmark of PR #{pr_number} is already under way (flow run {earlier[0].id}, "
+            f"{earlier[0].state_name}); wait for it to finish or cancel it first"
+        )
 
 
 @task(name="validate-submission", cache_policy=NO_CACHE)
