@@ -68,10 +68,9 @@ def deliveries(total: int, rng: random.Random, standin: GitHubStandIn) -> tuple[
 
 async def fire(
     url: str, requests: list[tuple[str, str, bytes, str]], concurrency: int
-) -> tuple[list[float], Counter[int], float]:
+) -> tuple[dict[int, list[float]], float]:
     gate = asyncio.Semaphore(concurrency)
-    latencies: list[float] = []
-    codes: Counter[int] = Counter()
+    by_status: dict[int, list[float]] = {}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=300) as client:
 
@@ -80,12 +79,15 @@ async def fire(
                 headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": signature}
                 start = time.perf_counter()
                 response = await client.post("/webhook", content=body, headers=headers)
-                latencies.append(time.perf_counter() - start)
-                codes[response.status_code] += 1
+                by_status.setdefault(response.status_code, []).append(time.perf_counter() - start)
 
         start = time.perf_counter()
         await asyncio.gather(*(one(*r) for r in requests))
-        return latencies, codes, time.perf_counter() - start
+        return by_status, time.perf_counter() - start
+
+
+def _ms(sorted_times: list[float], q: float) -> float:
+    return sorted_times[min(len(sorted_times) - 1, int(q * len(sorted_times)))] * 1000
 
 
 def count_benchmark_runs() -> int:
@@ -161,19 +163,22 @@ def main() -> int:
                     if time.monotonic() > deadline or receiver.poll() is not None:
                         raise SystemExit("the receiver did not start") from None
                     time.sleep(0.2)
-            latencies, codes, wall = asyncio.run(fire(url, requests, args.concurrency))
+            by_status, wall = asyncio.run(fire(url, requests, args.concurrency))
         finally:
             receiver.terminate()
             receiver.wait(timeout=20)
         runs = count_benchmark_runs()
-    latencies.sort()
-    p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+    latencies = sorted(t for times in by_status.values() for t in times)
     print(f"deliveries: {len(requests)}, concurrency {args.concurrency}, wall {wall:.2f} s")
     print(f"requests/s: {len(requests) / wall:.1f}")
     print(
-        f"latency ms: p50 {p(0.50):.1f}, p90 {p(0.90):.1f}, p99 {p(0.99):.1f}, max {latencies[-1] * 1000:.1f}, mean {statistics.mean(latencies) * 1000:.1f}"
+        f"latency ms: p50 {_ms(latencies, 0.50):.1f}, p90 {_ms(latencies, 0.90):.1f}, p99 {_ms(latencies, 0.99):.1f}, "
+        f"max {latencies[-1] * 1000:.1f}, mean {statistics.mean(latencies) * 1000:.1f}"
     )
-    print(f"status codes: {dict(sorted(codes.items()))}")
+    print(f"status codes: {dict(sorted(Counter({k: len(v) for k, v in by_status.items()}).items()))}")
+    for status, times in sorted(by_status.items()):
+        times.sort()
+        print(f"  {status}: p50 {_ms(times, 0.50):.1f} ms, p99 {_ms(times, 0.99):.1f} ms ({len(times)} deliveries)")
     print(
         f"benchmark flow runs created: {runs} (distinct valid commands: {valid}) -> {'OK' if runs == valid else 'MISMATCH'}"
     )

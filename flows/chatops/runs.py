@@ -21,6 +21,11 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 
+# Flow runs created at once. Prefect's server serializes writes to its database, so more
+# concurrent creates only add lock contention: 100 commands from 40 threads took 32-34 s
+# ungated and 7-16 s gated at 4 (the embedded server on 2 cores).
+CONCURRENT_CREATES = 4
+
 ACTIVE = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING]
 
 
@@ -33,6 +38,7 @@ class Orchestrator:
         self._client: SyncPrefectClient | None = None
         self._deployment_ids: dict[str, UUID] = {}
         self._lock = threading.Lock()
+        self._creates = threading.BoundedSemaphore(CONCURRENT_CREATES)
 
     def _api(self) -> SyncPrefectClient:
         with self._lock:
@@ -55,9 +61,10 @@ class Orchestrator:
         client = self._api()
         if deployment not in self._deployment_ids:
             self._deployment_ids[deployment] = client.read_deployment_by_name(deployment).id
-        flow_run = client.create_flow_run_from_deployment(
-            self._deployment_ids[deployment], parameters=parameters, tags=tags, idempotency_key=idempotency_key
-        )
+        with self._creates:
+            flow_run = client.create_flow_run_from_deployment(
+                self._deployment_ids[deployment], parameters=parameters, tags=tags, idempotency_key=idempotency_key
+            )
         return str(flow_run.id)
 
     def active_runs(self, deployment: str, tag: str) -> list[str]:
