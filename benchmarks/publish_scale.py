@@ -23,6 +23,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks.processes import in_fresh_process
+
 
 def _setup(uri: str, n_models: int) -> None:
     """Bulk-write the published tables and stage one new run (not timed)."""
@@ -74,17 +76,6 @@ def _publish(uri: str, queue: mp.Queue) -> None:
     )
 
 
-def _in_fresh_process(target, *args):  # type: ignore[no-untyped-def]
-    # spawn, not fork: a forked child can deadlock once polars/deltalake are loaded.
-    context = mp.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=target, args=(*args, queue))
-    process.start()
-    result = queue.get()
-    process.join()
-    return result
-
-
 def _setup_job(uri: str, n_models: int, queue: mp.Queue) -> None:
     began = time.perf_counter()
     _setup(uri, n_models)
@@ -101,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     for n in args.sizes:
         uri = str(args.dir / f"wh-{n}")
         shutil.rmtree(uri, ignore_errors=True)
-        setup_s = _in_fresh_process(_setup_job, uri, n)
-        result = _in_fresh_process(_publish, uri)
+        setup_s = in_fresh_process(_setup_job, uri, n)
+        result = in_fresh_process(_publish, uri)
         total = sum(result["times"].values())
         results[n] = {**result, "total": total}
         print(f"\n{n:,} models x 20 tasks (setup {setup_s:.1f} s, leaderboard rows {result['rows']:,})")

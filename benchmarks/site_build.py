@@ -25,6 +25,8 @@ import statistics
 import time
 from pathlib import Path
 
+from benchmarks.processes import in_fresh_process
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -57,17 +59,6 @@ def _build(uri: str, root: str, queue: mp.Queue) -> None:
     queue.put(
         {"generate": generated - began, "mkdocs": built - generated, "pages": manifest.pages, "steps": manifest.seconds}
     )
-
-
-def _in_fresh_process(target, *args):  # type: ignore[no-untyped-def]
-    # spawn, not fork: a forked child can deadlock once polars/deltalake are loaded.
-    context = mp.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=target, args=(*args, queue))
-    process.start()
-    result = queue.get()
-    process.join()
-    return result
 
 
 def measure_in_browser(site: Path, loads: int = 5) -> dict[str, float]:
@@ -124,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         root = args.dir / f"site-{n}"
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
-        setup_s = _in_fresh_process(_setup, str(root / "warehouse"), n)
-        result = _in_fresh_process(_build, str(root / "warehouse"), str(root))
+        setup_s = in_fresh_process(_setup, str(root / "warehouse"), n)
+        result = in_fresh_process(_build, str(root / "warehouse"), str(root))
         size_mb = sum(f.stat().st_size for f in (root / "site").rglob("*") if f.is_file()) / 2**20
         total = result["generate"] + result["mkdocs"]
         print(
