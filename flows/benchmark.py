@@ -65,7 +65,7 @@ def benchmark_submission(
             "pass the pull request's head commit, or leave it empty"
         )
     if pr_number is not None:
-        check_pull_request_free(pr_number)
+        check_pull_request_free(pr_number, submission_path)
     submission = validate_submission(submission_path, submission_yaml)
     options = PlanOptions(suite=suite, limit=limit, seed=seed, tasks_dirs=tuple(Path(d) for d in tasks_dirs or ()))
     plan = plan_benchmark(submission, submission_path, options)

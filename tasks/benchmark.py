@@ -72,12 +72,13 @@ _UNFINISHED = ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING")
 
 
 @task(name="check-pull-request-free", cache_policy=NO_CACHE)
-def check_pull_request_free(pr_number: int) -> None:
-    """Refuse a second benchmark of one PR, however it was started (ChatOps or the Prefect UI).
+def check_pull_request_free(pr_number: int, submission_path: str) -> None:
+    """Refuse a second benchmark of one PR's submission, however it was started (ChatOps or the UI).
 
-    The receiver already refuses a second ``/test-benchmark``; a run started from the UI
-    with a ``pr_number`` meets this check instead. The earliest-created unfinished run
-    goes ahead, so two runs that start together do not both give up.
+    The receiver already refuses a second ``/test-benchmark`` while the PR has runs (one per
+    submission file it adds); a run started from the UI with a ``pr_number`` meets this check
+    instead. The earliest-created unfinished run goes ahead, so two that start together do
+    not both give up.
     """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
@@ -102,12 +103,13 @@ def check_pull_request_free(pr_number: int) -> None:
         for r in runs
         if str(r.id) != me
         and (r.parameters or {}).get("pr_number") == pr_number
+        and (r.parameters or {}).get("submission_path") == submission_path
         and (mine is None or (r.created, str(r.id)) < (mine.created, me))
     ]
     if earlier:
         raise PullRequestBusy(
-            f"pr_number: a benchmark of PR #{pr_number} is already under way (flow run {earlier[0].id}, "
-            f"{earlier[0].state_name}); wait for it to finish or cancel it first"
+            f"pr_number: a benchmark of {submission_path} for PR #{pr_number} is already under way "
+            f"(flow run {earlier[0].id}, {earlier[0].state_name}); wait for it to finish or cancel it first"
         )
 
 

@@ -300,18 +300,13 @@ def test_a_second_benchmark_of_one_pr_is_refused_however_it_was_started(tmp_path
     from prefect.client.orchestration import get_client
     from prefect.states import Cancelled
 
+    path = str(ROOT / "models" / "submissions" / "demo-untrained.yaml")
     with get_client(sync_client=True) as client:
-        # an earlier run for PR 77, not finished (created in Prefect, never executed)
-        earlier = client.create_flow_run(
-            benchmark_submission, parameters={"submission_path": "x.yaml", "pr_number": 77}
-        )
+        # an earlier run of the same file for PR 77, not finished (created in Prefect, never executed)
+        earlier = client.create_flow_run(benchmark_submission, parameters={"submission_path": path, "pr_number": 77})
         try:
-            with pytest.raises(UserError, match=rf"PR #77 is already under way \(flow run {earlier.id}"):
-                benchmark_submission(
-                    submission_path=str(ROOT / "models" / "submissions" / "demo-untrained.yaml"),
-                    output_dir=str(tmp_path / "run"),
-                    pr_number=77,
-                )
+            with pytest.raises(UserError, match=rf"for PR #77 is already under way \(flow run {earlier.id}"):
+                benchmark_submission(submission_path=path, output_dir=str(tmp_path / "run"), pr_number=77)
             assert not (tmp_path / "run").exists()
         finally:
             client.set_flow_run_state(earlier.id, Cancelled(), force=True)
