@@ -8,7 +8,15 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("engine_scaling", "publish_scale", "site_build", "webhook_load", "edge_repeatability", "sandbox_overhead")
+BENCHMARKS = (
+    "engine_scaling",
+    "publish_scale",
+    "site_build",
+    "webhook_load",
+    "flow_run_creates",
+    "edge_repeatability",
+    "sandbox_overhead",
+)
 
 
 def main() -> int:

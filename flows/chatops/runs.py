@@ -22,8 +22,9 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 
 # Flow runs created at once. Prefect's server serializes writes to its database, so more
-# concurrent creates only add lock contention: 100 commands from 40 threads took 32-34 s
-# ungated and 7-16 s gated at 4 (the embedded server on 2 cores).
+# concurrent creates only add lock contention: 100 creates from 40 threads took 15-34 s
+# ungated and 7-16 s gated at 4, never more than ungated (the embedded server on 2 cores;
+# python -m benchmarks.flow_run_creates).
 CONCURRENT_CREATES = 4
 
 ACTIVE = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING]
