@@ -16,7 +16,7 @@ from evals.sandbox import isolation, run_python
 def test_passing_program_reports_stdout() -> None:
     result = run_python("print(sum(range(5)))")
     assert (result.passed, result.status, result.stdout) == (True, "passed", "10\n")
-    assert result.duration_s < 5
+    assert result.duration_s > 0
 
 
 def test_failing_assertion_is_failed_with_traceback() -> None:
