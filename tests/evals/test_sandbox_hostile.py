@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -95,7 +96,7 @@ def test_fork_bomb_is_contained_and_other_runs_proceed(audit_hook: bool) -> None
 def test_infinite_loop_is_a_timeout_failure() -> None:
     result = run_python(completion("while True:\n    pass\n"), timeout_s=1.0)
     assert_contained(result.status, result.passed)
-    assert result.status == "timeout" and result.duration_s < 3
+    assert result.status == "timeout" and result.returncode == -signal.SIGKILL  # the wall-clock kill
 
 
 def test_ten_gigabyte_allocation_fails_with_memory_error() -> None:
