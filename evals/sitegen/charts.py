@@ -110,12 +110,7 @@ def dot_plot(rows: Sequence[DotRow], x: Axis, title: str, legend: Sequence[str],
     height = TOP + row_h * len(rows) + BOTTOM
     left, right = label_w, WIDTH - RIGHT
     parts = [f'<g class="slmb-axis"><line x1="{left}" y1="{height - BOTTOM}" x2="{right}" y2="{height - BOTTOM}"/>']
-    for tick in x.ticks():
-        tx = x.scale(tick, left, right)
-        parts.append(
-            f'<line class="slmb-grid" x1="{tx:.1f}" y1="{TOP}" x2="{tx:.1f}" y2="{height - BOTTOM}"/>'
-            f'<text x="{tx:.1f}" y="{height - BOTTOM + 16}" text-anchor="middle">{html(x.tick_label(tick))}</text>'
-        )
+    parts += _x_ticks(x, left, right, height - BOTTOM)
     parts.append(
         f'<text class="slmb-label" x="{(left + right) / 2:.1f}" y="{height - 14}" text-anchor="middle">{html(x.label)}</text></g>'
     )
@@ -142,12 +137,7 @@ def _frame(x: Axis, y: Axis, title: str) -> str:
         f'<g class="slmb-axis"><line x1="{LEFT}" y1="{bottom}" x2="{right}" y2="{bottom}"/>'
         f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{bottom}"/>'
     ]
-    for tick in x.ticks():
-        tx = x.scale(tick, LEFT, right)
-        parts.append(
-            f'<line class="slmb-grid" x1="{tx:.1f}" y1="{TOP}" x2="{tx:.1f}" y2="{bottom}"/>'
-            f'<text x="{tx:.1f}" y="{bottom + 16}" text-anchor="middle">{html(x.tick_label(tick))}</text>'
-        )
+    parts += _x_ticks(x, LEFT, right, bottom)
     for tick in y.ticks():
         ty = y.scale(tick, bottom, TOP)
         parts.append(
@@ -160,6 +150,18 @@ def _frame(x: Axis, y: Axis, title: str) -> str:
         f"{html(y.label)}</text></g>"
     )
     return "".join(parts)
+
+
+def _x_ticks(x: Axis, left: float, right: float, bottom: float) -> list[str]:
+    """A vertical grid line and a label at each tick of the x axis."""
+    parts = []
+    for tick in x.ticks():
+        tx = x.scale(tick, left, right)
+        parts.append(
+            f'<line class="slmb-grid" x1="{tx:.1f}" y1="{TOP}" x2="{tx:.1f}" y2="{bottom}"/>'
+            f'<text x="{tx:.1f}" y="{bottom + 16}" text-anchor="middle">{html(x.tick_label(tick))}</text>'
+        )
+    return parts
 
 
 def _legend(names: Sequence[str], extra: str | None = None) -> str:
