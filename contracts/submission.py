@@ -24,7 +24,6 @@ model or a list of :class:`Problem`, each naming the field and the fix.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +42,7 @@ from pydantic import (
 )
 
 from contracts.errors import UserError
+from contracts.names import did_you_mean
 
 MAX_SUBMISSION_BYTES = 64 * 1024
 MIN_PARAMETERS = 1_000_000
@@ -104,7 +104,7 @@ class Quantization(BaseModel):
         upper = name.strip().upper()
         if upper not in QUANTIZATIONS:
             raise ValueError(
-                f"unknown quantization {name!r}{_did_you_mean(upper, QUANTIZATIONS)}; known: {', '.join(QUANTIZATIONS)}"
+                f"unknown quantization {name!r}{did_you_mean(upper, QUANTIZATIONS)}; known: {', '.join(QUANTIZATIONS)}"
             )
         return upper
 
@@ -186,7 +186,7 @@ class ModelCard(BaseModel):
         for category in cleaned:
             if category not in CATEGORIES:
                 raise ValueError(
-                    f"unknown category {category!r}{_did_you_mean(category, CATEGORIES)}; known: {', '.join(CATEGORIES)}"
+                    f"unknown category {category!r}{did_you_mean(category, CATEGORIES)}; known: {', '.join(CATEGORIES)}"
                 )
         if len(set(cleaned)) != len(cleaned):
             raise ValueError("a category is listed twice; list each once")
@@ -232,11 +232,6 @@ class SubmissionError(UserError):
         super().__init__(f"{path}: " + "; ".join(str(p) for p in problems))
 
 
-def _did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 _FIELDS: dict[str, tuple[str, ...]] = {
     "": tuple(Submission.model_fields),
     "model": tuple(ModelCard.model_fields),
@@ -251,7 +246,7 @@ def _problems_from(error: ValidationError) -> list[Problem]:
         where = re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", ".".join(loc)) or "(file)"
         if item["type"] == "extra_forbidden":
             parent = "quantizations" if "quantizations" in loc else ("model" if loc[:1] == ["model"] else "")
-            message = f"unknown key{_did_you_mean(loc[-1], _FIELDS[parent])}; remove it or fix its spelling"
+            message = f"unknown key{did_you_mean(loc[-1], _FIELDS[parent])}; remove it or fix its spelling"
         elif item["type"] == "missing":
             message = f"required; add `{loc[-1]}:` " + _field_hint(loc)
         else:

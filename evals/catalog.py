@@ -8,7 +8,6 @@ can run the real benchmarks from a local copy of their data.
 
 from __future__ import annotations
 
-import difflib
 import re
 from functools import cache
 from pathlib import Path
@@ -18,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from contracts.errors import UserError
+from contracts.names import did_you_mean
 
 CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
 
@@ -76,19 +76,19 @@ class Catalog(BaseModel):
         for name, task in self.tasks.items():
             if task.category not in self.categories:
                 raise ValueError(
-                    f"task {name}: unknown category {task.category!r}{_did_you_mean(task.category, self.categories)}"
+                    f"task {name}: unknown category {task.category!r}{did_you_mean(task.category, self.categories)}"
                 )
         for name, suite in self.suites.items():
             for task in suite.tasks:
                 if task not in self.tasks:
-                    raise ValueError(f"suite {name}: unknown task {task!r}{_did_you_mean(task, self.tasks)}")
+                    raise ValueError(f"suite {name}: unknown task {task!r}{did_you_mean(task, self.tasks)}")
         return self
 
     def task(self, name: str) -> TaskEntry:
         try:
             return self.tasks[name]
         except KeyError:
-            raise CatalogError(f"unknown task {name!r}{_did_you_mean(name, self.tasks)}") from None
+            raise CatalogError(f"unknown task {name!r}{did_you_mean(name, self.tasks)}") from None
 
     def suite(self, name: str) -> Suite:
         try:
@@ -96,7 +96,7 @@ class Catalog(BaseModel):
         except KeyError:
             known = ", ".join(sorted(self.suites))
             raise CatalogError(
-                f"unknown suite {name!r}{_did_you_mean(name, self.suites)}; known suites: {known} "
+                f"unknown suite {name!r}{did_you_mean(name, self.suites)}; known suites: {known} "
                 "(or give the path of a suite YAML file)"
             ) from None
 
@@ -122,11 +122,6 @@ class Catalog(BaseModel):
 
     def with_tasks_dirs(self, dirs: tuple[Path, ...]) -> Catalog:
         return self.model_copy(update={"tasks_dirs": self.tasks_dirs + dirs})
-
-
-def _did_you_mean(word: str, choices: object) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)  # type: ignore[call-overload]
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _read_yaml(path: Path) -> dict:

@@ -8,13 +8,13 @@ built-ins are indexed only when a wanted name is not in the include paths.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from contracts.names import did_you_mean
 from evals.catalog import CatalogError
 
 
@@ -50,10 +50,8 @@ class TaskIndex:
     def _entry(self, name: str) -> Any:
         entry = self._entries.get(name)
         if entry is None:
-            close = difflib.get_close_matches(name, list(self._entries), n=1, cutoff=0.7)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise CatalogError(
-                f"lm-eval knows no task {name!r}{hint}; add its YAML folder with --tasks-dir, or fix the catalog entry"
+                f"lm-eval knows no task {name!r}{did_you_mean(name, self._entries)}; add its YAML folder with --tasks-dir, or fix the catalog entry"
             )
         return entry
 

@@ -15,7 +15,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from evals.backends.errors import BackendError, UnknownBackendError
-from evals.backends.spec import BackendSpec, did_you_mean
+from evals.backends.spec import BackendSpec, unknown_backend
 
 if TYPE_CHECKING:
     from lm_eval.api.model import LM
@@ -31,7 +31,7 @@ __all__ = ["REGISTRY", "BackendError", "BackendSpec", "UnknownBackendError", "ba
 def backend_class(name: str) -> type[LM]:
     """The ``LM`` class registered as ``name``, importing its module now."""
     if name not in REGISTRY:
-        raise UnknownBackendError(f"unknown backend {name!r}: {did_you_mean(name, list(REGISTRY))}")
+        raise UnknownBackendError(unknown_backend(name, list(REGISTRY)))
     module_name, _, class_name = REGISTRY[name].partition(":")
     return getattr(importlib.import_module(module_name), class_name)
 

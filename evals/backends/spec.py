@@ -14,24 +14,21 @@ Examples::
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from contracts.names import did_you_mean
 
 Dtype = Literal["float32", "float16", "bfloat16"]
 KvCacheDtype = Literal["float32", "float16"]
 Device = Literal["cpu", "cuda"]
 
 
-def did_you_mean(name: str, choices: tuple[str, ...] | list[str]) -> str:
-    """A hint for a mistyped name: ``did you mean 'x'?`` or the list of choices."""
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
-    known = ", ".join(repr(c) for c in choices)
-    if close:
-        return f"did you mean {close[0]!r}? (known: {known})"
-    return f"known: {known}"
+def unknown_backend(name: str, known: list[str]) -> str:
+    """The message for a backend name that is not registered."""
+    return f"unknown backend {name!r}{did_you_mean(name, known)}; known: {', '.join(repr(k) for k in known)}"
 
 
 class BackendSpec(BaseModel):
@@ -70,7 +67,7 @@ class BackendSpec(BaseModel):
         from evals.backends import REGISTRY
 
         if value not in REGISTRY:
-            raise ValueError(f"unknown backend {value!r}: {did_you_mean(value, list(REGISTRY))}")
+            raise ValueError(unknown_backend(value, list(REGISTRY)))
         return value
 
     @model_validator(mode="after")

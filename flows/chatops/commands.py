@@ -11,12 +11,12 @@ because a half-understood command that starts a GPU run is worse than none.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 from typing import Literal
 
 from contracts.errors import UserError
+from contracts.names import did_you_mean
 
 TEST_BENCHMARK = "/test-benchmark"
 PUSH_RESULTS = "/push-results"
@@ -57,9 +57,7 @@ def parse_command(body: str) -> Command | None:
             raise CommandError(f"{PUSH_RESULTS} takes no arguments, got {' '.join(args)!r}")
         return Command(PUSH_RESULTS)
     if name != TEST_BENCHMARK:
-        close = difflib.get_close_matches(name, COMMANDS, n=1)
-        hint = f"; did you mean {close[0]}?" if close else ""
-        raise CommandError(f"unknown command {name!r}{hint} Known: {', '.join(COMMANDS)}")
+        raise CommandError(f"unknown command {name!r}{did_you_mean(name, COMMANDS)}; known: {', '.join(COMMANDS)}")
     return _test_benchmark(args)
 
 

@@ -39,7 +39,7 @@ def test_valid_commands(text: str, expected: Command | None) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("/test-benchmrk", "did you mean /test-benchmark"),
+        ("/test-benchmrk", "did you mean '/test-benchmark'"),
         ("/deploy", "unknown command"),
         ("/test-benchmark --limit", "needs a value"),
         ("/test-benchmark --limit 0", "--limit must be"),
