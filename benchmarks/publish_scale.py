@@ -28,13 +28,13 @@ from benchmarks.processes import in_fresh_process
 
 def _setup(uri: str, n_models: int) -> None:
     """Bulk-write the published tables and stage one new run (not timed)."""
-    from evals import warehouse as wh
-    from evals.synthetic import plan_of, run_frames, scale_tables
+    from benchmarks.synthetic import plan_of, run_frames, scale_tables
+    from evals.warehouse import staging, storage
 
     for name, frame in scale_tables(n_models).items():
-        frame.write_delta(wh.table_uri(uri, wh.PUBLISHED, name), mode="append")
+        frame.write_delta(storage.table_uri(uri, storage.PUBLISHED, name), mode="append")
     frames = run_frames(run_id="bench-new", model_name="bench-new", finished_at=datetime(2026, 1, 1, tzinfo=UTC))
-    result = wh.stage_run(uri, frames, plan_of(frames).units, report_dir=Path(uri) / "reports")
+    result = staging.stage_run(uri, frames, plan_of(frames).units, report_dir=Path(uri) / "reports")
     if result.status != "staged":
         raise RuntimeError(result.report.summary())
 
@@ -45,8 +45,9 @@ def _publish(uri: str, queue: mp.Queue) -> None:
 
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     from contracts.expectations import _batch_definition
-    from evals import warehouse as wh
     from evals.scoring import default_spec
+    from evals.sitegen import exports
+    from evals.warehouse import publishing, staging
 
     spec = default_spec()
     _batch_definition()  # GX's import and context are a fixed start-up cost, not publish work
@@ -59,13 +60,13 @@ def _publish(uri: str, queue: mp.Queue) -> None:
         times[name] = time.perf_counter() - began
         return out
 
-    step("check staged run", lambda: wh.check_staged_run(uri, "bench-new"))
-    step("merge into published", lambda: wh.publish_rows(uri, "bench-new"))
-    board = step("recompute leaderboard", lambda: wh.compute_leaderboard(uri, spec))
-    step("leaderboard contract", lambda: wh.check_leaderboard(board, spec))
-    step("write leaderboard", lambda: wh.write_leaderboard(uri, board, spec))
-    step("update registry", lambda: wh.update_registry(uri))
-    step("export site data", lambda: wh.export_site_data(uri, Path(uri) / "exports"))
+    step("check staged run", lambda: staging.check_staged_run(uri, "bench-new"))
+    step("merge into published", lambda: publishing.publish_rows(uri, "bench-new"))
+    board = step("recompute leaderboard", lambda: publishing.compute_leaderboard(uri, spec))
+    step("leaderboard contract", lambda: publishing.check_leaderboard(board, spec))
+    step("write leaderboard", lambda: publishing.write_leaderboard(uri, board, spec))
+    step("update registry", lambda: publishing.update_registry(uri))
+    step("export site data", lambda: exports.export_site_data(uri, Path(uri) / "exports"))
     queue.put(
         {
             "times": times,

@@ -40,7 +40,7 @@ CHROMIUM_ARGS = [
 
 
 def _setup(uri: str, n_models: int, queue: mp.Queue) -> None:
-    from evals.synthetic import publish_bulk, scale_tables
+    from benchmarks.synthetic import publish_bulk, scale_tables
 
     began = time.perf_counter()
     publish_bulk(uri, scale_tables(n_models))

@@ -6,16 +6,18 @@ Every frame is checked before it is written to staging or published:
 - not-null for non-nullable columns, and no NaN in any float column;
 - ranges (accuracies in [0, 1], stderr >= 0, throughputs > 0, ...);
 - allowed values: fixed ones (statuses, backends) and the catalog's (tasks,
-  categories, and that each task sits in its own category);
+  categories);
 - unique keys;
-- for a staged run, coverage of its plan: one runs row per planned variant,
-  the primary metric of every planned (variant, task), the edge metrics of
-  every variant that planned an edge unit, and nothing unplanned.
+- each table's own checks on more than one column (``Table.checks``, see
+  ``contracts.checks``): that each task sits in its own category and, for a
+  staged run, coverage of its plan (one runs row per planned variant, the
+  primary metric of every planned (variant, task), the edge metrics of every
+  variant that planned an edge unit, and nothing unplanned).
 
 GX validates pandas frames, not polars: :func:`validate` converts at this
 boundary and nowhere else. Checks GX cannot express on one column (NaN, a
-range that applies to some metrics only, "this pair of columns is planned")
-are written as derived boolean or string columns added to the pandas frame, so
+range that applies to some metrics only, a table's derived checks) are
+written as derived boolean or string columns added to the pandas frame, so
 that every rule is still an expectation and lands in the same report.
 
 GX is imported lazily (its import takes seconds) and runs in an ephemeral
@@ -28,21 +30,20 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from contracts.tables import EDGE_UNITS, Column, Table
+from contracts.checks import CatalogDomains, Check, RunPlan
+from contracts.tables import Column, Table
 
 if TYPE_CHECKING:
     import pandas as pd
     from great_expectations.core.batch_definition import BatchDefinition
     from great_expectations.core.expectation_suite import ExpectationSuite
-
-EDGE_UNIT = "edge"  # the pseudo task that stands for a variant's edge unit in a plan
 
 # The name GX reports for a column's values, per polars dtype, once converted to pandas.
 _GX_TYPES: dict[type[pl.DataType], str] = {
@@ -55,27 +56,6 @@ _GX_TYPES: dict[type[pl.DataType], str] = {
 
 # GX's ephemeral context is not safe to share between threads (concurrent publishes).
 _GX_LOCK = threading.RLock()
-
-
-@dataclass(frozen=True)
-class CatalogDomains:
-    """The catalog facts a contract checks against (``contracts`` cannot import the catalog)."""
-
-    categories: tuple[str, ...]
-    task_category: Mapping[str, str]  # task key -> its category
-    primary: Mapping[str, tuple[str, str]]  # task key -> (metric, filter) that scores it
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """What one staged run must contain: its id and, per variant, the planned task keys.
-
-    A variant whose list holds ``"edge"`` planned an edge unit and must have
-    every edge metric.
-    """
-
-    run_id: str
-    units: Mapping[str, Sequence[str]]
 
 
 @dataclass(frozen=True)
@@ -255,40 +235,25 @@ def _build_suite(table: Table, domains: CatalogDomains | None, plan: RunPlan | N
         add(gxe.ExpectColumnValuesToBeUnique(column=table.keys[0]))
     else:
         add(gxe.ExpectCompoundColumnsToBeUnique(column_list=list(table.keys)))
-    if table.name == "scores" and domains is not None:
-        pairs = sorted(f"{t}/{c}" for t, c in domains.task_category.items())
-        add(gxe.ExpectColumnValuesToBeInSet(column=_TASK_CATEGORY, value_set=pairs))
-    if plan is not None:
-        _add_plan_expectations(suite, table, plan, domains)
+    if plan is not None and "run_id" in table.names:
+        add(gxe.ExpectColumnValuesToBeInSet(column="run_id", value_set=[plan.run_id]))
+    for check in _checks(table, domains, plan):
+        values = check.values(domains, plan)
+        if check.one_row_each:
+            add(gxe.ExpectTableRowCountToEqual(value=len(values)))
+        if check.exactly:
+            add(gxe.ExpectColumnDistinctValuesToEqualSet(column=check.column, value_set=values))
+        else:
+            add(gxe.ExpectColumnValuesToBeInSet(column=check.column, value_set=values))
     return suite
 
 
-def _add_plan_expectations(
-    suite: ExpectationSuite, table: Table, plan: RunPlan, domains: CatalogDomains | None
-) -> None:
-    import great_expectations.expectations as gxe
-
-    add = suite.add_expectation
-    if "run_id" in table.names:
-        add(gxe.ExpectColumnValuesToBeInSet(column="run_id", value_set=[plan.run_id]))
-    if table.name == "runs":
-        add(gxe.ExpectTableRowCountToEqual(value=len(plan.units)))
-        add(gxe.ExpectColumnDistinctValuesToEqualSet(column="variant_id", value_set=sorted(plan.units)))
-    elif table.name == "scores" and domains is not None:
-        planned = sorted(_planned_units(plan))
-        add(gxe.ExpectColumnDistinctValuesToEqualSet(column=_PRIMARY_UNIT, value_set=planned))
-    elif table.name == "edge":
-        planned = sorted(f"{v}/{m}" for v in _edge_variants(plan) for m in EDGE_UNITS)
-        add(gxe.ExpectTableRowCountToEqual(value=len(planned)))
-        add(gxe.ExpectColumnDistinctValuesToEqualSet(column=_EDGE_UNIT, value_set=planned))
+def _checks(table: Table, domains: CatalogDomains | None, plan: RunPlan | None) -> list[Check]:
+    """The table's checks whose inputs (catalog, plan) were given."""
+    return [check for check in table.checks if check.applies(domains, plan)]
 
 
 # --- derived columns: rules on more than one column, or that pandas would blur
-
-
-_TASK_CATEGORY = "task/category pair"
-_PRIMARY_UNIT = "planned unit (variant/task) with its primary metric"
-_EDGE_UNIT = "planned edge measurement (variant/metric)"
 
 
 def _nan_column(col: Column) -> str:
@@ -304,13 +269,7 @@ def _range_column(col: Column) -> str:
 def _derived_names(table: Table, domains: CatalogDomains | None, plan: RunPlan | None) -> list[str]:
     names = [_nan_column(c) for c in table.columns if c.dtype.is_float()]
     names += [_range_column(c) for c in table.columns if c.range_when is not None]
-    if table.name == "scores" and domains is not None:
-        names.append(_TASK_CATEGORY)
-        if plan is not None:
-            names.append(_PRIMARY_UNIT)
-    if table.name == "edge" and plan is not None:
-        names.append(_EDGE_UNIT)
-    return names
+    return names + [check.column for check in _checks(table, domains, plan) if check.derive is not None]
 
 
 def _boundary_frame(
@@ -331,44 +290,15 @@ def _boundary_frame(
                 else pl.lit(None)
             )
             derived.append(expr.alias(_range_column(col)))
-    if table.name == "scores" and domains is not None:
-        ok = _has(frame, "task", "category", "variant_id", "metric", "filter")
-        derived.append(
-            (pl.concat_str(pl.col("task"), pl.lit("/"), pl.col("category")) if ok else pl.lit(None, pl.String)).alias(
-                _TASK_CATEGORY
-            )
-        )
-        if plan is not None:
-            primaries = [f"{t}/{m}/{f}" for t, (m, f) in domains.primary.items()]
-            if ok:
-                triple = pl.concat_str(pl.col("task"), pl.lit("/"), pl.col("metric"), pl.lit("/"), pl.col("filter"))
-                unit = pl.when(triple.is_in(primaries)).then(
-                    pl.concat_str(pl.col("variant_id"), pl.lit("/"), pl.col("task"))
-                )
-            else:
-                unit = pl.lit(None, pl.String)
-            derived.append(unit.alias(_PRIMARY_UNIT))
-    if table.name == "edge" and plan is not None:
-        ok = _has(frame, "variant_id", "metric")
-        derived.append(
-            (
-                pl.concat_str(pl.col("variant_id"), pl.lit("/"), pl.col("metric")) if ok else pl.lit(None, pl.String)
-            ).alias(_EDGE_UNIT)
-        )
+    derived += [
+        check.expression(domains, frame.columns) for check in _checks(table, domains, plan) if check.derive is not None
+    ]
     out = frame.with_columns(derived).to_pandas()
     # pandas turns an integer column with nulls into float64; keep it an integer for the type check.
     for name, dtype in frame.schema.items():
         if dtype.is_integer():
             out[name] = out[name].astype("Int64")
     return out
-
-
-def _planned_units(plan: RunPlan) -> set[str]:
-    return {f"{variant}/{task}" for variant, tasks in plan.units.items() for task in tasks if task != EDGE_UNIT}
-
-
-def _edge_variants(plan: RunPlan) -> list[str]:
-    return [variant for variant, tasks in plan.units.items() if EDGE_UNIT in tasks]
 
 
 def _has(frame: pl.DataFrame, *names: str) -> bool:

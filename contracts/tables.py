@@ -28,12 +28,14 @@ because ``contracts`` must not import ``evals``: a column names its
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
 
-from contracts.submission import QUANTIZATIONS
+from contracts.checks import CatalogDomains, Check, RunPlan, joined
+from contracts.names import did_you_mean
+from contracts.submission import CATEGORIES, QUANTIZATIONS
 
 # The datetime type of every timestamp column: UTC, microseconds (what Delta stores).
 UTC_DATETIME = pl.Datetime("us", "UTC")
@@ -101,12 +103,13 @@ class Column:
 
 @dataclass(frozen=True)
 class Table:
-    """A table: ordered columns and the columns that identify a row."""
+    """A table: ordered columns, the columns that identify a row, and its rules on more than one column."""
 
     name: str
     doc: str
     columns: tuple[Column, ...]
     keys: tuple[str, ...]
+    checks: tuple[Check, ...] = ()
 
     @property
     def schema(self) -> pl.Schema:
@@ -198,6 +201,31 @@ def _time(name: str, doc: str, **kw: object) -> Column:
     return Column(name, UTC_DATETIME, doc, **kw)  # type: ignore[arg-type]
 
 
+# --- checks on more than one column (contracts.checks), against the catalog or the run's plan
+
+
+def _task_category_pairs(domains: CatalogDomains | None, plan: RunPlan | None) -> list[str]:
+    return sorted(f"{t}/{c}" for t, c in domains.task_category.items()) if domains else []
+
+
+def _primary_unit(domains: CatalogDomains | None) -> pl.Expr:
+    """``variant/task`` on the rows of a task's primary metric and filter, else null."""
+    primaries = [f"{t}/{m}/{f}" for t, (m, f) in domains.primary.items()] if domains else []
+    return pl.when(joined("task", "metric", "filter").is_in(primaries)).then(joined("variant_id", "task"))
+
+
+def _planned_task_units(domains: CatalogDomains | None, plan: RunPlan | None) -> list[str]:
+    return plan.task_units() if plan else []
+
+
+def _planned_edge_metrics(domains: CatalogDomains | None, plan: RunPlan | None) -> list[str]:
+    return sorted(f"{v}/{m}" for v in plan.edge_variants() for m in EDGE_UNITS) if plan else []
+
+
+def _planned_variants(domains: CatalogDomains | None, plan: RunPlan | None) -> list[str]:
+    return sorted(plan.units) if plan else []
+
+
 _RUN_KEY = (
     _str("run_id", "the benchmark run (its Prefect flow run name)"),
     _str("variant_id", "the model variant within the submission (backend and precision)"),
@@ -207,6 +235,8 @@ RUNS = Table(
     name="runs",
     doc="One row per run and model variant: what ran, how, on what, and how it ended.",
     keys=("run_id", "variant_id"),
+    # one row per planned variant, and no other
+    checks=(Check("variant_id", _planned_variants, exactly=True, one_row_each=True),),
     columns=(
         *_RUN_KEY,
         _str("status", "staged | failed | published", allowed=RUN_STATUSES),
@@ -248,6 +278,25 @@ SCORES = Table(
     name="scores",
     doc="One row per run, variant, task, subtask, metric and filter, as lm-eval reported it.",
     keys=("run_id", "variant_id", "task", "subtask", "metric", "filter"),
+    checks=(
+        # each task sits in its own category
+        Check(
+            "task/category pair",
+            _task_category_pairs,
+            derive=lambda _: joined("task", "category"),
+            sources=("task", "category"),
+            needs=frozenset({"domains"}),
+        ),
+        # the primary metric of every planned (variant, task), and nothing unplanned
+        Check(
+            "planned unit (variant/task) with its primary metric",
+            _planned_task_units,
+            derive=_primary_unit,
+            sources=("variant_id", "task", "metric", "filter"),
+            needs=frozenset({"domains", "plan"}),
+            exactly=True,
+        ),
+    ),
     columns=(
         *_RUN_KEY,
         _str("model_name", "the submission's model name"),
@@ -274,6 +323,17 @@ EDGE = Table(
     name="edge",
     doc="One row per run, variant and edge metric: mean of repeated measurements.",
     keys=("run_id", "variant_id", "metric"),
+    # every edge metric of every variant that planned an edge unit, once
+    checks=(
+        Check(
+            "planned edge measurement (variant/metric)",
+            _planned_edge_metrics,
+            derive=lambda _: joined("variant_id", "metric"),
+            sources=("variant_id", "metric"),
+            exactly=True,
+            one_row_each=True,
+        ),
+    ),
     columns=(
         *_RUN_KEY,
         _str("metric", "an edge metric: " + ", ".join(EDGE_UNITS), allowed=tuple(EDGE_UNITS)),
@@ -307,7 +367,8 @@ MODELS = Table(
 
 
 def leaderboard(categories: Sequence[str]) -> Table:
-    """The leaderboard table for a catalog's categories (one ``score_<category>`` column each)."""
+    """The leaderboard table for these categories (one ``score_<category>`` column each): :data:`LEADERBOARD`
+    for the catalog's, another for a scoring spec of its own (tests)."""
     scores = tuple(
         _float(f"score_{c}", f"{c} score, 0-100 (null: not measured)", nullable=True, min_value=0.0, max_value=100.0)
         for c in categories
@@ -341,6 +402,9 @@ def leaderboard(categories: Sequence[str]) -> Table:
     )
 
 
+# The catalog's categories are the submission contract's (tests/contracts checks that they agree).
+LEADERBOARD = leaderboard(CATEGORIES)
+
 RETENTION = Table(
     name="retention",
     doc=(
@@ -371,14 +435,13 @@ RETENTION = Table(
 # because a runs row with status "staged" is what makes the other rows visible.
 STAGED_TABLES: tuple[Table, ...] = (SCORES, EDGE, RUNS)
 
-TABLES: dict[str, Table] = {t.name: t for t in (RUNS, SCORES, EDGE, MODELS)}
+# The tables of the warehouse, staged and published alike.
+TABLES: dict[str, Table] = {t.name: t for t in (RUNS, SCORES, EDGE, MODELS, LEADERBOARD)}
 
 
-def table(name: str, categories: Iterable[str] = ()) -> Table:
-    """A table by name; ``leaderboard`` needs the catalog's categories."""
-    if name == "leaderboard":
-        return leaderboard(list(categories))
+def table(name: str) -> Table:
+    """A warehouse table by name."""
     try:
         return TABLES[name]
     except KeyError:
-        raise KeyError(f"no table {name!r}; tables: {', '.join([*TABLES, 'leaderboard'])}") from None
+        raise SchemaError(f"no table {name!r}{did_you_mean(name, TABLES)}; tables: {', '.join(TABLES)}") from None

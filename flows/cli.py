@@ -97,7 +97,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from evals.warehouse import read_table
+    from evals.warehouse.storage import read_table
     from flows.demo import demo
 
     run_ids = demo(suite=args.suite, limit=args.limit, workers=args.workers, warehouse=args.warehouse)
@@ -114,7 +114,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from evals.warehouse import WarehouseError
+    from evals.warehouse.storage import WarehouseError
     from flows.publish import publish_results
 
     try:
@@ -134,17 +134,17 @@ def _publish(args: argparse.Namespace) -> int:
 def _results(args: argparse.Namespace) -> int:
     import polars as pl
 
-    from evals import warehouse as wh
+    from evals.warehouse import storage
 
-    zone = wh.STAGING if args.staging else wh.PUBLISHED
+    zone = storage.STAGING if args.staging else storage.PUBLISHED
     try:
         if args.table is None:
-            frame = pl.DataFrame(wh.list_tables(args.warehouse), schema=["zone", "table", "version"], orient="row")
+            frame = pl.DataFrame(storage.list_tables(args.warehouse), schema=["zone", "table", "version"], orient="row")
         elif args.versions:
-            frame = wh.table_versions(args.warehouse, args.table, zone)
+            frame = storage.table_versions(args.warehouse, args.table, zone)
         else:
-            frame = wh.read_table(args.warehouse, args.table, zone, version=args.as_of, run_id=args.run)
-    except (wh.WarehouseError, KeyError) as exc:
+            frame = storage.read_table(args.warehouse, args.table, zone, version=args.as_of, run_id=args.run)
+    except (storage.WarehouseError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if args.format == "table":

@@ -19,7 +19,7 @@ from datetime import datetime
 import polars as pl
 
 from contracts.errors import UserError
-from evals import warehouse as wh
+from evals.warehouse.storage import PUBLISHED, current_version, read_table, table_versions
 
 _RUN_VARIANT = ["run_id", "variant_id"]
 
@@ -47,7 +47,7 @@ class Snapshot:
 
 def read_snapshot(uri: str, version: int | None = None) -> Snapshot:
     """The tables behind leaderboard ``version`` (latest when None) of the warehouse at ``uri``."""
-    latest = wh.current_version(uri, wh.PUBLISHED, "leaderboard")
+    latest = current_version(uri, PUBLISHED, "leaderboard")
     if latest is None:
         raise SiteDataError(
             f"no published leaderboard in {uri!r}: publish a run first (slmbench demo, or slmbench publish RUN_ID)"
@@ -55,8 +55,8 @@ def read_snapshot(uri: str, version: int | None = None) -> Snapshot:
     if version is not None and not 0 <= version <= latest:
         raise SiteDataError(f"the leaderboard in {uri!r} has versions 0 to {latest}, not {version}")
     chosen = latest if version is None else version
-    board = wh.read_table(uri, "leaderboard", version=chosen).sort("rank")
-    history = wh.table_versions(uri, "leaderboard")
+    board = read_table(uri, "leaderboard", version=chosen).sort("rank")
+    history = table_versions(uri, "leaderboard")
     board_date = history.filter(pl.col("version") == chosen)["timestamp"][0]
     following = history.filter(pl.col("version") > chosen)["timestamp"]
     until = following[0] if len(following) else None
@@ -64,19 +64,19 @@ def read_snapshot(uri: str, version: int | None = None) -> Snapshot:
     data_version = int(board["data_version"][0]) if board.height else None
     keys = board.select(_RUN_VARIANT)
     if data_version is None:
-        runs = wh.read_table(uri, "runs").clear()
+        runs = read_table(uri, "runs").clear()
         data_date = None
     else:
-        runs = wh.read_table(uri, "runs", version=data_version).join(keys, on=_RUN_VARIANT, how="semi")
-        runs_history = wh.table_versions(uri, "runs")
+        runs = read_table(uri, "runs", version=data_version).join(keys, on=_RUN_VARIANT, how="semi")
+        runs_history = table_versions(uri, "runs")
         data_date = runs_history.filter(pl.col("version") == data_version)["timestamp"][0]
-    scores = wh.read_table(uri, "scores").join(keys, on=_RUN_VARIANT, how="semi")
-    edge = wh.read_table(uri, "edge").join(keys, on=_RUN_VARIANT, how="semi")
+    scores = read_table(uri, "scores").join(keys, on=_RUN_VARIANT, how="semi")
+    edge = read_table(uri, "edge").join(keys, on=_RUN_VARIANT, how="semi")
     models_version = _registry_version(uri, until)
     models = (
-        wh.read_table(uri, "models", version=models_version)
+        read_table(uri, "models", version=models_version)
         if models_version is not None
-        else wh.read_table(uri, "models").clear()
+        else read_table(uri, "models").clear()
     )
     return Snapshot(
         uri=uri,
@@ -95,9 +95,9 @@ def read_snapshot(uri: str, version: int | None = None) -> Snapshot:
 
 def _registry_version(uri: str, until: datetime | None) -> int | None:
     """The last registry version written before ``until`` (all of them when None)."""
-    if wh.current_version(uri, wh.PUBLISHED, "models") is None:
+    if current_version(uri, PUBLISHED, "models") is None:
         return None
-    history = wh.table_versions(uri, "models")
+    history = table_versions(uri, "models")
     if until is not None:
         history = history.filter(pl.col("timestamp") < until)
     return int(history["version"].max()) if history.height else None  # type: ignore[arg-type]

@@ -104,10 +104,10 @@ def leaderboard_change(warehouse: str, version: int | None) -> str:
     """The rows of leaderboard ``version`` that are new or moved since the version before, as markdown."""
     if version is None:
         return "The leaderboard did not change."
-    from evals import warehouse as wh
+    from evals.warehouse.storage import read_table
 
-    after = wh.read_table(warehouse, "leaderboard", version=version)
-    before = wh.read_table(warehouse, "leaderboard", version=version - 1) if version > 0 else after.clear()
+    after = read_table(warehouse, "leaderboard", version=version)
+    before = read_table(warehouse, "leaderboard", version=version - 1) if version > 0 else after.clear()
     old = {(r["model_name"], r["variant_id"]): r for r in before.iter_rows(named=True)}
     lines = ["| rank | model | variant | aggregate | change |", "|---:|---|---|---:|---|"]
     for row in sorted(after.iter_rows(named=True), key=lambda r: r["rank"]):

@@ -103,7 +103,7 @@ def test_a_pr_is_benchmarked_published_and_merged_by_served_flows(pipeline) -> N
     merges = [c for c in gh.calls if c["method"] == "PUT" and c["path"].endswith(f"/pulls/{PR}/merge")]
     assert len(merges) == 1 and merges[0]["json"]["sha"] == pull.head_sha
 
-    from evals.warehouse import read_table
+    from evals.warehouse.storage import read_table
 
     runs = read_table(str(warehouse), "runs").filter(pl.col("run_id") == run_id)
     assert runs.select("status", "pr_number", "head_sha", "submission_path").rows() == [

@@ -7,11 +7,11 @@ from collections.abc import Callable
 import polars as pl
 import pytest
 
+from benchmarks.synthetic import plan_of, run_frames
 from contracts.expectations import ValidationReport, validate
 from contracts.tables import EDGE, RUNS, SCORES, SchemaError, Table, leaderboard
 from evals.catalog import load_catalog
-from evals.synthetic import plan_of, run_frames
-from evals.warehouse import catalog_domains
+from evals.warehouse.staging import catalog_domains
 
 FRAMES = run_frames(variants=("FP32", "Q8_0"))
 PLAN = plan_of(FRAMES)

@@ -245,7 +245,7 @@ def test_full_coverage_ranks_first_and_scores_ignore_other_models() -> None:
 
 
 def test_edge_figures_from_another_hardware_profile_are_not_scored() -> None:
-    from evals.synthetic import run_frames
+    from benchmarks.synthetic import run_frames
 
     frames = run_frames(run_id="r1", variants=("FP32", "Q8_0", "Q4_K_M"))
     edge = frames["edge"]

@@ -9,28 +9,29 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from evals import warehouse as wh
+from benchmarks.synthetic import plan_of, run_frames
 from evals.scoring import default_spec
-from evals.synthetic import plan_of, run_frames
+from evals.sitegen import exports
+from evals.warehouse import publishing, staging, storage
 
 SPEC = default_spec()
 
 
-def stage(uri: str, frames: dict[str, pl.DataFrame], tmp_path: Path) -> wh.StageResult:
-    return wh.stage_run(uri, frames, plan_of(frames).units, report_dir=tmp_path / "reports")
+def stage(uri: str, frames: dict[str, pl.DataFrame], tmp_path: Path) -> staging.StageResult:
+    return staging.stage_run(uri, frames, plan_of(frames).units, report_dir=tmp_path / "reports")
 
 
 def publish(uri: str, run_id: str) -> None:
-    wh.check_staged_run(uri, run_id)
-    wh.publish_rows(uri, run_id)
-    board = wh.compute_leaderboard(uri, SPEC)
-    wh.check_leaderboard(board, SPEC)
-    wh.write_leaderboard(uri, board, SPEC)
-    wh.update_registry(uri)
+    staging.check_staged_run(uri, run_id)
+    publishing.publish_rows(uri, run_id)
+    board = publishing.compute_leaderboard(uri, SPEC)
+    publishing.check_leaderboard(board, SPEC)
+    publishing.write_leaderboard(uri, board, SPEC)
+    publishing.update_registry(uri)
 
 
 def versions(uri: str) -> dict[tuple[str, str], int]:
-    return {(zone, name): v for zone, name, v in wh.list_tables(uri)}
+    return {(zone, name): v for zone, name, v in storage.list_tables(uri)}
 
 
 def test_a_failed_run_is_recorded_with_its_report_and_nothing_else(tmp_path: Path) -> None:
@@ -42,23 +43,23 @@ def test_a_failed_run_is_recorded_with_its_report_and_nothing_else(tmp_path: Pat
     report = json.loads(result.report_path.read_text())
     assert not report["success"] and any(f["column"] == "value is NaN" for f in report["failures"])
     assert (result.report_path.parent / "contracts.md").is_file()
-    runs = wh.read_table(uri, "runs", wh.STAGING)
+    runs = storage.read_table(uri, "runs", storage.STAGING)
     assert runs["status"].to_list() == ["failed"] and "value is NaN" in runs["error"][0]
-    assert wh.read_table(uri, "scores", wh.STAGING).is_empty()
-    with pytest.raises(wh.WarehouseError, match="failed"):
-        wh.check_staged_run(uri, "run-1")
+    assert storage.read_table(uri, "scores", storage.STAGING).is_empty()
+    with pytest.raises(storage.WarehouseError, match="failed"):
+        staging.check_staged_run(uri, "run-1")
 
 
 def test_publishing_twice_changes_nothing(tmp_path: Path) -> None:
     uri = str(tmp_path / "wh")
     assert stage(uri, run_frames(variants=("FP32", "Q8_0")), tmp_path).status == "staged"
     publish(uri, "run-1")
-    first = {name: wh.read_table(uri, name) for name in ("runs", "scores", "edge", "models", "leaderboard")}
+    first = {name: storage.read_table(uri, name) for name in ("runs", "scores", "edge", "models", "leaderboard")}
     before = versions(uri)
     publish(uri, "run-1")
     assert versions(uri) == before
     for name, frame in first.items():
-        assert wh.read_table(uri, name).equals(frame), name
+        assert storage.read_table(uri, name).equals(frame), name
     assert first["scores"].height == 2 * 5 * 2 and first["leaderboard"].height == 2
 
 
@@ -67,14 +68,14 @@ def test_versions_and_time_travel(tmp_path: Path) -> None:
     stage(uri, run_frames(run_id="run-1", model_name="a"), tmp_path)
     stage(uri, run_frames(run_id="run-2", model_name="b", level=0.8), tmp_path)
     publish(uri, "run-1")
-    v1 = wh.current_version(uri, wh.PUBLISHED, "leaderboard")
+    v1 = storage.current_version(uri, storage.PUBLISHED, "leaderboard")
     publish(uri, "run-2")
-    assert wh.read_table(uri, "leaderboard", version=v1)["model_name"].to_list() == ["a"]
-    assert wh.read_table(uri, "leaderboard")["model_name"].to_list() == ["b", "a"]
-    history = wh.table_versions(uri, "runs")
+    assert storage.read_table(uri, "leaderboard", version=v1)["model_name"].to_list() == ["a"]
+    assert storage.read_table(uri, "leaderboard")["model_name"].to_list() == ["b", "a"]
+    history = storage.table_versions(uri, "runs")
     assert history["run_id"].drop_nulls().to_list() == ["run-1", "run-2"]
-    with pytest.raises(wh.WarehouseError):
-        wh.read_table(uri, "leaderboard", version=99)
+    with pytest.raises(storage.WarehouseError):
+        storage.read_table(uri, "leaderboard", version=99)
 
 
 def test_a_crash_inside_the_publish_leaves_nothing_visible_and_a_rerun_finishes(
@@ -84,25 +85,25 @@ def test_a_crash_inside_the_publish_leaves_nothing_visible_and_a_rerun_finishes(
     stage(uri, run_frames(run_id="run-1", model_name="a"), tmp_path)
     stage(uri, run_frames(run_id="run-2", model_name="b"), tmp_path)
     publish(uri, "run-1")
-    board_before = wh.read_table(uri, "leaderboard")
+    board_before = storage.read_table(uri, "leaderboard")
 
-    real_merge = wh._merge
+    real_merge = publishing.merge
 
     def crash_on_runs(uri_: str, zone: str, table, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        if zone == wh.PUBLISHED and table.name == "runs":
+        if zone == storage.PUBLISHED and table.name == "runs":
             raise RuntimeError("injected crash")
         real_merge(uri_, zone, table, *args, **kwargs)
 
-    monkeypatch.setattr(wh, "_merge", crash_on_runs)
+    monkeypatch.setattr(publishing, "merge", crash_on_runs)
     with pytest.raises(RuntimeError, match="injected"):
         publish(uri, "run-2")
-    monkeypatch.setattr(wh, "_merge", real_merge)
+    monkeypatch.setattr(publishing, "merge", real_merge)
     # Run-2's scores landed but its runs rows did not: the leaderboard ignores them.
-    assert wh.read_table(uri, "scores")["run_id"].unique().sort().to_list() == ["run-1", "run-2"]
-    assert wh.compute_leaderboard(uri, SPEC).frame.equals(board_before)
+    assert storage.read_table(uri, "scores")["run_id"].unique().sort().to_list() == ["run-1", "run-2"]
+    assert publishing.compute_leaderboard(uri, SPEC).frame.equals(board_before)
     publish(uri, "run-2")
-    assert sorted(wh.read_table(uri, "leaderboard")["model_name"].to_list()) == ["a", "b"]
-    assert wh.read_table(uri, "scores").height == 2 * 5 * 2
+    assert sorted(storage.read_table(uri, "leaderboard")["model_name"].to_list()) == ["a", "b"]
+    assert storage.read_table(uri, "scores").height == 2 * 5 * 2
 
 
 def test_concurrent_publishes_of_different_runs_both_land(tmp_path: Path) -> None:
@@ -124,18 +125,18 @@ def test_concurrent_publishes_of_different_runs_both_land(tmp_path: Path) -> Non
     for thread in threads:
         thread.join()
     assert not errors
-    assert sorted(wh.read_table(uri, "runs")["run_id"].to_list()) == run_ids
-    board = wh.read_table(uri, "leaderboard")
+    assert sorted(storage.read_table(uri, "runs")["run_id"].to_list()) == run_ids
+    board = storage.read_table(uri, "leaderboard")
     assert sorted(board["model_name"].to_list()) == ["m0", "m1", "m2"]
-    assert board["data_version"][0] == wh.current_version(uri, wh.PUBLISHED, "runs")
-    assert wh.read_table(uri, "models").height == 3
+    assert board["data_version"][0] == storage.current_version(uri, storage.PUBLISHED, "runs")
+    assert storage.read_table(uri, "models").height == 3
 
 
 def test_exports_for_the_site(tmp_path: Path) -> None:
     uri = str(tmp_path / "wh")
     stage(uri, run_frames(), tmp_path)
     publish(uri, "run-1")
-    files = wh.export_site_data(uri, tmp_path / "site-data")
+    files = exports.export_site_data(uri, tmp_path / "site-data")
     board = json.loads(files["leaderboard.json"].read_text())
     registry = json.loads(files["registry.json"].read_text())
     assert board["rows"][0]["model_name"] == "demo-model" and board["data_version"] == 1
@@ -147,20 +148,20 @@ def test_a_table_written_before_a_new_column_still_reads_and_takes_new_runs(tmp_
     uri = str(tmp_path / "wh")
     old = run_frames(run_id="run-old", model_name="old-model")
     for name in ("scores", "edge"):
-        old[name].write_delta(wh.table_uri(uri, wh.PUBLISHED, name))
+        old[name].write_delta(storage.table_uri(uri, storage.PUBLISHED, name))
     old["runs"].drop("head_sha").with_columns(status=pl.lit("published")).write_delta(
-        wh.table_uri(uri, wh.PUBLISHED, "runs")
+        storage.table_uri(uri, storage.PUBLISHED, "runs")
     )
-    assert wh.read_table(uri, "runs")["head_sha"].to_list() == [None]
+    assert storage.read_table(uri, "runs")["head_sha"].to_list() == [None]
 
     new = run_frames(run_id="run-new", model_name="new-model")
     new["runs"] = new["runs"].with_columns(head_sha=pl.lit("a" * 40))
     assert stage(uri, new, tmp_path).status == "staged"
     publish(uri, "run-new")
-    runs = wh.read_table(uri, "runs").sort("run_id")
+    runs = storage.read_table(uri, "runs").sort("run_id")
     assert runs.select("run_id", "head_sha").rows() == [("run-new", "a" * 40), ("run-old", None)]
-    assert wh.read_table(uri, "runs", version=0)["head_sha"].to_list() == [None]
-    assert set(wh.read_table(uri, "leaderboard")["run_id"]) == {"run-new", "run-old"}
+    assert storage.read_table(uri, "runs", version=0)["head_sha"].to_list() == [None]
+    assert set(storage.read_table(uri, "leaderboard")["run_id"]) == {"run-new", "run-old"}
 
 
 def test_a_head_sha_that_is_not_a_commit_fails_the_contract(tmp_path: Path) -> None:

@@ -252,7 +252,7 @@ def _submission_at(tmp_path: Path, gguf: Path) -> Path:
 
 def test_demo_results_publish_and_build_the_site(demo_runs: dict[str, Path], tmp_path: Path) -> None:
     """The real demo results, not synthetic ones: published, ranked, and built into the site."""
-    from evals.warehouse import read_table
+    from evals.warehouse.storage import read_table
     from flows.publish import publish_results
     from flows.site import build_site
 

@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 
 import flows.publish as publish_module
-from evals import warehouse as wh
-from evals.synthetic import plan_of, run_frames
+from benchmarks.synthetic import plan_of, run_frames
+from evals.warehouse import staging, storage
 from flows.publish import publish_results
 
 STEPS = [
@@ -32,12 +32,12 @@ class InjectedCrash(RuntimeError):
 
 def stage(uri: str, run_id: str, model: str, tmp_path: Path, level: float = 0.6) -> None:
     frames = run_frames(run_id=run_id, model_name=model, level=level)
-    result = wh.stage_run(uri, frames, plan_of(frames).units, report_dir=tmp_path / "reports" / run_id)
+    result = staging.stage_run(uri, frames, plan_of(frames).units, report_dir=tmp_path / "reports" / run_id)
     assert result.status == "staged", result.report.summary()
 
 
 def snapshot(uri: str) -> dict[str, pl.DataFrame]:
-    return {name: wh.read_table(uri, name) for name in PUBLISHED}
+    return {name: storage.read_table(uri, name) for name in PUBLISHED}
 
 
 def test_publish_flow_end_to_end_and_twice(tmp_path: Path) -> None:
@@ -49,10 +49,10 @@ def test_publish_flow_end_to_end_and_twice(tmp_path: Path) -> None:
     assert [row["model_name"] for row in board["rows"]] == ["alpha"]
     assert json.loads((exports / "registry.json").read_text())["models"][0]["name"] == "alpha"
 
-    before, versions = snapshot(uri), wh.list_tables(uri)
+    before, versions = snapshot(uri), storage.list_tables(uri)
     again = publish_results("run-1", warehouse=uri, exports=str(exports))
     assert again == summary
-    assert wh.list_tables(uri) == versions
+    assert storage.list_tables(uri) == versions
     for name, frame in snapshot(uri).items():
         assert frame.equals(before[name]), name
 
@@ -61,10 +61,10 @@ def test_a_failed_staged_run_is_refused(tmp_path: Path) -> None:
     uri = str(tmp_path / "wh")
     frames = run_frames(run_id="bad")
     frames["edge"] = frames["edge"].with_columns(mean=pl.lit(-1.0))
-    assert wh.stage_run(uri, frames, plan_of(frames).units, report_dir=tmp_path).status == "failed"
-    with pytest.raises(wh.WarehouseError, match="failed"):
+    assert staging.stage_run(uri, frames, plan_of(frames).units, report_dir=tmp_path).status == "failed"
+    with pytest.raises(storage.WarehouseError, match="failed"):
         publish_results("bad", warehouse=uri, exports=str(tmp_path / "exports"))
-    assert not wh.table_exists(uri, wh.PUBLISHED, "runs")
+    assert not storage.table_exists(uri, storage.PUBLISHED, "runs")
 
 
 def test_a_crash_between_any_two_steps_leaves_the_previous_version_and_a_rerun_finishes(
@@ -77,7 +77,7 @@ def test_a_crash_between_any_two_steps_leaves_the_previous_version_and_a_rerun_f
         run_id, model = f"run-{k}", f"model-{k}"
         stage(uri, run_id, model, tmp_path, level=0.3 + 0.05 * k)
         before = snapshot(uri)
-        board_version = wh.current_version(uri, wh.PUBLISHED, "leaderboard")
+        board_version = storage.current_version(uri, storage.PUBLISHED, "leaderboard")
 
         def crash(*args: object, _step: str = step) -> None:
             raise InjectedCrash(f"crash before {_step}")
@@ -88,17 +88,17 @@ def test_a_crash_between_any_two_steps_leaves_the_previous_version_and_a_rerun_f
                 publish_results(run_id, warehouse=uri, exports=exports)
 
         # The version before the crash is still readable, unchanged.
-        assert wh.read_table(uri, "leaderboard", version=board_version).equals(before["leaderboard"]), step
+        assert storage.read_table(uri, "leaderboard", version=board_version).equals(before["leaderboard"]), step
         # A run's rows are all visible or not at all: the leaderboard never shows part of a run.
-        board = wh.read_table(uri, "leaderboard")
+        board = storage.read_table(uri, "leaderboard")
         assert board.filter(pl.col("model_name") == model).height in (0, 1), step
         if board.filter(pl.col("model_name") == model).height == 0:
             assert board.equals(before["leaderboard"]), step
 
         publish_results(run_id, warehouse=uri, exports=exports)
-        board = wh.read_table(uri, "leaderboard")
+        board = storage.read_table(uri, "leaderboard")
         assert model in board["model_name"].to_list(), step
-        assert wh.read_table(uri, "scores").filter(pl.col("run_id") == run_id).height == 10, step
+        assert storage.read_table(uri, "scores").filter(pl.col("run_id") == run_id).height == 10, step
     exported = json.loads(Path(exports, "leaderboard.json").read_text())
     assert len(exported["rows"]) == len(STEPS)
 
@@ -121,6 +121,6 @@ def test_two_concurrent_publishes_of_different_runs_both_land(tmp_path: Path) ->
     for thread in threads:
         thread.join()
     assert not errors, errors
-    assert sorted(wh.read_table(uri, "runs")["run_id"].unique().to_list()) == ["run-a", "run-b"]
-    assert sorted(wh.read_table(uri, "leaderboard")["model_name"].to_list()) == ["alpha", "beta"]
-    assert sorted(wh.read_table(uri, "models")["name"].to_list()) == ["alpha", "beta"]
+    assert sorted(storage.read_table(uri, "runs")["run_id"].unique().to_list()) == ["run-a", "run-b"]
+    assert sorted(storage.read_table(uri, "leaderboard")["model_name"].to_list()) == ["alpha", "beta"]
+    assert sorted(storage.read_table(uri, "models")["name"].to_list()) == ["alpha", "beta"]

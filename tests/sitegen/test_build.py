@@ -85,7 +85,7 @@ def test_submit_page_renders_the_contract(demo_site: BuiltSite) -> None:
 def test_a_chosen_version_is_built_as_it_was(tmp_path: Path) -> None:
     import polars as pl
 
-    from evals.synthetic import publish_bulk, run_frames
+    from benchmarks.synthetic import publish_bulk, run_frames
     from tests.sitegen.warehouses import demo_like
 
     warehouse = str(tmp_path / "warehouse")

@@ -7,12 +7,12 @@ import re
 import polars as pl
 import pytest
 
+from benchmarks.synthetic import run_frames
 from evals.retention import retention as quantization_retention
 from evals.scoring import default_spec
 from evals.sitegen.charts import BOTTOM, HEIGHT, LEFT, RIGHT, TOP, WIDTH, Axis, Point, scatter
 from evals.sitegen.text import MISSING, csv_safe, fmt, md_text, parameters_bucket, parameters_label, percent
 from evals.sitegen.views import model_slugs, pareto_front, retention, source_url
-from evals.synthetic import run_frames
 
 
 def test_md_text_leaves_no_markup() -> None:

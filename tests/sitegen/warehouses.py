@@ -4,7 +4,7 @@
 Q4_K_M, stories260K with partial coverage) plus models chosen to break a naive
 site: a name that is an HTML injection, parameter counts whose strings sort
 wrongly as text, edge figures on some variants only, and a hub source link.
-``synthetic`` holds N one-variant models (``evals.synthetic.scale_tables``).
+``synthetic`` holds N one-variant models (``benchmarks.synthetic.scale_tables``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from evals.synthetic import OFFLINE_TASKS, publish_bulk, run_frames, scale_tables
+from benchmarks.synthetic import OFFLINE_TASKS, publish_bulk, run_frames, scale_tables
 
 XSS_NAME = "<img src=x onerror=alert(1)>"
 TITLE_BREAKER = "</title><script>alert(2)</script>"

@@ -22,11 +22,12 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 
-from contracts.expectations import EDGE_UNIT, RunPlan
+from contracts.checks import EDGE_UNIT, RunPlan
 from contracts.tables import EDGE, EDGE_UNITS, RUNS, SCORES
-from evals import warehouse as wh
 from evals.catalog import load_catalog
 from evals.scoring import default_spec
+from evals.warehouse.publishing import compute_leaderboard, update_registry, write_leaderboard
+from evals.warehouse.storage import PUBLISHED, table_uri
 
 MMLU_PARTS = 5
 OFFLINE_TASKS = ("slmb_facts", "slmb_story", "slmb_code", "slmb_arith", "slmb_yesno")
@@ -225,7 +226,7 @@ def scale_tables(n_models: int, seed: int = 0) -> dict[str, pl.DataFrame]:
 def publish_bulk(uri: str, tables: dict[str, pl.DataFrame]) -> None:
     """Append rows to the published tables, then leaderboard and registry as the publish flow writes them."""
     for name in ("scores", "edge", "runs"):
-        tables[name].write_delta(wh.table_uri(uri, wh.PUBLISHED, name), mode="append")
+        tables[name].write_delta(table_uri(uri, PUBLISHED, name), mode="append")
     spec = default_spec()
-    wh.write_leaderboard(uri, wh.compute_leaderboard(uri, spec), spec)
-    wh.update_registry(uri)
+    write_leaderboard(uri, compute_leaderboard(uri, spec), spec)
+    update_registry(uri)

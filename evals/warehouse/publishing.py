@@ -1,0 +1,134 @@
+"""Publishing: a staged run merged into the published tables, then the leaderboard and the registry.
+
+Each step is idempotent (merges on keys; a leaderboard equal to the stored one
+writes no version), so a publish that crashed anywhere finishes when run again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import polars as pl
+
+from contracts.checks import CatalogDomains
+from contracts.expectations import ValidationReport, validate
+from contracts.tables import EDGE, LEADERBOARD, MODELS, RUNS, SCORES, leaderboard
+from evals.scoring import ScoringSpec, build_leaderboard
+from evals.warehouse.staging import ContractError
+from evals.warehouse.storage import PUBLISHED, STAGING, current_version, merge, merge_once, overwrite, read_table, retry
+
+
+@dataclass(frozen=True)
+class Board:
+    """A computed leaderboard and the published runs version it was computed from."""
+
+    frame: pl.DataFrame
+    data_version: int | None  # None: nothing published yet
+
+
+def publish_rows(uri: str, run_id: str) -> int:
+    """Merge a staged run's rows into the published tables; returns the published runs version.
+
+    Scores and edge rows first, the runs rows (status ``published``) last. Rows
+    already there are left alone, so a rerun after a crash completes the run.
+    """
+    for table in (SCORES, EDGE):
+        merge(uri, PUBLISHED, table, read_table(uri, table.name, STAGING, run_id=run_id), run_id, "publish")
+    runs = read_table(uri, RUNS.name, STAGING, run_id=run_id).with_columns(status=pl.lit("published"))
+    merge(uri, PUBLISHED, RUNS, runs, run_id, "publish")
+    return current_version(uri, PUBLISHED, RUNS.name) or 0
+
+
+def compute_leaderboard(uri: str, spec: ScoringSpec) -> Board:
+    """The leaderboard of the published tables, at one consistent snapshot.
+
+    The runs version is read first and the other tables at their latest state:
+    scores and edge rows of runs not yet in that runs version are ignored, and
+    rows of published runs never change, so the snapshot is consistent.
+    """
+    version = current_version(uri, PUBLISHED, RUNS.name)
+    if version is None:
+        return Board(leaderboard(spec.categories).empty(), None)
+    runs = read_table(uri, RUNS.name, PUBLISHED, version=version)
+    scores, edge = read_table(uri, SCORES.name), read_table(uri, EDGE.name)
+    return Board(build_leaderboard(runs, scores, edge, spec, data_version=version), version)
+
+
+def check_leaderboard(board: Board, spec: ScoringSpec) -> ValidationReport:
+    """Validate a leaderboard; raises :class:`ContractError` listing every failure."""
+    domains = CatalogDomains(categories=tuple(spec.categories), task_category={}, primary={})
+    report = validate(leaderboard(spec.categories), board.frame, domains)
+    if not report.success:
+        raise ContractError(f"the leaderboard fails its contract: {report.summary()}", report)
+    return report
+
+
+def write_leaderboard(uri: str, board: Board, spec: ScoringSpec) -> int | None:
+    """Write the leaderboard as a new table version; returns the version that holds it.
+
+    If other publishes landed since ``board`` was computed, it is recomputed
+    (and checked) first, so the last writer always leaves the leaderboard of
+    the latest published runs. Writing what is already there creates no version.
+    """
+    table = leaderboard(spec.categories)
+
+    def attempt() -> int | None:
+        nonlocal board
+        while True:
+            latest = current_version(uri, PUBLISHED, RUNS.name)
+            if latest is None:
+                return None
+            if board.data_version != latest:
+                board = compute_leaderboard(uri, spec)
+                check_leaderboard(board, spec)
+            existing = current_version(uri, PUBLISHED, LEADERBOARD.name)
+            if existing is not None and read_table(uri, LEADERBOARD.name).equals(board.frame):
+                written = existing
+            else:
+                written = overwrite(uri, table, board.frame, step=f"leaderboard of runs v{board.data_version}")
+            if current_version(uri, PUBLISHED, RUNS.name) == latest:
+                return written
+
+    return retry(attempt)
+
+
+def update_registry(uri: str) -> int | None:
+    """Derive the model registry from published runs and merge what changed; returns its version."""
+
+    def attempt() -> int | None:
+        runs = read_table(uri, RUNS.name)
+        if runs.is_empty():
+            return current_version(uri, PUBLISHED, MODELS.name)
+        current = read_table(uri, MODELS.name)
+        desired = _registry_rows(runs, current)
+        compare = [c for c in MODELS.names if c not in ("first_published_at", "last_published_at")]
+        changed = desired.join(current.select(compare), on=compare, how="anti", nulls_equal=True)
+        if not changed.is_empty():
+            merge_once(uri, PUBLISHED, MODELS, changed, None, "registry", update=True)
+        return current_version(uri, PUBLISHED, MODELS.name)
+
+    return retry(attempt)
+
+
+def _registry_rows(runs: pl.DataFrame, current: pl.DataFrame) -> pl.DataFrame:
+    """One row per model from its latest published run; dates kept from the current registry."""
+    now = datetime.now(UTC)
+    latest = runs.sort(["finished_at", "run_id"]).group_by("model_name", maintain_order=True).last()
+    rows = latest.select(
+        pl.col("model_name").alias("name"),
+        "family",
+        "hf_repo",
+        "revision",
+        "parameters",
+        "license",
+        "architecture",
+        "context_length",
+        "submitted_by",
+        pl.col("run_id").alias("last_run_id"),
+    )
+    rows = rows.join(current.select("name", "first_published_at"), on="name", how="left").with_columns(
+        pl.col("first_published_at").fill_null(pl.lit(now, dtype=pl.Datetime("us", "UTC"))),
+        pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("last_published_at"),
+    )
+    return MODELS.conform(rows.select(MODELS.names))

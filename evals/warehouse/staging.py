@@ -1,0 +1,164 @@
+"""Staging a run: its frames checked against their contracts and plan, then written to the staging tables.
+
+A run whose frames fail is recorded, not written: its ``runs`` rows land with
+status ``failed`` and the reason, and the full report is written beside the
+run. Publishing checks a staged run again (:func:`check_staged_run`) before
+it merges anything.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from contracts.checks import CatalogDomains, RunPlan
+from contracts.expectations import ValidationReport, validate
+from contracts.tables import EDGE, RUNS, SCORES, STAGED_TABLES
+from evals import paths
+from evals.catalog import Catalog, load_catalog
+from evals.warehouse.storage import STAGING, WarehouseError, atomic_write, merge, read_table
+
+log = logging.getLogger(__name__)
+
+
+class ContractError(WarehouseError):
+    """Frames failed their contracts; ``report`` lists every failed expectation."""
+
+    def __init__(self, message: str, report: ValidationReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+@dataclass(frozen=True)
+class StageResult:
+    run_id: str
+    status: str  # "staged" | "failed"
+    report: ValidationReport
+    report_path: Path | None  # the JSON report, written when the run failed
+
+
+def catalog_domains(catalog: Catalog) -> CatalogDomains:
+    """The catalog facts the contracts check against."""
+    return CatalogDomains(
+        categories=tuple(catalog.categories),
+        task_category={name: t.category for name, t in catalog.tasks.items()},
+        primary={name: (t.metric, t.filter) for name, t in catalog.tasks.items()},
+    )
+
+
+def stage_run(
+    uri: str,
+    frames: Mapping[str, pl.DataFrame],
+    expected_units: Mapping[str, Sequence[str]],
+    *,
+    catalog: Catalog | None = None,
+    report_dir: Path | None = None,
+) -> StageResult:
+    """Validate one run's frames and write them to the staging tables.
+
+    ``frames``: ``runs``, ``scores`` and (when edge units ran) ``edge``, built
+    to ``contracts.tables``. ``runs.status``, ``runs.planned_tasks`` and
+    ``runs.error`` are set here and may be left out. A run whose ``runs`` frame
+    already says ``failed`` (units failed) is recorded as failed, scores unwritten.
+    ``expected_units``: variant_id -> the catalog task keys planned for it,
+    plus ``"edge"`` when an edge unit was planned (``Plan.expected_units()``).
+
+    Returns the outcome; a failed contract is an outcome, not an exception. The
+    report of a failed run is written to ``report_dir`` (default
+    ``<runs dir>/<run_id>``) as ``contracts.json`` and ``contracts.md``.
+    """
+    catalog = catalog or load_catalog()
+    runs = _with_plan(frames.get("runs", RUNS.empty()), expected_units)
+    run_id = _single_run_id(runs)
+    plan = RunPlan(run_id=run_id, units={v: list(t) for v, t in expected_units.items()})
+    domains = catalog_domains(catalog)
+    unit_failure = "status" in runs.columns and runs["status"].eq("failed").any()
+
+    # The runs rows are checked once, as staged: status and error, the two columns set
+    # below for a failed run, take values the contract allows either way.
+    runs_report = validate(RUNS, runs.with_columns(status=pl.lit("staged")), domains, plan)
+    report = ValidationReport()
+    report.extend(runs_report)
+    staged = {"runs": runs}
+    if not unit_failure:
+        for table in (SCORES, EDGE):
+            frame = frames.get(table.name, table.empty())
+            report.extend(validate(table, frame, domains, plan))
+            staged[table.name] = frame
+
+    if report.success and not unit_failure:
+        for table in (SCORES, EDGE):
+            merge(uri, STAGING, table, table.conform(staged[table.name]), run_id, "stage")
+        merge(uri, STAGING, RUNS, RUNS.conform(runs.with_columns(status=pl.lit("staged"))), run_id, "stage", True)
+        return StageResult(run_id, "staged", report, None)
+
+    report_path = write_report(report, run_id, report_dir)
+    reason = report.summary() if not report.success else _first_error(runs) or "a work unit failed"
+    if runs_report.success:
+        failed_runs = runs.with_columns(status=pl.lit("failed"), error=pl.lit(reason[:4000]))
+        merge(uri, STAGING, RUNS, RUNS.conform(failed_runs), run_id, "stage-failed", True)
+    else:
+        log.warning("run %s: its runs rows fail their own contract, so only the report records it", run_id)
+    return StageResult(run_id, "failed", report, report_path)
+
+
+def write_report(report: ValidationReport, run_id: str, report_dir: Path | None = None) -> Path:
+    """Write ``contracts.json`` and ``contracts.md``; returns the JSON's path."""
+    folder = report_dir or paths.runs_dir() / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(folder / "contracts.md", report.to_markdown(f"Data contracts of run {run_id}"))
+    return atomic_write(folder / "contracts.json", report.to_json())
+
+
+def check_staged_run(uri: str, run_id: str, catalog: Catalog | None = None) -> ValidationReport:
+    """Re-validate a staged run against its contracts and plan before it is published.
+
+    Raises :class:`WarehouseError` when the run is unknown or failed, and
+    :class:`ContractError` when its staged rows no longer pass.
+    """
+    runs = read_table(uri, RUNS.name, STAGING, run_id=run_id)
+    if runs.is_empty():
+        raise WarehouseError(f"run {run_id!r} is not staged in {uri}; run the benchmark first (slmbench run)")
+    if runs["status"].eq("failed").any():
+        raise WarehouseError(f"run {run_id!r} failed: {_first_error(runs) or 'see its contracts report'}")
+    catalog = catalog or load_catalog()
+    plan = RunPlan(run_id, {v: json.loads(p) for v, p in runs.select("variant_id", "planned_tasks").iter_rows()})
+    domains = catalog_domains(catalog)
+    report = ValidationReport()
+    for table in STAGED_TABLES:
+        report.extend(validate(table, read_table(uri, table.name, STAGING, run_id=run_id), domains, plan))
+    if not report.success:
+        raise ContractError(f"staged run {run_id!r} fails its contracts: {report.summary()}", report)
+    return report
+
+
+def _with_plan(runs: pl.DataFrame, expected_units: Mapping[str, Sequence[str]]) -> pl.DataFrame:
+    """Fill the columns staging owns: planned_tasks (from the plan), status and error."""
+    if "variant_id" not in runs.columns:
+        return runs
+    planned = {v: json.dumps(sorted(t)) for v, t in expected_units.items()}
+    runs = runs.with_columns(
+        pl.col("variant_id").replace_strict(planned, default=None, return_dtype=pl.String).alias("planned_tasks")
+    )
+    if "status" not in runs.columns:
+        runs = runs.with_columns(status=pl.lit("staged"))
+    if "error" not in runs.columns:
+        runs = runs.with_columns(error=pl.lit(None, pl.String))
+    return runs
+
+
+def _single_run_id(runs: pl.DataFrame) -> str:
+    ids = runs["run_id"].drop_nulls().unique().to_list() if "run_id" in runs.columns else []
+    if len(ids) != 1:
+        raise WarehouseError(f"the runs frame must hold exactly one run_id, found {ids or 'none'}")
+    return str(ids[0])
+
+
+def _first_error(runs: pl.DataFrame) -> str | None:
+    errors = runs["error"].drop_nulls().to_list() if "error" in runs.columns else []
+    return str(errors[0]) if errors else None
