@@ -9,6 +9,7 @@ can run the real benchmarks from a local copy of their data.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -168,3 +169,26 @@ def resolve_suite(suite: str, tasks_dirs: tuple[Path, ...] = ()) -> tuple[Catalo
     if not chosen:
         raise CatalogError(f"{path}: defines suites {names}; choose one with {path}:NAME")
     return catalog, catalog.suite(chosen)
+
+
+@dataclass(frozen=True)
+class SuiteCatalog:
+    """The suite a run asked for (``offline``, or ``my_suite.yaml[:name]``) and the catalog it was found in."""
+
+    name: str  # as asked for: recorded with every run
+    suite: Suite
+    catalog: Catalog
+
+    def entries(self, categories: set[str]) -> list[tuple[str, TaskEntry]]:
+        """The suite's tasks in these categories, in suite order."""
+        return [
+            (name, self.catalog.task(name))
+            for name in self.suite.tasks
+            if self.catalog.task(name).category in categories
+        ]
+
+
+def load_suite(suite: str, tasks_dirs: tuple[Path, ...] = ()) -> SuiteCatalog:
+    """A suite by name or file (see :func:`resolve_suite`), with its catalog."""
+    catalog, chosen = resolve_suite(suite, tasks_dirs)
+    return SuiteCatalog(suite, chosen, catalog)

@@ -1,7 +1,9 @@
 """Edge measurement: throughput, latency and memory of one loaded model, the way llama-bench measures.
 
-For each variant, on its own backend (llama.cpp or transformers), in a
-process that has the node to itself:
+The method lives here; the operations it times live in each backend's probe
+(``evals.backends.probe``: reset, prefill, decode a step, peak memory), so this
+module never reaches into a backend. For each variant, in a process that has
+the node to itself:
 
 - **prompt processing** (``pp``): a prompt of ``prompt_tokens`` token ids is
   evaluated from an empty KV cache; rate = tokens / seconds. Its time is also
@@ -18,22 +20,21 @@ process that has the node to itself:
   (as ``timeit`` does): a collection set off by the interpreter's own
   allocations would otherwise land, now and then, inside one repetition and
   bill a pause of tens of milliseconds to the model.
-- **peak memory** in GB (10^9 bytes): on CPU the process's peak resident set
-  over the measurement (``VmHWM``, reset first through ``/proc/self/clear_refs``;
-  where that is refused, ``ru_maxrss``, the peak since the process started);
-  on CUDA ``torch.cuda.max_memory_allocated`` (transformers) or the process's
-  memory from NVML (llama.cpp; not measured without ``pynvml``).
+- **peak memory** in GB (10^9 bytes) over the repetitions (the probe resets
+  it after the warm-up): on CPU the process's peak resident set (``VmHWM``,
+  reset through ``/proc/self/clear_refs``; where that is refused,
+  ``ru_maxrss``, the peak since the process started); on CUDA
+  ``torch.cuda.max_memory_allocated`` (transformers) or the process's memory
+  from NVML (llama.cpp; not measured without ``pynvml``).
 - **model size**: the bytes of the weight files (GB).
 
-On llama.cpp the timed calls are ``llama_decode`` on llama.cpp's own batches,
-and the same calls are read back from llama.cpp's performance counters
-(``llama_perf_context``: ``t_p_eval_ms``/``n_p_eval`` for prompts,
-``t_eval_ms``/``n_eval`` for single tokens): ``EdgeMeasurement.counters``
-holds those rates so a test can check that both agree.
+Where a backend keeps its own counters (llama.cpp's ``llama_perf_context``),
+``EdgeMeasurement.counters`` holds the same rates from them, so a test can
+check that both agree.
 
-The measurement borrows the backend's loaded model and context and leaves its
-KV cache empty afterwards. It imports no orchestration; ``ModelWorker.measure_edge``
-is the actor's entry point.
+The measurement borrows the backend's loaded model and hands it back ready to
+evaluate. It imports no orchestration; ``ModelWorker.measure_edge`` is the
+actor's entry point and returns an :class:`EdgeReport`.
 """
 
 from __future__ import annotations
@@ -41,8 +42,6 @@ from __future__ import annotations
 import gc
 import json
 import math
-import os
-import resource
 import statistics
 import time
 from collections.abc import Iterator
@@ -55,8 +54,8 @@ import numpy as np
 import polars as pl
 
 from contracts.tables import EDGE, EDGE_UNITS
+from evals.backends.probe import GB, EdgeProbe
 
-GB = 1e9
 _SEED = 1234
 
 
@@ -114,6 +113,19 @@ class EdgeMeasurement:
             out["peak_memory_gb"] = (self.peak_memory_gb, None, 1)
         out["model_size_gb"] = (self.model_size_gb, None, 1)
         return out
+
+
+@dataclass(frozen=True)
+class EdgeReport:
+    """How the edge unit of one variant ended: its EDGE rows, or why there are none (failures are data)."""
+
+    variant_id: str
+    rows: tuple[dict[str, object], ...] = ()
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.variant_id}/edge"
 
 
 def edge_rows(run_id: str, variant_id: str, measurement: EdgeMeasurement, profile: HardwareProfile) -> pl.DataFrame:
@@ -174,25 +186,6 @@ def model_size_gb(path: Path) -> float:
     return sum(f.stat().st_size for f in files) / GB
 
 
-class _PeakRss:
-    """Peak resident memory of this process over a span (CPU)."""
-
-    def __init__(self) -> None:
-        try:
-            # "5" resets the peak RSS (VmHWM) to the current RSS (Linux >= 4.0).
-            Path("/proc/self/clear_refs").write_text("5")
-            self.method = "VmHWM over the measurement"
-        except OSError:
-            self.method = "ru_maxrss since process start"
-
-    def read_gb(self) -> float:
-        if self.method.startswith("VmHWM"):
-            for line in Path("/proc/self/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024 / GB
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GB
-
-
 def _check(prompt_tokens: int, gen_tokens: int, repetitions: int) -> None:
     if prompt_tokens < 1 or gen_tokens < 1:
         raise ValueError(f"measure_edge: prompt_tokens and gen_tokens must be >= 1, got {prompt_tokens}, {gen_tokens}")
@@ -201,17 +194,61 @@ def _check(prompt_tokens: int, gen_tokens: int, repetitions: int) -> None:
 
 
 def measure_edge(lm: Any, *, prompt_tokens: int = 512, gen_tokens: int = 128, repetitions: int = 5) -> EdgeMeasurement:
-    """Measure a loaded backend (``LlamaCppLM`` or ``TransformersLM``); see the module docstring."""
+    """Measure a loaded backend (any ``LM`` with an ``edge_probe()``); see the module docstring."""
     _check(prompt_tokens, gen_tokens, repetitions)
-    from evals.backends.llamacpp import LlamaCppLM
+    if not hasattr(lm, "edge_probe"):
+        raise TypeError(f"measure_edge: {type(lm).__name__} has no edge probe; give a LlamaCppLM or TransformersLM")
+    probe: EdgeProbe = lm.edge_probe()
+    if probe.context is not None and max(prompt_tokens, gen_tokens) > probe.context:
+        raise ValueError(
+            f"measure_edge: {max(prompt_tokens, gen_tokens)} tokens do not fit the {probe.context}-token context"
+        )
+    rng = np.random.default_rng(_SEED)
+    probe.set_inputs(rng.integers(0, probe.vocab_size, prompt_tokens).tolist(), int(rng.integers(0, probe.vocab_size)))
 
-    if isinstance(lm, LlamaCppLM):
-        return _measure_llamacpp(lm, prompt_tokens, gen_tokens, repetitions)
-    from evals.backends.transformers import TransformersLM
+    def pp() -> float:
+        probe.reset()
+        probe.synchronize()
+        start = time.perf_counter()
+        probe.prefill()
+        probe.synchronize()
+        return time.perf_counter() - start
 
-    if isinstance(lm, TransformersLM):
-        return _measure_transformers(lm, prompt_tokens, gen_tokens, repetitions)
-    raise TypeError(f"measure_edge: no edge measurement for {type(lm).__name__}; give a LlamaCppLM or TransformersLM")
+    def tg() -> float:
+        probe.reset()
+        probe.synchronize()
+        start = time.perf_counter()
+        for _ in range(gen_tokens):
+            probe.decode()
+        probe.synchronize()
+        return time.perf_counter() - start
+
+    pp_s: list[float] = []
+    tg_s: list[float] = []
+    counted: dict[str, list[tuple[float, int]]] = {}
+    with probe, _gc_paused():
+        pp(), tg()  # warm-up
+        probe.reset_peak_memory()
+        for _ in range(repetitions):
+            probe.reset_counters()
+            pp_s.append(pp())
+            tg_s.append(tg())
+            for metric, figure in probe.counters().items():
+                counted.setdefault(metric, []).append(figure)
+    peak_gb, method = probe.peak_memory()
+    return EdgeMeasurement(
+        backend=probe.backend,
+        device=probe.device,
+        threads=probe.threads,
+        prompt_tokens=prompt_tokens,
+        gen_tokens=gen_tokens,
+        samples=_rates(pp_s, tg_s, prompt_tokens, gen_tokens),
+        peak_memory_gb=peak_gb,
+        model_size_gb=model_size_gb(probe.weights),
+        memory_method=method,
+        counters={k: tuple(rate for rate, _ in v) for k, v in counted.items()},
+        counter_tokens={k: tuple(n for _, n in v) for k, v in counted.items()},
+    )
 
 
 def _rates(pp_s: list[float], tg_s: list[float], prompt_tokens: int, gen_tokens: int) -> dict[str, tuple[float, ...]]:
@@ -221,172 +258,6 @@ def _rates(pp_s: list[float], tg_s: list[float], prompt_tokens: int, gen_tokens:
         "ms_per_token": tuple(1000.0 * t / gen_tokens for t in tg_s),
         "latency_ms": tuple(1000.0 * t for t in pp_s),
     }
-
-
-# -- llama.cpp ---------------------------------------------------------------
-
-
-def _measure_llamacpp(lm: Any, prompt_tokens: int, gen_tokens: int, repetitions: int) -> EdgeMeasurement:
-    import ctypes
-
-    import llama_cpp
-
-    llama = lm._llama
-    ctx = llama.ctx
-    n_ctx = llama_cpp.llama_n_ctx(ctx)
-    if max(prompt_tokens, gen_tokens) > n_ctx:
-        raise ValueError(f"measure_edge: {max(prompt_tokens, gen_tokens)} tokens do not fit the {n_ctx}-token context")
-    n_batch = llama_cpp.llama_n_batch(ctx)
-    vocab = llama_cpp.llama_vocab_n_tokens(llama_cpp.llama_model_get_vocab(llama.model))
-    rng = np.random.default_rng(_SEED)
-    prompt = (llama_cpp.llama_token * prompt_tokens)(*rng.integers(0, vocab, prompt_tokens).tolist())
-    step = (llama_cpp.llama_token * 1)(int(rng.integers(0, vocab)))
-    memory = llama_cpp.llama_get_memory(ctx)
-
-    def batch(tokens: Any, offset: int, n: int) -> Any:
-        address = ctypes.addressof(tokens) + offset * ctypes.sizeof(llama_cpp.llama_token)
-        return llama_cpp.llama_batch_get_one(ctypes.cast(address, ctypes.POINTER(llama_cpp.llama_token)), n)
-
-    # built before timing; llama-bench splits a prompt by n_batch too
-    prompt_batches = [batch(prompt, o, min(n_batch, prompt_tokens - o)) for o in range(0, prompt_tokens, n_batch)]
-    step_batch = batch(step, 0, 1)
-
-    def decode(b: Any) -> None:
-        if llama_cpp.llama_decode(ctx, b) != 0:
-            raise RuntimeError("measure_edge: llama_decode failed")
-
-    def pp() -> float:
-        llama_cpp.llama_memory_clear(memory, True)
-        start = time.perf_counter()
-        for b in prompt_batches:
-            decode(b)
-        llama_cpp.llama_synchronize(ctx)
-        return time.perf_counter() - start
-
-    def tg() -> float:
-        llama_cpp.llama_memory_clear(memory, True)
-        start = time.perf_counter()
-        for _ in range(gen_tokens):
-            decode(step_batch)
-            # per token, as llama-bench: llama.cpp books a synchronized single-token decode as "eval"
-            llama_cpp.llama_synchronize(ctx)
-        return time.perf_counter() - start
-
-    peak = _PeakRss() if lm.spec.device == "cpu" else None
-    pp_s: list[float] = []
-    tg_s: list[float] = []
-    counted: dict[str, list[float]] = {"prompt_tokens_per_s": [], "tokens_per_s": []}
-    counted_tokens: dict[str, list[int]] = {"prompt_tokens_per_s": [], "tokens_per_s": []}
-    try:
-        with _gc_paused():
-            pp(), tg()  # warm-up
-            for _ in range(repetitions):
-                llama_cpp.llama_perf_context_reset(ctx)
-                pp_s.append(pp())
-                tg_s.append(tg())
-                perf = llama_cpp.llama_perf_context(ctx)
-                counted["prompt_tokens_per_s"].append(1000.0 * perf.n_p_eval / perf.t_p_eval_ms)
-                counted["tokens_per_s"].append(1000.0 * perf.n_eval / perf.t_eval_ms)
-                counted_tokens["prompt_tokens_per_s"].append(int(perf.n_p_eval))
-                counted_tokens["tokens_per_s"].append(int(perf.n_eval))
-    finally:
-        # hand the backend back an empty cache: its prefix reuse trusts n_tokens
-        llama_cpp.llama_memory_clear(memory, True)
-        llama.n_tokens = 0
-    if peak is not None:
-        peak_gb: float | None = peak.read_gb()
-        method = peak.method
-    else:
-        peak_gb, method = _nvml_process_gb(), "NVML process memory"
-    return EdgeMeasurement(
-        backend="llamacpp",
-        device=lm.spec.device,
-        threads=int(llama_cpp.llama_n_threads(ctx)),
-        prompt_tokens=prompt_tokens,
-        gen_tokens=gen_tokens,
-        samples=_rates(pp_s, tg_s, prompt_tokens, gen_tokens),
-        peak_memory_gb=peak_gb,
-        model_size_gb=model_size_gb(lm.spec.path),
-        memory_method=method,
-        counters={k: tuple(v) for k, v in counted.items()},
-        counter_tokens={k: tuple(v) for k, v in counted_tokens.items()},
-    )
-
-
-def _nvml_process_gb() -> float | None:
-    """GPU memory this process holds, from NVML; None (not measured) without pynvml."""
-    try:
-        import pynvml
-    except ImportError:
-        return None
-    pynvml.nvmlInit()
-    handle = pynvml.nvmlDeviceGetHandleByIndex(0)
-    for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
-        if proc.pid == os.getpid() and proc.usedGpuMemory:
-            return proc.usedGpuMemory / GB
-    return None
-
-
-# -- transformers ------------------------------------------------------------
-
-
-def _measure_transformers(lm: Any, prompt_tokens: int, gen_tokens: int, repetitions: int) -> EdgeMeasurement:
-    import torch
-
-    model = lm.model
-    device = torch.device(lm.spec.device)
-    cuda = device.type == "cuda"
-    vocab = int(model.config.vocab_size)
-    rng = np.random.default_rng(_SEED)
-    prompt = torch.tensor([rng.integers(0, vocab, prompt_tokens).tolist()], device=device)
-    step = torch.tensor([[int(rng.integers(0, vocab))]], device=device)
-
-    def sync() -> None:
-        if cuda:
-            torch.cuda.synchronize(device)
-
-    def pp() -> float:
-        sync()
-        start = time.perf_counter()
-        # logits_to_keep=1: only the next token's logits, as llama.cpp computes for a prompt
-        model(prompt, use_cache=True, logits_to_keep=1)
-        sync()
-        return time.perf_counter() - start
-
-    def tg() -> float:
-        sync()
-        start = time.perf_counter()
-        past = None
-        for _ in range(gen_tokens):
-            past = model(step, past_key_values=past, use_cache=True).past_key_values
-        sync()
-        return time.perf_counter() - start
-
-    peak = None if cuda else _PeakRss()
-    with torch.inference_mode(), _gc_paused():
-        pp(), tg()  # warm-up
-        if cuda:
-            torch.cuda.reset_peak_memory_stats(device)
-        pp_s, tg_s = [], []
-        for _ in range(repetitions):
-            pp_s.append(pp())
-            tg_s.append(tg())
-    if cuda:
-        peak_gb: float | None = torch.cuda.max_memory_allocated(device) / GB
-        method = "torch.cuda.max_memory_allocated"
-    else:
-        peak_gb, method = peak.read_gb(), peak.method  # type: ignore[union-attr]
-    return EdgeMeasurement(
-        backend="transformers",
-        device=device.type,
-        threads=torch.get_num_threads(),
-        prompt_tokens=prompt_tokens,
-        gen_tokens=gen_tokens,
-        samples=_rates(pp_s, tg_s, prompt_tokens, gen_tokens),
-        peak_memory_gb=peak_gb,
-        model_size_gb=model_size_gb(lm.spec.path),
-        memory_method=method,
-    )
 
 
 @contextmanager

@@ -32,6 +32,18 @@ class UnitReport:
     error: str | None = None
     waited_s: float = 0.0  # for a free actor, plus moving the outcome back
 
+    @classmethod
+    def failed(cls, name: str, error: BaseException) -> UnitReport:
+        """A unit that raised, with the root cause of the error in one line."""
+        return cls(name, "failed", None, 0.0, error=failure_cause(error))
+
+
+def failure_cause(error: BaseException) -> str:
+    """The root error of a (possibly Ray-wrapped) exception, in one line."""
+    cause = getattr(error, "cause", None) or error.__cause__ or error
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[-1] if text else ''}"[:500]
+
 
 def unit_folder(run_dir: Path, unit: WorkUnit) -> Path:
     return run_dir / "units" / unit.variant.variant_id / unit.subtask

@@ -39,3 +39,8 @@ def runs_dir() -> Path:
 def shared_models_dir() -> Path:
     """Model files shared beside the checkout (``../shared/models``), if present."""
     return Path(os.environ.get("SLMBENCH_SHARED_MODELS") or Path.cwd().parent / "shared" / "models").resolve()
+
+
+# The results warehouse when none is named: ./warehouse, beside where a command runs
+# (any URI deltalake supports may be given instead; evals.warehouse).
+WAREHOUSE = "warehouse"

@@ -1,22 +1,33 @@
-"""Planning: (submission, suite, options) -> frozen work units.
+"""Planning: (submission, suite, located weights, task index, options) -> frozen work units.
 
 A work unit is one variant x one lm-eval task. Groups such as mmlu are split
 into their leaf subtasks so they spread over workers; scoring puts them back
 together the way lm-eval aggregates them. A unit's name
 (``<variant>/<subtask>``) is its output path; its content key is its cache key.
+
+:func:`make_plan` is a pure function of its inputs. Finding those inputs is
+done before, in steps of their own: the suite and its catalog
+(``evals.catalog.load_suite``), the lm-eval task index (:func:`index_tasks`,
+which builds the offline task pack when a task needs it) and the weights
+(``evals.variants.resolve_variants``, which may build the demo fixtures or
+download from the hub). :func:`plan_submission` runs the steps in order, for
+callers without Prefect (the CLI, tests); the benchmark flow runs each as a
+Prefect task.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
+from contracts.checks import EDGE_UNIT
 from contracts.submission import Submission
-from evals.catalog import CatalogError, resolve_suite
+from evals.catalog import CatalogError, SuiteCatalog, TaskEntry, load_suite
+from evals.tasks_index import TaskIndex
 from evals.variants import Variant, resolve_variants
 from evals.versions import library_versions
 
@@ -34,6 +45,7 @@ class PlanOptions:
     limit: int | None = None
     seed: int = 1234
     tasks_dirs: tuple[Path, ...] = ()
+    submission_path: str = ""  # the file the submission came from, as the runs table records it
 
 
 @dataclass(frozen=True)
@@ -96,6 +108,14 @@ class Plan:
     def units_of(self, variant: Variant) -> list[WorkUnit]:
         return [u for u in self.units if u.variant == variant]
 
+    def expected_units(self) -> dict[str, list[str]]:
+        """variant_id -> the catalog tasks planned for it, plus ``"edge"`` when its edge unit is planned.
+
+        What the run's rows must cover: staging checks them against it (``contracts.checks.RunPlan``).
+        """
+        edge = [EDGE_UNIT] if self.measure_edge else []
+        return {v.variant_id: sorted({u.task for u in self.units_of(v)}) + edge for v in self.variants}
+
     def table(self) -> str:
         lines = ["| # | unit | category | few-shot | limit | est. requests |", "|---|---|---|---|---|---|"]
         for i, u in enumerate(self.units, 1):
@@ -106,25 +126,40 @@ class Plan:
         return "\n".join(lines)
 
 
-def make_plan(submission: Submission, submission_path: str, options: PlanOptions) -> Plan:
-    """The work units for a submission; raises a clear error for anything unknown."""
-    from evals.taskpack import build_pack
-    from evals.tasks_index import TaskIndex
-
-    catalog, suite = resolve_suite(options.suite, options.tasks_dirs)
+def planned_tasks(submission: Submission, catalog: SuiteCatalog) -> list[tuple[str, TaskEntry]]:
+    """The suite's tasks in the submission's categories; an error when there are none (and no edge unit)."""
     wanted = set(submission.model.categories)
-    entries = [(name, catalog.task(name)) for name in suite.tasks if catalog.task(name).category in wanted]
-    measure_edge = "edge" in wanted
-    if not entries and not measure_edge:
+    entries = catalog.entries(wanted)
+    if not entries and "edge" not in wanted:
         raise CatalogError(
-            f"suite {options.suite!r} has no task in the submission's categories {sorted(wanted)}; "
+            f"suite {catalog.name!r} has no task in the submission's categories {sorted(wanted)}; "
             "choose another suite or add categories"
         )
-    include_paths = tuple(str(p) for p in catalog.tasks_dirs)
+    return entries
+
+
+def index_tasks(submission: Submission, catalog: SuiteCatalog) -> TaskIndex:
+    """The lm-eval index of the tasks a plan will run; builds the offline task pack first when one needs it."""
+    from evals.taskpack import build_pack
+
+    entries = planned_tasks(submission, catalog)
+    include_paths = tuple(str(p) for p in catalog.catalog.tasks_dirs)
     if any(entry.pack == "offline" for _, entry in entries):
         include_paths = (str(build_pack()),) + include_paths
-    index = TaskIndex.for_names([e.lm_eval for _, e in entries], include_paths)
-    variants = resolve_variants(submission)
+    return TaskIndex.for_names([e.lm_eval for _, e in entries], include_paths)
+
+
+def make_plan(
+    submission: Submission,
+    catalog: SuiteCatalog,
+    variants: Sequence[Variant],
+    index: TaskIndex,
+    options: PlanOptions,
+) -> Plan:
+    """The work units of a submission; raises a clear error for anything unknown. Pure: it reads only its inputs."""
+    entries = planned_tasks(submission, catalog)
+    wanted = set(submission.model.categories)
+    measure_edge = "edge" in wanted
     units = [
         _unit(variant, name, entry, subtask, index, options)
         for variant in variants
@@ -135,11 +170,11 @@ def make_plan(submission: Submission, submission_path: str, options: PlanOptions
     units.sort(key=lambda u: (-u.cost, u.name))
     measured = {entry.category for _, entry in entries} | ({"edge"} if measure_edge else set())
     return Plan(
-        submission_path=submission_path,
+        submission_path=options.submission_path,
         suite=options.suite,
         units=tuple(units),
         variants=tuple(variants),
-        include_paths=include_paths,
+        include_paths=index.include_paths,
         needs_builtin_tasks=index.uses_builtin,
         skipped_categories=tuple(sorted(wanted - measured)),
         measure_edge=measure_edge,
@@ -147,7 +182,16 @@ def make_plan(submission: Submission, submission_path: str, options: PlanOptions
     )
 
 
-def _unit(variant: Variant, name: str, entry: Any, subtask: str, index: Any, options: PlanOptions) -> WorkUnit:
+def plan_submission(submission: Submission, options: PlanOptions) -> Plan:
+    """Every planning step in order (suite, task index, weights, units), for a caller without Prefect."""
+    catalog = load_suite(options.suite, options.tasks_dirs)
+    index = index_tasks(submission, catalog)
+    return make_plan(submission, catalog, resolve_variants(submission), index, options)
+
+
+def _unit(
+    variant: Variant, name: str, entry: TaskEntry, subtask: str, index: TaskIndex, options: PlanOptions
+) -> WorkUnit:
     cfg = index.config(subtask)
     docs = index.size(subtask) or _DEFAULT_DOCS
     if options.limit is not None:

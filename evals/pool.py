@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.cache import UnitOutcome
+from evals.edge import EdgeReport
 from evals.planning import WorkUnit
 from evals.variants import Variant
 
@@ -76,6 +77,17 @@ class PoolOptions:
             workers = max(1, min(cpus, int(psutil.virtual_memory().total * 0.5 // per_worker)))
         threads = self.threads_per_worker or (None if use_gpu else max(1, cpus // workers))
         return PoolOptions(workers, threads, use_gpu, self.max_restarts)
+
+
+def is_transient(error: BaseException) -> bool:
+    """An error worth another try: the cluster or the network failed, not the unit itself.
+
+    A worker process that dies is already restarted and its call retried by Ray
+    (``max_restarts``/``max_task_retries``); what reaches the caller has outlived that.
+    """
+    from ray.exceptions import ObjectLostError, RaySystemError
+
+    return isinstance(error, RaySystemError | ObjectLostError | ConnectionError | TimeoutError)
 
 
 def ensure_ray() -> None:
@@ -159,7 +171,7 @@ class WorkerPool:
         finally:
             self._idle.put(actor)
 
-    def measure_edge(self, run_id: str) -> dict[str, Any]:
+    def measure_edge(self, run_id: str) -> EdgeReport:
         """Edge figures from one of this variant's actors; call it when no unit runs on the node."""
         import ray
 

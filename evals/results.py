@@ -7,7 +7,6 @@ lm-eval says "N/A") and the number of documents it evaluated.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -21,31 +20,11 @@ from contracts.submission import Submission
 from contracts.tables import EDGE, RETENTION, RUNS, SCORES
 from evals.cache import read_results
 from evals.catalog import load_catalog
+from evals.edge import EdgeReport
 from evals.execution import UnitReport
 from evals.planning import Plan, WorkUnit
+from evals.runs import RunInfo
 from evals.versions import hardware_json, recorded_versions, repo_commit
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """What identifies a run, beside its plan."""
-
-    run_id: str
-    run_dir: Path
-    started_at: datetime
-    submission_sha256: str  # of the submission's bytes as evaluated
-    flow_run_id: str | None = None
-    pr_number: int | None = None
-    head_sha: str | None = None
-
-
-def new_run_id(model_name: str, now: datetime | None = None) -> str:
-    from evals.variants import slug
-
-    now = now or datetime.now(UTC)
-    stamp = now.strftime("%Y%m%dT%H%M%S")
-    salt = hashlib.sha256(f"{model_name}{now.isoformat()}".encode()).hexdigest()[:6]
-    return f"{stamp}-{slug(model_name)}-{salt}"
 
 
 def _number(value: Any) -> float | None:
@@ -232,3 +211,27 @@ def summary_markdown(
     if plan.skipped_categories:
         lines += ["", f"Not measured in this suite: {', '.join(plan.skipped_categories)}."]
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class RunResults:
+    """Everything a finished run reports: its frames, its summary and the units that failed."""
+
+    frames: dict[str, pl.DataFrame]  # runs, scores, edge, retention
+    summary: str
+    failures: list[UnitReport]
+
+
+def run_results(
+    info: RunInfo, plan: Plan, submission: Submission, reports: list[UnitReport], edge: list[EdgeReport]
+) -> RunResults:
+    """The run's rows from its unit and edge reports; a failed unit or edge unit makes the run ``failed``."""
+    failures = [r for r in reports if r.status == "failed"]
+    failures += [UnitReport(e.name, "failed", None, 0.0, e.error) for e in edge if e.error]
+    error = "; ".join(f"{r.name}: {r.error}" for r in failures) or None
+    scores = scores_frame(info.run_id, plan, reports)
+    edge_rows = edge_frame([row for e in edge for row in e.rows])
+    runs = runs_frame(info, plan, submission, reports, "failed" if failures else "staged", error)
+    kept = retention_frame(runs, scores)
+    summary = summary_markdown(info, plan, scores, reports, edge_rows, kept)
+    return RunResults({"scores": scores, "edge": edge_rows, "runs": runs, "retention": kept}, summary, failures)

@@ -19,15 +19,16 @@ from evals.catalog import CatalogError
 
 
 class TaskIndex:
-    def __init__(self, entries: dict[str, Any], uses_builtin: bool) -> None:
+    def __init__(self, entries: dict[str, Any], uses_builtin: bool, include_paths: tuple[str, ...] = ()) -> None:
         self._entries = entries
         self.uses_builtin = uses_builtin
+        self.include_paths = include_paths  # the task folders indexed, before lm-eval's built-ins
 
     @classmethod
     def for_names(cls, names: Iterable[str], include_paths: Iterable[str]) -> TaskIndex:
         from lm_eval.tasks._index import TaskIndex as LmEvalIndex
 
-        names = list(names)
+        names, include_paths = list(names), list(include_paths)
         roots = [Path(p) for p in include_paths]
         for root in roots:
             if not root.is_dir():
@@ -42,7 +43,7 @@ class TaskIndex:
             builtin = LmEvalIndex.build([Path(lm_eval.tasks.__file__).parent])
             entries = {**builtin, **entries}  # include paths override built-ins, as in lm-eval
             uses_builtin = True
-        index = cls(entries, uses_builtin)
+        index = cls(entries, uses_builtin, tuple(str(p) for p in include_paths))
         for name in names:
             index._entry(name)
         return index

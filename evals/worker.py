@@ -14,6 +14,7 @@ from typing import Any
 
 from evals.backends.spec import BackendSpec
 from evals.cache import UnitOutcome
+from evals.edge import EdgeReport
 from evals.planning import WorkUnit
 from evals.variants import Variant
 
@@ -97,19 +98,18 @@ class ModelWorker:
 
     def measure_edge(
         self, run_id: str, *, prompt_tokens: int = 512, gen_tokens: int = 128, repetitions: int = 5
-    ) -> dict[str, Any]:
-        """Edge figures of this worker's variant (``evals.edge``), as plain data for the caller to stage.
+    ) -> EdgeReport:
+        """Edge figures of this worker's variant (``evals.edge``) as EDGE rows, each naming its hardware profile.
 
         Call it on an actor that has its node to itself: no other unit may run
-        there meanwhile, or the figures measure the contention. Returns
-        ``{"rows": [EDGE rows as dicts], "hardware": profile JSON}``.
+        there meanwhile, or the figures measure the contention.
         """
         from evals.edge import edge_rows, hardware_profile, measure_edge
 
         measurement = measure_edge(self.lm, prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, repetitions=repetitions)
         profile = hardware_profile(measurement.device, measurement.threads)
         rows = edge_rows(run_id, self.variant.variant_id, measurement, profile)
-        return {"rows": rows.to_dicts(), "hardware": profile.to_json()}
+        return EdgeReport(self.variant.variant_id, tuple(rows.to_dicts()))
 
     def ping(self) -> str:
         return self.variant.variant_id

@@ -1,7 +1,8 @@
 """Flow ``benchmark_submission``: a submission file in, measured and staged scores out.
 
-validate -> plan -> per variant: Ray actors, one Prefect task per unit
--> frames (scores, runs) -> contracts -> staging tables -> summary artifact
+validate -> suite, task index, weights -> plan -> run folder
+-> per variant: Ray actors, one Prefect task per unit, then its edge unit
+-> frames (scores, edge, runs) in the run folder -> contracts -> staging tables -> summary artifact
 """
 
 from __future__ import annotations
@@ -13,21 +14,26 @@ from prefect import flow, unmapped
 
 from contracts.errors import UserError
 from contracts.tables import GIT_SHA
+from evals.edge import EdgeReport
 from evals.execution import UnitReport
+from evals.paths import WAREHOUSE
 from evals.planning import PlanOptions
 from evals.pool import PoolOptions
 from evals.progress import Progress
 from tasks.benchmark import (
-    EdgeReport,
     check_pull_request_free,
     collect_results,
+    index_suite_tasks,
+    load_suite_catalog,
+    locate_weights,
     measure_edge,
+    open_run,
     plan_benchmark,
     report_summary,
     run_unit,
-    start_run,
     start_workers,
     stop_workers,
+    unit_reports,
     validate_submission,
 )
 from tasks.staging import stage_results
@@ -47,7 +53,7 @@ def benchmark_submission(
     seed: int = 1234,
     tasks_dirs: list[str] | None = None,
     output_dir: str | None = None,
-    warehouse: str = "warehouse",
+    warehouse: str = WAREHOUSE,
     pr_number: int | None = None,
     head_sha: str | None = None,
     submission_yaml: str | None = None,
@@ -67,9 +73,13 @@ def benchmark_submission(
     if pr_number is not None:
         check_pull_request_free(pr_number, submission_path)
     submission = validate_submission(submission_path, submission_yaml)
-    options = PlanOptions(suite=suite, limit=limit, seed=seed, tasks_dirs=tuple(Path(d) for d in tasks_dirs or ()))
-    plan = plan_benchmark(submission, submission_path, options)
-    run = start_run(plan, submission, output_dir, pr_number, head_sha, submission_yaml)
+    tasks_paths = tuple(Path(d) for d in tasks_dirs or ())
+    options = PlanOptions(suite=suite, limit=limit, seed=seed, tasks_dirs=tasks_paths, submission_path=submission_path)
+    catalog = load_suite_catalog(options)
+    index = index_suite_tasks(submission, catalog)
+    variants = locate_weights(submission)
+    plan = plan_benchmark(submission, catalog, variants, index, options)
+    run = open_run(plan, submission, output_dir, pr_number, head_sha, submission_yaml)
     print(f"run {run.run_id}: {len(plan.units)} units, {len(plan.variants)} variant(s) -> {run.run_dir}")
 
     progress = Progress(plan.units)
@@ -78,8 +88,9 @@ def benchmark_submission(
     edge: list[EdgeReport] = []
     for variant in plan.variants:  # one variant's actors at a time: each holds a loaded model
         pool = start_workers(plan, variant, pool_options)
-        futures = run_unit.map(plan.units_of(variant), unmapped(pool), unmapped(run.run_dir), unmapped(progress))
-        reports += futures.result()
+        units = plan.units_of(variant)
+        runs = run_unit.map(units, unmapped(pool), unmapped(run.run_dir), unmapped(progress))
+        reports += unit_reports(units, runs, progress)
         if plan.measure_edge:  # after the variant's units, so nothing else runs meanwhile
             edge.append(measure_edge(pool, run, progress))
         stop_workers(pool)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from contracts.errors import UserError
+from evals.paths import WAREHOUSE
 from flows import settings
 
 
@@ -53,17 +54,18 @@ def _fixtures(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan_options(args: argparse.Namespace) -> object:
-    from evals.planning import PlanOptions
-
-    return PlanOptions(suite=args.suite, limit=args.limit, seed=args.seed, tasks_dirs=tuple(args.tasks_dir))
-
-
 def _plan(args: argparse.Namespace) -> int:
     from contracts.submission import load_submission
-    from evals.planning import make_plan
+    from evals.planning import PlanOptions, plan_submission
 
-    plan = make_plan(load_submission(args.file), str(args.file), _plan_options(args))  # type: ignore[arg-type]
+    options = PlanOptions(
+        suite=args.suite,
+        limit=args.limit,
+        seed=args.seed,
+        tasks_dirs=tuple(args.tasks_dir),
+        submission_path=str(args.file),
+    )
+    plan = plan_submission(load_submission(args.file), options)
     print(plan.table())
     print(
         f"\n{len(plan.units)} units over {len(plan.variants)} variant(s); about {plan.total_cost:,.0f} model requests"
@@ -245,25 +247,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--threads", type=_positive, default=None, help="CPU threads per actor (default: cores / workers)")
     run.add_argument("--output-dir", type=Path, default=None, help="run folder (default .slmbench/runs/<run id>)")
-    run.add_argument("--warehouse", default="warehouse", help="Delta tables URI (default ./warehouse)")
+    run.add_argument("--warehouse", default=WAREHOUSE, help=f"Delta tables URI (default ./{WAREHOUSE})")
     run.set_defaults(handler=_run)
 
     demo = commands.add_parser("demo", help="build the demo models, benchmark and publish them end to end")
     demo.add_argument("--suite", default="offline", help="suite for every demo model (default offline)")
     demo.add_argument("--limit", type=_positive, default=None, help="documents per task (default: all)")
     demo.add_argument("--workers", type=_positive, default=None, help="model actors per variant")
-    demo.add_argument("--warehouse", default="warehouse", help="Delta tables URI (default ./warehouse)")
+    demo.add_argument("--warehouse", default=WAREHOUSE, help=f"Delta tables URI (default ./{WAREHOUSE})")
     demo.set_defaults(handler=_demo)
 
     publish = commands.add_parser("publish", help="publish a staged run: tables, leaderboard, registry, site exports")
     publish.add_argument("run_id", metavar="RUN_ID")
-    publish.add_argument("--warehouse", default="warehouse", help="Delta tables URI (default ./warehouse)")
+    publish.add_argument("--warehouse", default=WAREHOUSE, help=f"Delta tables URI (default ./{WAREHOUSE})")
     publish.add_argument("--exports", default=None, help="folder for leaderboard.json and registry.json")
     publish.set_defaults(handler=_publish)
 
     results = commands.add_parser("results", help="list, read or export the results tables at any version")
     results.add_argument("table", nargs="?", help="runs, scores, edge, models or leaderboard (none: list tables)")
-    results.add_argument("--warehouse", default="warehouse", help="Delta tables URI (default ./warehouse)")
+    results.add_argument("--warehouse", default=WAREHOUSE, help=f"Delta tables URI (default ./{WAREHOUSE})")
     results.add_argument("--staging", action="store_true", help="read the staging tables, not the published ones")
     results.add_argument("--as-of", type=int, default=None, metavar="N", help="read table version N")
     results.add_argument("--versions", action="store_true", help="list the table's versions")
@@ -276,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the Prefect deployments (benchmark, publish, site); no work pool")
     serve.add_argument("--concurrent-benchmarks", type=_positive, default=2, help="benchmark runs at once (default 2)")
     serve.add_argument("--limit", type=_positive, default=None, help="flow runs at once in this process")
-    serve.add_argument("--warehouse", default="warehouse", help="Delta tables URI (default ./warehouse)")
+    serve.add_argument("--warehouse", default=WAREHOUSE, help=f"Delta tables URI (default ./{WAREHOUSE})")
     serve.set_defaults(handler=_serve)
 
     webhook = commands.add_parser("webhook", help="GitHub webhook receiver for /test-benchmark and /push-results")
@@ -286,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     site = commands.add_parser("site", help="build the leaderboard site from the published tables, or serve it")
     site.add_argument("action", choices=["build", "serve"], help="build: tables -> site/; serve: build, then serve it")
-    site.add_argument("--warehouse", default="warehouse", help="Delta tables URI (default ./warehouse)")
+    site.add_argument("--warehouse", default=WAREHOUSE, help=f"Delta tables URI (default ./{WAREHOUSE})")
     site.add_argument(
         "--version", type=int, default=None, metavar="N", help="leaderboard table version (default latest)"
     )

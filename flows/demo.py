@@ -35,7 +35,7 @@ def demo_submissions() -> list[Path]:
 
 @flow(name="demo")
 def demo(
-    suite: str = "offline", limit: int | None = None, workers: int | None = None, warehouse: str = "warehouse"
+    suite: str = "offline", limit: int | None = None, workers: int | None = None, warehouse: str = paths.WAREHOUSE
 ) -> list[str]:
     """Benchmark and publish every demo submission; returns the published run ids."""
     build_fixtures()

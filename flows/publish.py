@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from prefect import flow
 
+from evals.paths import WAREHOUSE
 from tasks.publishing import (
     check_leaderboard,
     check_staged_run,
@@ -39,7 +40,7 @@ class PublishSummary:
 
 
 @flow(name="publish-results", flow_run_name="publish {run_id}")
-def publish_results(run_id: str, warehouse: str = "warehouse", exports: str | None = None) -> PublishSummary:
+def publish_results(run_id: str, warehouse: str = WAREHOUSE, exports: str | None = None) -> PublishSummary:
     """Publish one staged run: ``warehouse`` is any URI deltalake supports; ``exports`` a local folder."""
     check_staged_run(warehouse, run_id)
     runs_version = publish_run_rows(warehouse, run_id)

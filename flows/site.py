@@ -14,6 +14,7 @@ from pathlib import Path
 
 from prefect import flow
 
+from evals.paths import WAREHOUSE
 from tasks.site import build_html, generate_pages
 
 DEFAULT_PAGES_DIR = str(Path(__file__).resolve().parent.parent / "docs" / "generated" / "pages")
@@ -30,16 +31,10 @@ class SiteSummary:
 
 @flow(name="build-site")
 def build_site(
-    warehouse: str = "warehouse", version: int | None = None, site_dir: str = "site", pages_dir: str | None = None
+    warehouse: str = WAREHOUSE, version: int | None = None, site_dir: str = "site", pages_dir: str | None = None
 ) -> SiteSummary:
     """Build the site from leaderboard ``version`` (latest when None) of ``warehouse``."""
     pages = pages_dir or DEFAULT_PAGES_DIR
     written = generate_pages(warehouse, version, pages)
     index = build_html(pages, site_dir)
-    return SiteSummary(
-        index=index,
-        models=int(written["models"]),  # type: ignore[call-overload]
-        variants=int(written["variants"]),  # type: ignore[call-overload]
-        leaderboard_version=int(written["leaderboard_version"]),  # type: ignore[call-overload]
-        data_version=written["data_version"],  # type: ignore[arg-type]
-    )
+    return SiteSummary(index, written.models, written.variants, written.leaderboard_version, written.data_version)

@@ -2,73 +2,44 @@
 
 Tasks pass paths, ids and small frozen values; models live in Ray actors and
 never cross a task boundary. Our own content-addressed cache (evals.cache)
-decides what reruns, so Prefect's input cache is off (``NO_CACHE``).
+decides what reruns, so Prefect's input cache is off (``NO_CACHE``). Retries
+are Prefect's, declared on the two steps that can meet a transient failure:
+locating weights (the hub) and running a unit (the Ray cluster).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-import polars as pl
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.futures import PrefectFutureList
 from prefect.runtime import flow_run, task_run
 
 from contracts.errors import UserError
 from contracts.submission import Submission, load_submission, parse_submission
-from evals import paths
 from evals.cache import UnitCache
-from evals.execution import UnitReport, execute_unit
-from evals.planning import Plan, PlanOptions, WorkUnit, make_plan
-from evals.pool import PoolOptions, WorkerPool, ensure_ray
+from evals.catalog import SuiteCatalog, load_suite
+from evals.edge import EdgeReport
+from evals.execution import UnitReport, execute_unit, failure_cause
+from evals.planning import Plan, PlanOptions, WorkUnit, index_tasks, make_plan
+from evals.pool import PoolOptions, WorkerPool, ensure_ray, is_transient
 from evals.progress import Progress
-from evals.results import (
-    RunInfo,
-    edge_frame,
-    new_run_id,
-    retention_frame,
-    runs_frame,
-    scores_frame,
-    summary_markdown,
-)
-from evals.variants import Variant
+from evals.results import run_results
+from evals.runs import RunFolder, RunFrames, RunInfo, start_run
+from evals.tasks_index import TaskIndex
+from evals.variants import Variant, resolve_variants
+from tasks.flow_runs import unfinished_runs
 
-
-@dataclass(frozen=True)
-class EdgeReport:
-    """The edge unit of one variant: its EDGE rows, or why there are none."""
-
-    name: str
-    variant_id: str
-    rows: list[dict[str, object]]
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class RunFrames:
-    """The run's rows, as written to its folder (parquet) and staged."""
-
-    runs: Path
-    scores: Path
-    edge: Path
-    summary: str
-    failures: list[UnitReport] = field(default_factory=list)
-
-    def read(self) -> dict[str, pl.DataFrame]:
-        return {name: pl.read_parquet(getattr(self, name)) for name in ("runs", "scores", "edge")}
+UNIT_RETRIES = 2
+HUB_RETRIES = 3
 
 
 class PullRequestBusy(UserError):
     """Another benchmark of the same pull request is already under way."""
-
-
-# States of a flow run that has not finished.
-_UNFINISHED = ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING")
 
 
 @task(name="check-pull-request-free", cache_policy=NO_CACHE)
@@ -80,32 +51,12 @@ def check_pull_request_free(pr_number: int, submission_path: str) -> None:
     instead. The earliest-created unfinished run goes ahead, so two that start together do
     not both give up.
     """
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        FlowFilter,
-        FlowFilterName,
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
-
-    me = flow_run.get_id()
-    unfinished = FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType(s) for s in _UNFINISHED]))
+    me = str(flow_run.get_id())
     with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(
-            flow_filter=FlowFilter(name=FlowFilterName(any_=[str(flow_run.flow_name)])),
-            flow_run_filter=FlowRunFilter(state=unfinished),
-        )
-    mine = next((r for r in runs if str(r.id) == me), None)
-    earlier = [
-        r
-        for r in runs
-        if str(r.id) != me
-        and (r.parameters or {}).get("pr_number") == pr_number
-        and (r.parameters or {}).get("submission_path") == submission_path
-        and (mine is None or (r.created, str(r.id)) < (mine.created, me))
-    ]
+        runs = unfinished_runs(client, str(flow_run.flow_name), pr_number)
+    same_file = [r for r in runs if (r.parameters or {}).get("submission_path") == submission_path]
+    ids = [str(r.id) for r in same_file]
+    earlier = same_file[: ids.index(me)] if me in ids else same_file
     if earlier:
         raise PullRequestBusy(
             f"pr_number: a benchmark of {submission_path} for PR #{pr_number} is already under way "
@@ -119,13 +70,49 @@ def validate_submission(path: str, text: str | None = None) -> Submission:
     return load_submission(path) if text is None else parse_submission(text, path)
 
 
+@task(name="load-suite", cache_policy=NO_CACHE)
+def load_suite_catalog(options: PlanOptions) -> SuiteCatalog:
+    return load_suite(options.suite, options.tasks_dirs)
+
+
+@task(name="index-tasks", cache_policy=NO_CACHE)
+def index_suite_tasks(submission: Submission, catalog: SuiteCatalog) -> TaskIndex:
+    return index_tasks(submission, catalog)
+
+
+def _hub_hiccup(task: Any, run: Any, state: Any) -> bool:
+    """Retry locating weights when the hub did not answer (network, 429, 5xx), never for a bad file or name."""
+    import httpx
+    from huggingface_hub.errors import HfHubHTTPError
+
+    error = state.result(raise_on_failure=False)
+    if isinstance(error, HfHubHTTPError):
+        status = error.response.status_code if error.response is not None else None
+        return status is None or status == 429 or status >= 500
+    return isinstance(error, httpx.TransportError | ConnectionError | TimeoutError)
+
+
+@task(
+    name="locate-weights",
+    cache_policy=NO_CACHE,
+    retries=HUB_RETRIES,
+    retry_delay_seconds=[5, 30, 120],
+    retry_condition_fn=_hub_hiccup,
+)
+def locate_weights(submission: Submission) -> list[Variant]:
+    """Every variant's weights, found (built, for a demo fixture; downloaded, for a hub model) and hashed."""
+    return resolve_variants(submission)
+
+
 @task(name="plan-benchmark", cache_policy=NO_CACHE)
-def plan_benchmark(submission: Submission, path: str, options: PlanOptions) -> Plan:
-    return make_plan(submission, path, options)
+def plan_benchmark(
+    submission: Submission, catalog: SuiteCatalog, variants: list[Variant], index: TaskIndex, options: PlanOptions
+) -> Plan:
+    return make_plan(submission, catalog, variants, index, options)
 
 
 @task(name="start-run", cache_policy=NO_CACHE)
-def start_run(
+def open_run(
     plan: Plan,
     submission: Submission,
     output_dir: str | None,
@@ -133,36 +120,17 @@ def start_run(
     head_sha: str | None,
     submission_text: str | None = None,
 ) -> RunInfo:
-    run_id = new_run_id(submission.model.name)
-    run_dir = Path(output_dir) if output_dir else paths.runs_dir() / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "plan.md").write_text(plan.table() + "\n")
-    (run_dir / "plan.json").write_text(
-        json.dumps(
-            {
-                "submission": plan.submission_path,
-                "suite": plan.suite,
-                "units": [{"name": u.name, "cache_key": u.cache_key, "cost": u.cost} for u in plan.units],
-            },
-            indent=1,
-        )
-    )
     raw = Path(plan.submission_path).read_bytes() if submission_text is None else submission_text.encode()
-    (run_dir / "submission.yaml").write_bytes(raw)  # the run folder keeps what it evaluated
-    return RunInfo(
-        run_id,
-        run_dir,
-        datetime.now(UTC),
-        submission_sha256=hashlib.sha256(raw).hexdigest(),
-        flow_run_id=_flow_run_id(),
+    flow_run_id = flow_run.get_id()
+    return start_run(
+        plan,
+        submission.model.name,
+        raw,
+        output_dir=output_dir,
+        flow_run_id=str(flow_run_id) if flow_run_id else None,
         pr_number=pr_number,
         head_sha=head_sha,
     )
-
-
-def _flow_run_id() -> str | None:
-    run_id = flow_run.get_id()
-    return str(run_id) if run_id else None
 
 
 @task(name="start-workers", cache_policy=NO_CACHE)
@@ -180,38 +148,35 @@ def _unit_run_name() -> str:
     return f"unit {task_run.parameters['unit'].name}"
 
 
-UNIT_RETRIES = 2
+def _cluster_hiccup(task: Any, run: Any, state: Any) -> bool:
+    """Retry a unit only when the cluster or the network failed (``evals.pool.is_transient``)."""
+    return is_transient(state.result(raise_on_failure=False))
 
 
-def _transient(exc: BaseException) -> bool:
-    """Errors worth another try: the cluster or the network, not the unit itself.
-
-    A worker process that dies is already restarted and its call retried by Ray
-    (``max_restarts``/``max_task_retries``); what reaches here has outlived that.
-    """
-    from ray.exceptions import ObjectLostError, RaySystemError
-
-    return isinstance(exc, RaySystemError | ObjectLostError | ConnectionError | TimeoutError)
-
-
-@task(name="run-unit", task_run_name=_unit_run_name, cache_policy=NO_CACHE, retries=UNIT_RETRIES, retry_delay_seconds=2)
+@task(
+    name="run-unit",
+    task_run_name=_unit_run_name,
+    cache_policy=NO_CACHE,
+    retries=UNIT_RETRIES,
+    retry_delay_seconds=2,
+    retry_condition_fn=_cluster_hiccup,
+)
 def run_unit(unit: WorkUnit, pool: WorkerPool, run_dir: Path, progress: Progress) -> UnitReport:
-    try:
-        report = execute_unit(unit, pool, UnitCache(), run_dir)
-    except Exception as exc:  # a failed unit is recorded as data; the run goes on
-        if _transient(exc) and task_run.run_count <= UNIT_RETRIES:
-            raise  # Prefect retries the unit
-        report = UnitReport(unit.name, "failed", None, 0.0, error=_cause(exc))
-        get_run_logger().error("unit %s failed: %s", unit.name, report.error)
+    report = execute_unit(unit, pool, UnitCache(), run_dir)
     print(progress.done(unit, report))
     return report
 
 
-def _cause(exc: BaseException) -> str:
-    """The root error of a (possibly Ray-wrapped) exception, in one line."""
-    cause = getattr(exc, "cause", None) or exc.__cause__ or exc
-    text = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {text[-1] if text else ''}"[:500]
+def unit_reports(units: list[WorkUnit], runs: PrefectFutureList[UnitReport], progress: Progress) -> list[UnitReport]:
+    """Wait for the units; one that failed (after any retries) is a failed report: the run goes on."""
+    reports = []
+    for unit, outcome in zip(units, runs.result(raise_on_failure=False), strict=True):
+        if not isinstance(outcome, UnitReport):
+            outcome = UnitReport.failed(unit.name, outcome)
+            get_run_logger().error("unit %s failed: %s", unit.name, outcome.error)
+            print(progress.done(unit, outcome))
+        reports.append(outcome)
+    return reports
 
 
 @task(name="measure-edge", task_run_name="edge {pool.variant.variant_id}", cache_policy=NO_CACHE)
@@ -220,14 +185,11 @@ def measure_edge(pool: WorkerPool, run: RunInfo, progress: Progress) -> EdgeRepo
 
     Never cached: they describe the machine as much as the model.
     """
-    name = f"{pool.variant.variant_id}/edge"
     try:
-        measured = pool.measure_edge(run.run_id)
+        report = pool.measure_edge(run.run_id)
     except Exception as exc:  # recorded as data, like a unit
-        get_run_logger().error("edge unit %s failed: %s", name, _cause(exc))
-        report = EdgeReport(name, pool.variant.variant_id, [], error=_cause(exc))
-    else:
-        report = EdgeReport(name, pool.variant.variant_id, measured["rows"])
+        report = EdgeReport(pool.variant.variant_id, error=failure_cause(exc))
+        get_run_logger().error("edge unit %s failed: %s", report.name, report.error)
     print(progress.edge_done(report.name, report.error))
     return report
 
@@ -241,20 +203,9 @@ def stop_workers(pool: WorkerPool) -> None:
 def collect_results(
     info: RunInfo, plan: Plan, submission: Submission, reports: list[UnitReport], edge: list[EdgeReport]
 ) -> RunFrames:
-    failures = [r for r in reports if r.status == "failed"]
-    failures += [UnitReport(e.name, "failed", None, 0.0, e.error) for e in edge if e.error]
-    error = "; ".join(f"{r.name}: {r.error}" for r in failures) or None
-    scores = scores_frame(info.run_id, plan, reports)
-    edge_rows = edge_frame([row for e in edge for row in e.rows])
-    runs = runs_frame(info, plan, submission, reports, "failed" if failures else "staged", error)
-    kept = retention_frame(runs, scores)
-    for name, frame in (("scores", scores), ("edge", edge_rows), ("runs", runs), ("retention", kept)):
-        frame.write_parquet(info.run_dir / f"{name}.parquet")
-    summary = summary_markdown(info, plan, scores, reports, edge_rows, kept)
-    (info.run_dir / "summary.md").write_text(summary)
-    return RunFrames(
-        info.run_dir / "runs.parquet", info.run_dir / "scores.parquet", info.run_dir / "edge.parquet", summary, failures
-    )
+    """The run's rows and summary, written to its folder."""
+    results = run_results(info, plan, submission, reports, edge)
+    return RunFolder(info.run_dir).write_results(results.frames, results.summary, results.failures)
 
 
 @task(name="report-summary", cache_policy=NO_CACHE)

@@ -13,11 +13,11 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from evals.sitegen import builder
-from evals.sitegen.generate import generate_site
+from evals.sitegen.generate import Manifest, generate_site
 
 
 @task(name="generate-site-pages", cache_policy=NO_CACHE)
-def generate_pages(warehouse: str, version: int | None, pages_dir: str) -> dict[str, object]:
+def generate_pages(warehouse: str, version: int | None, pages_dir: str) -> Manifest:
     """Tables at leaderboard ``version`` -> Markdown pages and data files; returns what was written."""
     manifest = generate_site(warehouse, Path(pages_dir), version)
     get_run_logger().info(
@@ -27,14 +27,7 @@ def generate_pages(warehouse: str, version: int | None, pages_dir: str) -> dict[
         manifest.leaderboard_version,
         manifest.data_version,
     )
-    return {
-        "models": manifest.models,
-        "variants": manifest.variants,
-        "pages": manifest.pages,
-        "leaderboard_version": manifest.leaderboard_version,
-        "data_version": manifest.data_version,
-        "data_date": manifest.data_date,
-    }
+    return manifest
 
 
 @task(name="build-site-html", cache_policy=NO_CACHE)

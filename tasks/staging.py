@@ -7,18 +7,14 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from evals.planning import Plan
-from evals.results import RunInfo
-from tasks.benchmark import RunFrames
+from evals.runs import RunFrames, RunInfo
+from evals.warehouse.staging import stage_run
 
 
 @task(name="stage-results", cache_policy=NO_CACHE)
 def stage_results(frames: RunFrames, warehouse: str, plan: Plan, run: RunInfo) -> str:
     """Validate and stage the run; returns its status ("staged" or "failed")."""
-    from evals.warehouse import stage_run
-
-    edge = ["edge"] if plan.measure_edge else []
-    expected = {v.variant_id: sorted({u.task for u in plan.units_of(v)}) + edge for v in plan.variants}
-    result = stage_run(warehouse, frames.read(), expected, report_dir=run.run_dir)
+    result = stage_run(warehouse, frames.read(), plan.expected_units(), report_dir=run.run_dir)
     if result.status == "failed" and result.report_path:
         create_markdown_artifact(
             key="contract-report",

@@ -27,8 +27,18 @@ def demo_models() -> dict[str, DemoModel]:
 
 
 @pytest.fixture(scope="session")
+def demo_gguf(demo_models: dict[str, DemoModel]) -> Path:
+    """A real GGUF the project builds itself (the trained demo model, F32): for tests that need any GGUF."""
+    return Path(demo_models["demo-trained"].gguf["F32"])
+
+
+@pytest.fixture(scope="session")
 def stories260k_path() -> Path:
-    """The shared pretrained stories260K GGUF, or a skip saying where it was looked for."""
+    """The shared pretrained stories260K GGUF, or a skip saying where it was looked for.
+
+    Only for tests about that file's own quirks (its story, its out-of-range pad id); a test
+    that needs any real GGUF takes ``demo_gguf`` and runs in a clone with no ``../shared``.
+    """
     path = paths.shared_models_dir() / "stories260K.gguf"
     if not path.is_file():
         pytest.skip(f"{path} is absent; put stories260K.gguf there or set SLMBENCH_SHARED_MODELS")

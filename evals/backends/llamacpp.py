@@ -27,6 +27,7 @@ from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 from tqdm import tqdm
 
 from evals.backends.errors import BackendError, MissingWeightsError
+from evals.backends.probe import GB, EdgeProbe
 from evals.backends.spec import BackendSpec
 
 if TYPE_CHECKING:
@@ -95,6 +96,10 @@ class LlamaCppLM(TemplateLM):
     def close(self) -> None:
         """Free the model now rather than at interpreter exit (where llama.cpp's finalizer is noisy)."""
         self._llama.close()
+
+    def edge_probe(self) -> LlamaCppProbe:
+        """The operations edge measurement times on this model (``evals.edge``)."""
+        return LlamaCppProbe(self)
 
     # -- tokens -----------------------------------------------------------
 
@@ -262,3 +267,120 @@ def _trained_context(spec: BackendSpec) -> int:
     if field is None:
         raise BackendError(f"n_ctx: {str(spec.path)!r} records no context length; set n_ctx in the spec")
     return int(field.contents())
+
+
+class LlamaCppProbe(EdgeProbe):
+    """Edge operations on a loaded :class:`LlamaCppLM`: ``llama_decode`` on llama.cpp's own batches.
+
+    The same calls are read back from llama.cpp's performance counters
+    (``llama_perf_context``: ``t_p_eval_ms``/``n_p_eval`` for prompts,
+    ``t_eval_ms``/``n_eval`` for single tokens), so a test can check both agree.
+    """
+
+    backend = "llamacpp"
+
+    def __init__(self, lm: LlamaCppLM) -> None:
+        import llama_cpp
+
+        super().__init__()
+        self._lm = lm
+        self._ctx = lm._llama.ctx
+        self._memory = llama_cpp.llama_get_memory(self._ctx)
+        self._n_batch = llama_cpp.llama_n_batch(self._ctx)
+        self.device = lm.spec.device
+        self.threads = int(llama_cpp.llama_n_threads(self._ctx))
+        self.weights = lm.spec.path
+        self.vocab_size = llama_cpp.llama_vocab_n_tokens(llama_cpp.llama_model_get_vocab(lm._llama.model))
+        self.context = llama_cpp.llama_n_ctx(self._ctx)
+        self._prompt_batches: list[Any] = []
+        self._step_batch: Any = None
+
+    def set_inputs(self, prompt: list[int], step: int) -> None:
+        import llama_cpp
+
+        # Kept on the probe: a batch points into these arrays.
+        self._prompt = (llama_cpp.llama_token * len(prompt))(*prompt)
+        self._step = (llama_cpp.llama_token * 1)(step)
+        # Built before timing; llama-bench splits a prompt by n_batch too.
+        self._prompt_batches = [
+            self._batch(self._prompt, o, min(self._n_batch, len(prompt) - o))
+            for o in range(0, len(prompt), self._n_batch)
+        ]
+        self._step_batch = self._batch(self._step, 0, 1)
+
+    @staticmethod
+    def _batch(tokens: Any, offset: int, n: int) -> Any:
+        import ctypes
+
+        import llama_cpp
+
+        address = ctypes.addressof(tokens) + offset * ctypes.sizeof(llama_cpp.llama_token)
+        return llama_cpp.llama_batch_get_one(ctypes.cast(address, ctypes.POINTER(llama_cpp.llama_token)), n)
+
+    def _decode(self, batch: Any) -> None:
+        import llama_cpp
+
+        if llama_cpp.llama_decode(self._ctx, batch) != 0:
+            raise BackendError("edge probe: llama_decode failed")
+
+    def reset(self) -> None:
+        import llama_cpp
+
+        llama_cpp.llama_memory_clear(self._memory, True)
+        # The scorer's prefix reuse trusts n_tokens: the cache is empty now.
+        self._lm._llama.n_tokens = 0
+
+    def prefill(self) -> None:
+        for batch in self._prompt_batches:
+            self._decode(batch)
+
+    def decode(self) -> None:
+        import llama_cpp
+
+        self._decode(self._step_batch)
+        # Per token, as llama-bench: llama.cpp books a synchronized single-token decode as "eval".
+        llama_cpp.llama_synchronize(self._ctx)
+
+    def synchronize(self) -> None:
+        import llama_cpp
+
+        llama_cpp.llama_synchronize(self._ctx)
+
+    def reset_peak_memory(self) -> None:
+        if self.device == "cpu":
+            super().reset_peak_memory()
+
+    def peak_memory(self) -> tuple[float | None, str]:
+        if self.device == "cpu":
+            return super().peak_memory()
+        return _nvml_process_gb(), "NVML process memory"
+
+    def reset_counters(self) -> None:
+        import llama_cpp
+
+        llama_cpp.llama_perf_context_reset(self._ctx)
+
+    def counters(self) -> dict[str, tuple[float, int]]:
+        import llama_cpp
+
+        perf = llama_cpp.llama_perf_context(self._ctx)
+        return {
+            "prompt_tokens_per_s": (1000.0 * perf.n_p_eval / perf.t_p_eval_ms, int(perf.n_p_eval)),
+            "tokens_per_s": (1000.0 * perf.n_eval / perf.t_eval_ms, int(perf.n_eval)),
+        }
+
+
+def _nvml_process_gb() -> float | None:
+    """GPU memory this process holds, from NVML; None (not measured) without pynvml."""
+    import os
+
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    pynvml.nvmlInit()
+    handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+    for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
+        if proc.pid == os.getpid() and proc.usedGpuMemory:
+            return proc.usedGpuMemory / GB
+    return None

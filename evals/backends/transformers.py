@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 import torch
@@ -23,6 +24,7 @@ import transformers
 from lm_eval.models.huggingface import HFLM
 
 from evals.backends.errors import MissingWeightsError, UnsafeWeightsError
+from evals.backends.probe import GB, EdgeProbe
 from evals.backends.spec import BackendSpec
 
 if TYPE_CHECKING:
@@ -54,6 +56,68 @@ class TransformersLM(HFLM):
     @classmethod
     def from_spec(cls, spec: BackendSpec) -> TransformersLM:
         return cls(spec)
+
+    def edge_probe(self) -> TransformersProbe:
+        """The operations edge measurement times on this model (``evals.edge``)."""
+        return TransformersProbe(self)
+
+
+class TransformersProbe(EdgeProbe):
+    """Edge operations on a loaded :class:`TransformersLM`: forward passes with a KV cache, in inference mode."""
+
+    backend = "transformers"
+
+    def __init__(self, lm: TransformersLM) -> None:
+        super().__init__()
+        self._model = lm.model
+        self._device = torch.device(lm.spec.device)
+        self._cuda = self._device.type == "cuda"
+        self.device = self._device.type
+        self.threads = torch.get_num_threads()
+        self.weights = lm.spec.path
+        self.vocab_size = int(self._model.config.vocab_size)
+        self.context = None
+        self._past = None
+        self._mode = torch.inference_mode()
+
+    def set_inputs(self, prompt: list[int], step: int) -> None:
+        self._prompt = torch.tensor([prompt], device=self._device)
+        self._step = torch.tensor([[step]], device=self._device)
+
+    def reset(self) -> None:
+        self._past = None
+
+    def prefill(self) -> None:
+        # logits_to_keep=1: only the next token's logits, as llama.cpp computes for a prompt
+        self._model(self._prompt, use_cache=True, logits_to_keep=1)
+
+    def decode(self) -> None:
+        self._past = self._model(self._step, past_key_values=self._past, use_cache=True).past_key_values
+
+    def synchronize(self) -> None:
+        if self._cuda:
+            torch.cuda.synchronize(self._device)
+
+    def reset_peak_memory(self) -> None:
+        if self._cuda:
+            torch.cuda.reset_peak_memory_stats(self._device)
+        else:
+            super().reset_peak_memory()
+
+    def peak_memory(self) -> tuple[float | None, str]:
+        if self._cuda:
+            return torch.cuda.max_memory_allocated(self._device) / GB, "torch.cuda.max_memory_allocated"
+        return super().peak_memory()
+
+    def __enter__(self) -> TransformersProbe:
+        self._mode.__enter__()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.reset()
+        self._mode.__exit__(kind, error, trace)
 
 
 def load_model_and_tokenizer(

@@ -32,7 +32,7 @@ class ChatOpsConfig:
     github_api_url: str = "https://api.github.com"
     maintainers: frozenset[str] = field(default_factory=frozenset)
     max_body_bytes: int = DEFAULT_MAX_BODY
-    warehouse: str = "warehouse"
+    warehouse: str = paths.WAREHOUSE
     results_url: str | None = None  # base URL where run folders are browsable; else the local path is shown
     state_dir: Path = field(default_factory=lambda: paths.home() / "chatops")
     benchmark_deployment: str = BENCHMARK_DEPLOYMENT
@@ -54,7 +54,7 @@ class ChatOpsConfig:
             github_api_url=env.get("SLMBENCH_GITHUB_API_URL", "https://api.github.com").rstrip("/"),
             maintainers=frozenset(maintainers),
             max_body_bytes=int(max_body),
-            warehouse=env.get("SLMBENCH_WAREHOUSE", "warehouse"),
+            warehouse=env.get("SLMBENCH_paths.WAREHOUSE", paths.WAREHOUSE),
             results_url=env.get("SLMBENCH_RESULTS_URL") or None,
             state_dir=Path(env["SLMBENCH_CHATOPS_DIR"])
             if env.get("SLMBENCH_CHATOPS_DIR")

@@ -2,7 +2,7 @@
 
     benchmark-submission/benchmark-submission   at most N at once (deployment concurrency limit, queued)
     publish-results/publish-results             one at a time: publishes are serialized
-    build-site/build-site                       once flows/site.py exists
+    build-site/build-site                       the leaderboard site, rebuilt from the published tables
 
 The served flows are the project's flows with the ChatOps reporting hooks attached. Their
 entrypoints point at this module, because a flow run executes in a fresh process that loads
@@ -14,17 +14,15 @@ checks the PR's active runs in Prefect before it starts one.
 
 from __future__ import annotations
 
-import importlib
-import logging
 from typing import Any
 
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 
+from evals.paths import WAREHOUSE
 from flows.benchmark import benchmark_submission
 from flows.chatops.reporting import report_benchmark, report_publish
 from flows.publish import publish_results
-
-log = logging.getLogger("slmbench.chatops")
+from flows.site import build_site
 
 _REPORT_BENCHMARK: dict[str, Any] = dict(
     on_completion=[report_benchmark], on_failure=[report_benchmark], on_crashed=[report_benchmark]
@@ -44,15 +42,7 @@ ENTRYPOINTS = {
 }
 
 
-def build_site_flow() -> Any | None:
-    """``flows.site.build_site`` once it exists; ``None`` until then."""
-    try:
-        return importlib.import_module("flows.site").build_site
-    except (ImportError, AttributeError):
-        return None
-
-
-def build_deployments(concurrent_benchmarks: int = 2, warehouse: str = "warehouse") -> list[Any]:
+def build_deployments(concurrent_benchmarks: int = 2, warehouse: str = WAREHOUSE) -> list[Any]:
     """The RunnerDeployments to serve or apply; typed flow parameters give the UI its forms."""
     benchmark = benchmark_for_pr.to_deployment(
         name="benchmark-submission",
@@ -70,20 +60,14 @@ def build_deployments(concurrent_benchmarks: int = 2, warehouse: str = "warehous
         parameters={"warehouse": warehouse},
         concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE),
     )
-    deployments = [benchmark, publish]
-    site = build_site_flow()
-    if site is None:
-        log.warning("flows.site.build_site is not there yet: build-site is not served")
-    else:
-        deployments.append(
-            site.to_deployment(name="build-site", description="Rebuild the leaderboard site.", tags=["slmbench"])
-        )
+    site = build_site.to_deployment(name="build-site", description="Rebuild the leaderboard site.", tags=["slmbench"])
+    deployments = [benchmark, publish, site]
     for deployment in deployments:
         deployment.entrypoint = ENTRYPOINTS[deployment.flow_name]
     return deployments
 
 
-def serve(concurrent_benchmarks: int = 2, limit: int | None = None, warehouse: str = "warehouse") -> None:
+def serve(concurrent_benchmarks: int = 2, limit: int | None = None, warehouse: str = WAREHOUSE) -> None:
     """``slmbench serve``: run the deployments from this process on the current Prefect API, no work pool."""
     from prefect import serve as prefect_serve
 

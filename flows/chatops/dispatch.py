@@ -14,6 +14,7 @@ from typing import Any
 from contracts.errors import UserError
 from contracts.submission import SubmissionError, parse_submission
 from contracts.tables import GIT_SHA
+from flows.benchmark import benchmark_submission
 from flows.chatops import runs
 from flows.chatops.audit import AuditLog, Store
 from flows.chatops.commands import PUSH_RESULTS, Command, CommandError, parse_command
@@ -28,6 +29,7 @@ from flows.chatops.events import (
 )
 from flows.chatops.github import GitHub
 from flows.chatops.scope import ScopeError, submission_files
+from flows.publish import publish_results
 
 SHA_RE = re.compile(GIT_SHA)
 
@@ -103,24 +105,25 @@ class ChatOps:
         head_sha = self._open_head(event.repo, event.pr)
         submissions = self._checked_submissions(event.repo, event.pr, head_sha)
         tag = runs.pr_tag(event.repo, event.pr)
-        active = self.prefect.active_runs(self.config.benchmark_deployment, tag)
+        active = self.prefect.active_runs(self.config.benchmark_deployment, event.repo, event.pr)
         if active:
             raise Refused(
                 f"a benchmark of this PR is already running ({runs.run_url(active[0])}); wait for it to finish", 409
             )
         started = []
         for repo_path, text in submissions.items():
-            parameters = {
+            parameters = runs.flow_parameters(
+                benchmark_submission,
                 # The file as it was at the tested commit travels with the run, so a worker on any
                 # machine reads exactly that, not whatever its checkout holds.
-                "submission_path": repo_path,
-                "submission_yaml": text,
-                "suite": command.suite,
-                "limit": command.limit,
-                "warehouse": self.config.warehouse,
-                "pr_number": event.pr,
-                "head_sha": head_sha,
-            }
+                submission_path=repo_path,
+                submission_yaml=text,
+                suite=command.suite,
+                limit=command.limit,
+                warehouse=self.config.warehouse,
+                pr_number=event.pr,
+                head_sha=head_sha,
+            )
             flow_run_id = self.prefect.start(
                 self.config.benchmark_deployment,
                 parameters,
@@ -166,7 +169,7 @@ class ChatOps:
             raise Refused("the benchmark of the current head has not passed: " + "; ".join(not_done), 409)
         started = []
         for path, row in newest.items():
-            parameters = {"run_id": row["run_id"], "warehouse": self.config.warehouse}
+            parameters = runs.flow_parameters(publish_results, run_id=row["run_id"], warehouse=self.config.warehouse)
             tags = [runs.pr_tag(event.repo, event.pr), f"sha:{head_sha[:12]}", "chatops"]
             flow_run_id = self.prefect.start(self.config.publish_deployment, parameters, tags, f"{delivery}:{path}")
             self.store.record_publish(flow_run_id, event.repo, event.pr, row["run_id"], head_sha)

@@ -8,16 +8,14 @@ the Prefect UI), and never raise: a failed report is audited, it does not fail t
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
-from evals import paths
+from evals.leaderboard_diff import leaderboard_change
+from evals.runs import RunFolder, run_dir
 from flows.chatops import runs
 from flows.chatops.audit import open_record
 from flows.chatops.config import ChatOpsConfig
 from flows.chatops.github import GitHub, GitHubError
-
-MAX_ROWS = 15
 
 
 def _context() -> tuple[ChatOpsConfig, Any, Any, GitHub]:
@@ -45,11 +43,9 @@ def report_benchmark(flow: Any, flow_run: Any, state: Any) -> None:
     link = runs.run_url(flow_run_id)
     if state.is_completed():
         run_id = _result(state)
-        run_dir = Path(params["output_dir"]) if params.get("output_dir") else paths.runs_dir() / str(run_id)
-        summary = (
-            (run_dir / "summary.md").read_text() if (run_dir / "summary.md").is_file() else "(no summary.md found)"
-        )
-        raw = f"{config.results_url.rstrip('/')}/{run_id}/" if config.results_url else f"`{run_dir}`"
+        folder = RunFolder(run_dir(str(run_id), params.get("output_dir")))
+        summary = folder.summary() or "(no summary.md found)"
+        raw = f"{config.results_url.rstrip('/')}/{run_id}/" if config.results_url else f"`{folder.path}`"
         body = (
             f"### Benchmark passed: run `{run_id}`\n\nCommit {str(params.get('head_sha') or '?')[:7]}, "
             f"`{params.get('submission_path')}`\n\n{summary}\n\nPrefect run: {link}\nRaw results: {raw}\n\n"
@@ -98,36 +94,6 @@ def report_publish(flow: Any, flow_run: Any, state: Any) -> None:
         body += f"\n\nNot merged: {exc}"
         outcome = "published_not_merged"
     _post(github, audit, repo, pr, body, flow_run_id=flow_run_id, run_id=run_id, outcome=outcome)
-
-
-def leaderboard_change(warehouse: str, version: int | None) -> str:
-    """The rows of leaderboard ``version`` that are new or moved since the version before, as markdown."""
-    if version is None:
-        return "The leaderboard did not change."
-    from evals.warehouse.storage import read_table
-
-    after = read_table(warehouse, "leaderboard", version=version)
-    before = read_table(warehouse, "leaderboard", version=version - 1) if version > 0 else after.clear()
-    old = {(r["model_name"], r["variant_id"]): r for r in before.iter_rows(named=True)}
-    lines = ["| rank | model | variant | aggregate | change |", "|---:|---|---|---:|---|"]
-    for row in sorted(after.iter_rows(named=True), key=lambda r: r["rank"]):
-        prior = old.get((row["model_name"], row["variant_id"]))
-        if prior is None:
-            change = "new"
-        elif prior["rank"] != row["rank"] or prior["aggregate"] != row["aggregate"]:
-            change = f"was #{prior['rank']} ({_num(prior['aggregate'])})"
-        else:
-            continue
-        lines.append(
-            f"| {row['rank']} | {row['model_name']} | {row['variant_id']} | {_num(row['aggregate'])} | {change} |"
-        )
-    shown = lines[: MAX_ROWS + 2]
-    more = len(lines) - len(shown)
-    return f"Leaderboard v{version}:\n\n" + "\n".join(shown) + (f"\n\n…and {more} more rows changed." if more else "")
-
-
-def _num(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f}"
 
 
 def _post(github: GitHub, audit: Any, repo: str, pr: int, body: str, **trail: Any) -> None:

@@ -1,5 +1,9 @@
 """The Prefect side of ChatOps: start deployment runs, find a PR's active runs, link to the UI.
 
+A run's parameters are checked against its flow's signature before it is created
+(:func:`flow_parameters`), so a renamed or mistyped parameter fails in the receiver,
+with the command, rather than in a run.
+
 One sync client (and its connection pool) per receiver, shared by its worker threads: opening
 a client per call costs a handshake each time, which dominated latency under load.
 """
@@ -10,16 +14,10 @@ import threading
 from typing import Any
 from uuid import UUID
 
+from prefect import Flow
 from prefect.client.orchestration import SyncPrefectClient, get_client
-from prefect.client.schemas.filters import (
-    DeploymentFilter,
-    DeploymentFilterName,
-    FlowRunFilter,
-    FlowRunFilterState,
-    FlowRunFilterStateType,
-    FlowRunFilterTags,
-)
-from prefect.client.schemas.objects import StateType
+
+from tasks.flow_runs import unfinished_runs
 
 # Flow runs created at once. Prefect's server serializes writes to its database, so more
 # concurrent creates only add lock contention: 100 creates from 40 threads took 15-34 s
@@ -27,7 +25,14 @@ from prefect.client.schemas.objects import StateType
 # python -m benchmarks.flow_run_creates).
 CONCURRENT_CREATES = 4
 
-ACTIVE = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING]
+
+def flow_parameters(flow: Flow[..., Any], **values: Any) -> dict[str, Any]:
+    """``values`` checked by name and type against ``flow``'s signature, as the Prefect UI's form checks them.
+
+    Only the given values are passed on: the deployment's own defaults still apply to the rest.
+    """
+    checked = flow.validate_parameters(values)
+    return {name: checked[name] for name in values}
 
 
 def pr_tag(repo: str, pr: int) -> str:
@@ -68,14 +73,10 @@ class Orchestrator:
             )
         return str(flow_run.id)
 
-    def active_runs(self, deployment: str, tag: str) -> list[str]:
-        """Ids of the deployment's runs carrying ``tag`` that have not finished."""
-        active = FlowRunFilterState(type=FlowRunFilterStateType(any_=ACTIVE))
-        runs = self._api().read_flow_runs(
-            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag]), state=active),
-            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment.partition("/")[2]])),
-        )
-        return [str(r.id) for r in runs]
+    def active_runs(self, deployment: str, repo: str, pr: int) -> list[str]:
+        """Ids of the unfinished runs of ``deployment``'s flow for PR ``pr`` of ``repo``, oldest first."""
+        flow_name = deployment.partition("/")[0]
+        return [str(r.id) for r in unfinished_runs(self._api(), flow_name, pr, tag=pr_tag(repo, pr))]
 
 
 def run_url(flow_run_id: str) -> str:

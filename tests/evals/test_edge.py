@@ -17,8 +17,8 @@ PROMPT, GEN, REPS = 64, 16, 3
 
 
 @pytest.fixture(scope="module")
-def llama_lm(stories260k_path: Path):
-    lm = load_backend(BackendSpec(backend="llamacpp", path=stories260k_path, n_threads=1))
+def llama_lm(demo_gguf: Path):
+    lm = load_backend(BackendSpec(backend="llamacpp", path=demo_gguf, n_threads=1))
     yield lm
     lm.close()
 
@@ -60,8 +60,8 @@ def test_measurement_is_consistent_and_leaves_the_backend_usable(llama_lm) -> No
     assert after == pytest.approx(before, abs=1e-6)
 
 
-def test_transformers_backend_is_measured_too(stories260k_path: Path) -> None:
-    lm = load_backend(BackendSpec(backend="transformers", path=stories260k_path, n_threads=1))
+def test_transformers_backend_is_measured_too(demo_gguf: Path) -> None:
+    lm = load_backend(BackendSpec(backend="transformers", path=demo_gguf, n_threads=1))
     m = measure_edge(lm, prompt_tokens=PROMPT, gen_tokens=GEN, repetitions=2)
     assert m.backend == "transformers" and m.counters == {}
     assert set(m.summary()) == set(EDGE_UNITS)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from contracts.submission import parse_submission
-from evals.catalog import CatalogError, load_catalog, resolve_suite
-from evals.planning import PlanOptions, make_plan
-from evals.variants import VariantError
+from evals.catalog import CatalogError, load_catalog, load_suite, resolve_suite
+from evals.planning import PlanOptions, index_tasks, make_plan, plan_submission
+from evals.variants import Variant, VariantError
 
 SUBMISSION = """
 model:
@@ -28,8 +28,8 @@ def _submission(path: Path, categories: str = "reasoning, coding, math, language
     return parse_submission(SUBMISSION.format(path=path, categories=categories))
 
 
-def test_offline_plan_covers_every_task_largest_first(stories260k_path: Path) -> None:
-    plan = make_plan(_submission(stories260k_path), "s.yaml", PlanOptions(suite="offline", limit=10))
+def test_offline_plan_covers_every_task_largest_first(demo_gguf: Path) -> None:
+    plan = plan_submission(_submission(demo_gguf), PlanOptions(suite="offline", limit=10, submission_path="s.yaml"))
     catalog = load_catalog()
     asked = {"reasoning", "coding", "math", "language"}
     expected = [t for t in catalog.suite("offline").tasks if catalog.tasks[t].category in asked]
@@ -40,18 +40,32 @@ def test_offline_plan_covers_every_task_largest_first(stories260k_path: Path) ->
     assert not plan.measure_edge and plan.skipped_categories == ()  # edge and safety were not asked for
 
 
-def test_categories_filter_the_suite(stories260k_path: Path) -> None:
-    plan = make_plan(_submission(stories260k_path, "math, safety, edge"), "s.yaml", PlanOptions(suite="offline"))
+def test_categories_filter_the_suite(demo_gguf: Path) -> None:
+    plan = plan_submission(
+        _submission(demo_gguf, "math, safety, edge"), PlanOptions(suite="offline", submission_path="s.yaml")
+    )
     assert sorted(u.task for u in plan.units) == ["slmb_arith", "slmb_bbq", "slmb_toxigen"]
     assert plan.measure_edge and plan.skipped_categories == ()
-    quick = make_plan(_submission(stories260k_path, "math, language"), "s.yaml", PlanOptions(suite="offline-quick"))
+    quick = plan_submission(
+        _submission(demo_gguf, "math, language"), PlanOptions(suite="offline-quick", submission_path="s.yaml")
+    )
     assert [u.task for u in quick.units] == ["slmb_yesno"]
     assert quick.skipped_categories == ("math",)  # asked for, but the suite has no math task
 
 
-def test_cache_key_changes_with_each_part_and_nothing_else(stories260k_path: Path) -> None:
-    base = make_plan(_submission(stories260k_path), "s.yaml", PlanOptions(suite="offline", limit=10))
-    again = make_plan(_submission(stories260k_path), "s.yaml", PlanOptions(suite="offline", limit=10))
+def test_make_plan_reads_only_its_inputs_and_names_the_expected_units() -> None:
+    """Weights are located in a step of their own: planning never looks for them (this path does not exist)."""
+    submission = _submission(Path("/nowhere/model.gguf"), "math, language, edge")
+    catalog = load_suite("offline")
+    variant = Variant("m--FP32", "m", "FP32", "llamacpp", "/nowhere/model.gguf", None, "0" * 64, None)
+    plan = make_plan(submission, catalog, [variant], index_tasks(submission, catalog), PlanOptions(limit=3))
+    assert {u.variant for u in plan.units} == {variant}
+    assert plan.expected_units() == {"m--FP32": sorted({u.task for u in plan.units}) + ["edge"]}
+
+
+def test_cache_key_changes_with_each_part_and_nothing_else(demo_gguf: Path) -> None:
+    base = plan_submission(_submission(demo_gguf), PlanOptions(suite="offline", limit=10, submission_path="s.yaml"))
+    again = plan_submission(_submission(demo_gguf), PlanOptions(suite="offline", limit=10, submission_path="s.yaml"))
     assert [u.cache_key for u in base.units] == [u.cache_key for u in again.units]
     unit = base.units[0]
     changed = [
@@ -106,26 +120,28 @@ def _user_suite(tmp_path: Path) -> Path:
     return suite
 
 
-def test_user_suite_with_a_group_from_a_tasks_dir(tmp_path: Path, stories260k_path: Path) -> None:
+def test_user_suite_with_a_group_from_a_tasks_dir(tmp_path: Path, demo_gguf: Path) -> None:
     suite = _user_suite(tmp_path)
-    plan = make_plan(_submission(stories260k_path), "s.yaml", PlanOptions(suite=str(suite)))
+    plan = plan_submission(_submission(demo_gguf), PlanOptions(suite=str(suite), submission_path="s.yaml"))
     assert sorted(u.subtask for u in plan.units) == ["mygroup_a", "mygroup_b", "slmb_yesno"]
     assert {u.task for u in plan.units if u.subtask.startswith("mygroup")} == {"mygroup"}
     assert not plan.needs_builtin_tasks  # lm-eval's 15,000 built-in tasks were not indexed
 
 
-def test_unknown_names_answer_did_you_mean(tmp_path: Path, stories260k_path: Path) -> None:
+def test_unknown_names_answer_did_you_mean(tmp_path: Path, demo_gguf: Path) -> None:
     with pytest.raises(CatalogError, match="did you mean 'offline'"):
         resolve_suite("ofline")
     suite = tmp_path / "s.yaml"
     suite.write_text("suites:\n  mine: {tasks: [slmb_yesnoo]}\n")
     with pytest.raises(CatalogError, match="did you mean 'slmb_yesno'"):
-        make_plan(_submission(stories260k_path), "s.yaml", PlanOptions(suite=str(suite)))
+        plan_submission(_submission(demo_gguf), PlanOptions(suite=str(suite), submission_path="s.yaml"))
 
 
 def test_missing_model_path_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(VariantError, match="does not exist"):
-        make_plan(_submission(tmp_path / "nothere.gguf"), "s.yaml", PlanOptions(suite="offline-quick"))
+        plan_submission(
+            _submission(tmp_path / "nothere.gguf"), PlanOptions(suite="offline-quick", submission_path="s.yaml")
+        )
 
 
 def test_pickle_only_model_folder_is_refused(tmp_path: Path) -> None:
@@ -135,4 +151,4 @@ def test_pickle_only_model_folder_is_refused(tmp_path: Path) -> None:
     (folder / "pytorch_model.bin").write_bytes(b"not really")
     text = SUBMISSION.format(path=folder, categories="language").replace("format: gguf", "format: safetensors")
     with pytest.raises(VariantError, match="never loads pickle"):
-        make_plan(parse_submission(text), "s.yaml", PlanOptions(suite="offline-quick"))
+        plan_submission(parse_submission(text), PlanOptions(suite="offline-quick", submission_path="s.yaml"))

@@ -34,13 +34,13 @@ def pack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return pack.build_pack(tmp_path_factory.mktemp("pack") / "taskpack")
 
 
-def test_safety_tasks_run_offline_through_lm_eval(pack_dir: Path, stories260k_path: Path) -> None:
+def test_safety_tasks_run_offline_through_lm_eval(pack_dir: Path, demo_gguf: Path) -> None:
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
     from evals.backends import BackendSpec, load_backend
 
-    lm = load_backend(BackendSpec(backend="llamacpp", path=stories260k_path, n_threads=1))
+    lm = load_backend(BackendSpec(backend="llamacpp", path=demo_gguf, n_threads=1))
     try:
         out = simple_evaluate(
             model=lm,

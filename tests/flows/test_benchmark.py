@@ -23,7 +23,7 @@ from contracts.errors import UserError
 from contracts.submission import load_submission
 from evals.cache import UnitCache, read_results
 from evals.catalog import load_catalog
-from evals.planning import PlanOptions, make_plan
+from evals.planning import PlanOptions, plan_submission
 from evals.pool import PoolOptions, WorkerPool, ensure_ray
 from evals.worker import ModelWorker
 from flows.benchmark import BenchmarkFailed, benchmark_submission
@@ -155,7 +155,7 @@ def test_scores_equal_lm_eval_cli(demo_runs: dict[str, Path], demo_models, tmp_p
 
 def test_worker_killed_mid_unit_is_replaced_and_scores_are_identical(ray_local, demo_models) -> None:
     path = ROOT / "models" / "submissions" / "demo-untrained.yaml"
-    plan = make_plan(load_submission(path), str(path), PlanOptions(suite="offline", limit=24))
+    plan = plan_submission(load_submission(path), PlanOptions(suite="offline", limit=24, submission_path=str(path)))
     unit = next(u for u in plan.units if u.task == "slmb_arith")  # generation: long enough to be killed
     pool = WorkerPool(plan.variants[0], plan.include_paths, False, PoolOptions(workers=1, threads_per_worker=1), 1234)
     box: dict[str, object] = {}
@@ -207,7 +207,9 @@ def test_a_failing_unit_names_itself_and_finished_units_stay_cached(ray_local, t
             output_dir=str(tmp_path / "run"),
             warehouse=str(tmp_path / "wh"),
         )
-    plan = make_plan(load_submission(submission), submission, PlanOptions(suite=str(suite), limit=4))
+    plan = plan_submission(
+        load_submission(submission), PlanOptions(suite=str(suite), limit=4, submission_path=submission)
+    )
     cache = UnitCache()
     assert [u.subtask for u in plan.units if cache.get(u.cache_key)] == ["slmb_yesno"]
 

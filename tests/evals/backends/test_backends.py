@@ -142,14 +142,18 @@ def test_loglikelihood_agrees_across_backends(hf_stories, llama_stories, llama_s
     assert [g for _, g in hf] == [g for _, g in llama]
 
 
-def test_loglikelihood_rolling_agrees(stories260k_path: Path, hf_stories, llama_stories) -> None:
+def test_loglikelihood_rolling_agrees(demo_gguf: Path) -> None:
     texts = [(STORY,), (STORY * 2,)]
-    hf = hf_stories.loglikelihood_rolling(instances("loglikelihood_rolling", texts), disable_tqdm=True)
-    llama = llama_stories.loglikelihood_rolling(instances("loglikelihood_rolling", texts), disable_tqdm=True)
+    whole = {"path": demo_gguf}
+    hf_lm = load_backend(BackendSpec(backend="transformers", **whole))
+    llama_lm = load_backend(BackendSpec(backend="llamacpp", n_threads=1, **whole))
+    hf = hf_lm.loglikelihood_rolling(instances("loglikelihood_rolling", texts), disable_tqdm=True)
+    llama = llama_lm.loglikelihood_rolling(instances("loglikelihood_rolling", texts), disable_tqdm=True)
+    llama_lm.close()
     print(f"\nrolling, one window: {hf} vs {llama}")
     assert max_gap(hf, llama) < 1e-3
     # A 64-token window splits the text into several windows on both sides.
-    small = {"path": stories260k_path, "n_ctx": 64}
+    small = {"path": demo_gguf, "n_ctx": 64}
     hf_small = load_backend(BackendSpec(backend="transformers", **small))
     llama_small = load_backend(BackendSpec(backend="llamacpp", n_threads=1, **small))
     windowed = [
@@ -162,10 +166,10 @@ def test_loglikelihood_rolling_agrees(stories260k_path: Path, hf_stories, llama_
     assert windowed[0][1] != pytest.approx(hf[1], abs=1e-3)  # windows really cut the context
 
 
-def test_kv_prefix_reuse_changes_nothing_and_saves_time(stories260k_path: Path) -> None:
+def test_kv_prefix_reuse_changes_nothing_and_saves_time(demo_gguf: Path) -> None:
     from evals.backends.llamacpp import LlamaCppLM
 
-    spec = BackendSpec(backend="llamacpp", path=stories260k_path, n_threads=1)
+    spec = BackendSpec(backend="llamacpp", path=demo_gguf, n_threads=1)
     # Multiple-choice shape: 12 questions with a long shared context, 4 options each.
     args = [
         (f"{STORY * 3}Question {q}: what did Lily see?", f" option {c} is a {word}")
@@ -299,7 +303,7 @@ def tiny_random_llama(folder: Path) -> Path:
     return folder
 
 
-def test_simple_evaluate_matches_lm_eval_cli(tmp_path: Path, stories260k_path: Path) -> None:
+def test_simple_evaluate_matches_lm_eval_cli(tmp_path: Path) -> None:
     pack = write_task_pack(tmp_path / "tasks")
     model_dir = tiny_random_llama(tmp_path / "tiny-llama")
 
@@ -355,7 +359,10 @@ def test_simple_evaluate_matches_lm_eval_cli(tmp_path: Path, stories260k_path: P
             else:  # generation: [text]
                 assert a == b, key
 
-    # Both backends run the same tasks on the real model through lm-eval.
+
+def test_both_backends_score_stories260k_alike_through_lm_eval(tmp_path: Path, stories260k_path: Path) -> None:
+    """Both backends run the same tasks on the real pretrained model through lm-eval, and tell its story."""
+    pack = write_task_pack(tmp_path / "tasks")
     spec = {"path": stories260k_path}
     scores = []
     for lm in (

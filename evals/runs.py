@@ -1,0 +1,141 @@
+"""A run's folder: its id, where it lives, and the files it holds.
+
+A run is named once, when it starts, and the name is also its folder (as in
+HELM, where a run's spec name is its output path)::
+
+    <runs dir>/<run id>/              or the folder the user gave (--output-dir)
+        submission.yaml               the submission's bytes, as evaluated
+        plan.md, plan.json            the work units and their cache keys
+        units/<variant>/<subtask>/    lm-eval's results and samples of each unit (evals.execution.unit_folder)
+        runs.parquet, scores.parquet, edge.parquet, retention.parquet
+        summary.md                    the run summary: the Prefect artifact and the PR comment
+        contracts.json, contracts.md  the failed expectations, when the rows failed their contracts
+
+The benchmark flow writes it; ChatOps reporting reads the summary back by the
+same rule (:func:`run_dir`), and ``slmbench publish`` finds nothing here it
+needs: the published rows come from the staging tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from evals import paths
+from evals.execution import UnitReport
+from evals.planning import Plan
+from evals.variants import slug
+
+# The run's frames, as parquet files in its folder; runs is read back last when staging.
+FRAMES = ("scores", "edge", "runs", "retention")
+STAGED_FRAMES = ("runs", "scores", "edge")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What identifies a run, beside its plan."""
+
+    run_id: str
+    run_dir: Path
+    started_at: datetime
+    submission_sha256: str  # of the submission's bytes as evaluated
+    flow_run_id: str | None = None
+    pr_number: int | None = None
+    head_sha: str | None = None
+
+
+@dataclass(frozen=True)
+class RunFrames:
+    """The run's rows as written to its folder (parquet), its summary, and the units that failed."""
+
+    folder: Path
+    summary: str
+    failures: list[UnitReport] = field(default_factory=list)
+
+    def read(self) -> dict[str, pl.DataFrame]:
+        """The frames staging checks and writes: runs, scores, edge."""
+        return {name: pl.read_parquet(RunFolder(self.folder).frame(name)) for name in STAGED_FRAMES}
+
+
+def new_run_id(model_name: str, now: datetime | None = None) -> str:
+    """``<UTC time>-<model slug>-<salt>``: sortable by start, readable, unique."""
+    now = now or datetime.now(UTC)
+    stamp = now.strftime("%Y%m%dT%H%M%S")
+    salt = hashlib.sha256(f"{model_name}{now.isoformat()}".encode()).hexdigest()[:6]
+    return f"{stamp}-{slug(model_name)}-{salt}"
+
+
+def run_dir(run_id: str, output_dir: str | Path | None = None) -> Path:
+    """The run's folder: the one the user gave, else ``<runs dir>/<run id>``."""
+    return Path(output_dir) if output_dir else paths.runs_dir() / run_id
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The files of one run folder (see the module docstring)."""
+
+    path: Path
+
+    @property
+    def summary_path(self) -> Path:
+        return self.path / "summary.md"
+
+    @property
+    def contracts_report(self) -> Path:
+        """The JSON report of failed expectations (``contracts.md`` beside it is the same, for people)."""
+        return self.path / "contracts.json"
+
+    def frame(self, name: str) -> Path:
+        return self.path / f"{name}.parquet"
+
+    def summary(self) -> str | None:
+        """The run summary, or None when the run wrote none (it failed before its results)."""
+        return self.summary_path.read_text() if self.summary_path.is_file() else None
+
+    def write_plan(self, plan: Plan, submission: bytes) -> None:
+        """The plan (as a table and as JSON) and the submission's bytes: what the run evaluates."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / "plan.md").write_text(plan.table() + "\n")
+        units = [{"name": u.name, "cache_key": u.cache_key, "cost": u.cost} for u in plan.units]
+        (self.path / "plan.json").write_text(
+            json.dumps({"submission": plan.submission_path, "suite": plan.suite, "units": units}, indent=1)
+        )
+        (self.path / "submission.yaml").write_bytes(submission)
+
+    def write_results(self, frames: Mapping[str, pl.DataFrame], summary: str, failures: list[UnitReport]) -> RunFrames:
+        """The run's frames as parquet and its summary; returns where they are."""
+        for name in FRAMES:
+            frames[name].write_parquet(self.frame(name))
+        self.summary_path.write_text(summary)
+        return RunFrames(self.path, summary, failures)
+
+
+def start_run(
+    plan: Plan,
+    model_name: str,
+    submission: bytes,
+    *,
+    output_dir: str | None = None,
+    flow_run_id: str | None = None,
+    pr_number: int | None = None,
+    head_sha: str | None = None,
+) -> RunInfo:
+    """Name the run, make its folder and file what it will evaluate."""
+    run_id = new_run_id(model_name)
+    folder = RunFolder(run_dir(run_id, output_dir))
+    folder.write_plan(plan, submission)
+    return RunInfo(
+        run_id,
+        folder.path,
+        datetime.now(UTC),
+        submission_sha256=hashlib.sha256(submission).hexdigest(),
+        flow_run_id=flow_run_id,
+        pr_number=pr_number,
+        head_sha=head_sha,
+    )
