@@ -30,8 +30,8 @@ import httpx
 
 from flows import settings
 from flows.chatops.signature import sign
-from tests.chatops.conftest import REPO, SUBMISSION, comment, pull_request
-from tests.chatops.github_standin import GitHubStandIn
+from tests.flows.chatops.conftest import REPO, SUBMISSION, comment, pull_request
+from tests.flows.chatops.github_standin import GitHubStandIn
 from tests.servers import serving
 
 SECRET = b"load-secret"

@@ -197,7 +197,9 @@ def _compare_file(a: Path, b: Path) -> list[str]:
         return []
     la, lb = ma.splitlines(), mb.splitlines()
     first = next((i for i, (x, y) in enumerate(zip(la, lb, strict=False)) if x != y), min(len(la), len(lb)))
-    return [f"{a}: differs from line {first + 1}:\n  - {la[first][:300] if first < len(la) else ''}\n  + {lb[first][:300] if first < len(lb) else ''}"]
+    return [
+        f"{a}: differs from line {first + 1}:\n  - {la[first][:300] if first < len(la) else ''}\n  + {lb[first][:300] if first < len(lb) else ''}"
+    ]
 
 
 def _mask_any(table: str, frame: pl.DataFrame) -> pl.DataFrame:
@@ -218,7 +220,9 @@ def compare_sites(base: Path, new: Path) -> list[str]:
     files_b = sorted(p.relative_to(sb) for p in sb.rglob("*") if p.is_file())
     problems = []
     if files_a != files_b:
-        problems.append(f"site files differ: only base {sorted(set(files_a) - set(files_b))}, only new {sorted(set(files_b) - set(files_a))}")
+        problems.append(
+            f"site files differ: only base {sorted(set(files_a) - set(files_b))}, only new {sorted(set(files_b) - set(files_a))}"
+        )
     for relative in sorted(set(files_a) & set(files_b)):
         problems += _compare_file(sa / relative, sb / relative)
     print(f"site: {len(files_a)} files compared")

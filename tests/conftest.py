@@ -16,6 +16,7 @@ settings.apply_defaults()
 
 if TYPE_CHECKING:
     from evals.fixtures import DemoModel
+    from tests.evals.sitegen.sites import BuiltSite
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +56,12 @@ def prefect_server() -> Iterator[None]:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     with prefect_test_harness(server_startup_timeout=60):
         yield
+
+
+@pytest.fixture(scope="session")
+def demo_site(tmp_path_factory: pytest.TempPathFactory) -> BuiltSite:
+    """One site built from demo-like published runs (the site generator's tests and the build-site flow's)."""
+    from tests.evals.sitegen.sites import build
+    from tests.evals.sitegen.warehouses import demo_like
+
+    return build(tmp_path_factory.mktemp("demo-site"), demo_like)

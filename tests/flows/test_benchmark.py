@@ -28,6 +28,9 @@ from evals.pool import PoolOptions, WorkerPool, ensure_ray
 from evals.worker import ModelWorker
 from flows.benchmark import BenchmarkFailed, benchmark_submission
 
+# Flow runs talk to the session's one Prefect test server (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 12
 HEAD_SHA = "0123456789abcdef0123456789abcdef01234567"  # the PR commit a ChatOps run names

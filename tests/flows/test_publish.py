@@ -14,6 +14,9 @@ from benchmarks.synthetic import plan_of, run_frames
 from evals.warehouse import staging, storage
 from flows.publish import publish_results
 
+# Flow runs talk to the session's one Prefect test server (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
 STEPS = [
     "check_staged_run",
     "publish_run_rows",

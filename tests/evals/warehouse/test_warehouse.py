@@ -9,25 +9,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from benchmarks.synthetic import plan_of, run_frames
-from evals.scoring import default_spec
-from evals.sitegen import exports
+from benchmarks.synthetic import run_frames
 from evals.warehouse import publishing, staging, storage
-
-SPEC = default_spec()
-
-
-def stage(uri: str, frames: dict[str, pl.DataFrame], tmp_path: Path) -> staging.StageResult:
-    return staging.stage_run(uri, frames, plan_of(frames).units, report_dir=tmp_path / "reports")
-
-
-def publish(uri: str, run_id: str) -> None:
-    staging.check_staged_run(uri, run_id)
-    publishing.publish_rows(uri, run_id)
-    board = publishing.compute_leaderboard(uri, SPEC)
-    publishing.check_leaderboard(board, SPEC)
-    publishing.write_leaderboard(uri, board, SPEC)
-    publishing.update_registry(uri)
+from tests.evals.warehouse.steps import SPEC, publish, stage
 
 
 def versions(uri: str) -> dict[tuple[str, str], int]:
@@ -132,17 +116,6 @@ def test_concurrent_publishes_of_different_runs_both_land(tmp_path: Path) -> Non
     assert storage.read_table(uri, "models").height == 3
 
 
-def test_exports_for_the_site(tmp_path: Path) -> None:
-    uri = str(tmp_path / "wh")
-    stage(uri, run_frames(), tmp_path)
-    publish(uri, "run-1")
-    files = exports.export_site_data(uri, tmp_path / "site-data")
-    board = json.loads(files["leaderboard.json"].read_text())
-    registry = json.loads(files["registry.json"].read_text())
-    assert board["rows"][0]["model_name"] == "demo-model" and board["data_version"] == 1
-    assert registry["models"][0]["parameters"] == 1_000_000
-
-
 def test_a_table_written_before_a_new_column_still_reads_and_takes_new_runs(tmp_path: Path) -> None:
     """Contracts gain nullable columns (``head_sha`` did); an existing warehouse keeps working."""
     uri = str(tmp_path / "wh")
@@ -169,3 +142,10 @@ def test_a_head_sha_that_is_not_a_commit_fails_the_contract(tmp_path: Path) -> N
     frames["runs"] = frames["runs"].with_columns(head_sha=pl.lit("main"))
     result = stage(str(tmp_path / "wh"), frames, tmp_path)
     assert result.status == "failed" and "head_sha" in result.report_path.read_text()
+
+
+def test_tables_are_named_by_their_contracts(tmp_path: Path) -> None:
+    uri = str(tmp_path / "wh")
+    assert storage.read_table(uri, "leaderboard").columns == [c for c in storage.TABLES["leaderboard"].names]
+    with pytest.raises(storage.WarehouseError, match="did you mean 'scores'"):
+        storage.read_table(uri, "score")

@@ -21,7 +21,7 @@ from prefect.states import Completed, Failed
 from flows.chatops.reporting import report_benchmark, report_publish
 from flows.chatops.runs import pr_tag
 from flows.publish import PublishSummary
-from tests.chatops.conftest import REPO, SUBMISSION, Receiver, comment, flow_runs_of, pull_request
+from tests.flows.chatops.conftest import REPO, SUBMISSION, Receiver, comment, flow_runs_of, pull_request
 
 NEW_FILE = "models/submissions/tiny-model.yaml"
 

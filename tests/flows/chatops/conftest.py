@@ -13,13 +13,13 @@ import httpx
 import pytest
 
 from flows.chatops.signature import sign
-from tests.chatops.github_standin import GitHubStandIn
+from tests.flows.chatops.github_standin import GitHubStandIn
 from tests.servers import serving
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 SECRET = b"test-secret"
 REPO = "slmbench/slmbench"
-SUBMISSION = (Path(__file__).parents[2] / "models/submissions/demo-trained.yaml").read_text()
+SUBMISSION = (Path(__file__).parents[3] / "models/submissions/demo-trained.yaml").read_text()
 
 
 @pytest.fixture(scope="session")

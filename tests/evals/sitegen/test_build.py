@@ -13,8 +13,9 @@ import pytest
 from evals.catalog import load_catalog
 from evals.sitegen.generate import generate_site
 from evals.sitegen.snapshot import SiteDataError
-from tests.sitegen.conftest import LARGE_MODELS, BuiltSite
-from tests.sitegen.warehouses import DEMO_MODELS, FORMULA, XSS_NAME
+from tests.evals.sitegen.conftest import LARGE_MODELS
+from tests.evals.sitegen.sites import BuiltSite
+from tests.evals.sitegen.warehouses import DEMO_MODELS, FORMULA, XSS_NAME
 
 
 def _board(site: Path) -> dict:
@@ -86,7 +87,7 @@ def test_a_chosen_version_is_built_as_it_was(tmp_path: Path) -> None:
     import polars as pl
 
     from benchmarks.synthetic import publish_bulk, run_frames
-    from tests.sitegen.warehouses import demo_like
+    from tests.evals.sitegen.warehouses import demo_like
 
     warehouse = str(tmp_path / "warehouse")
     demo_like(warehouse)

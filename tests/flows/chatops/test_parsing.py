@@ -8,7 +8,7 @@ from flows.chatops.commands import Command, CommandError, parse_command
 from flows.chatops.events import Ignored, PayloadError, PullRequestComment, read_event
 from flows.chatops.scope import ScopeError, submission_files
 from flows.chatops.signature import sign, verify
-from tests.chatops.conftest import comment
+from tests.flows.chatops.conftest import comment
 
 
 def test_signature_accepts_only_the_exact_hmac() -> None:

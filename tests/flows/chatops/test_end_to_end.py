@@ -20,11 +20,11 @@ import polars as pl
 import pytest
 
 from evals import paths
-from tests.chatops.conftest import SECRET, Receiver, comment, flow_runs_of
-from tests.chatops.github_standin import GitHubStandIn
+from tests.flows.chatops.conftest import SECRET, Receiver, comment, flow_runs_of
+from tests.flows.chatops.github_standin import GitHubStandIn
 from tests.servers import serving
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PR = 41
 SUBMISSION_PATH = "models/submissions/slmb-demo-untrained-pr.yaml"
 WAIT_S = 420  # a cold flow-run process, Ray, the model and the contracts on 2 busy cores

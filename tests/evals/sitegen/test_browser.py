@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlparse
 
-from tests.sitegen.conftest import LARGE_MODELS
-from tests.sitegen.warehouses import TITLE_BREAKER, XSS_NAME
+from tests.evals.sitegen.conftest import LARGE_MODELS
+from tests.evals.sitegen.warehouses import TITLE_BREAKER, XSS_NAME
 
 READY = "#slmb-table[data-ready='true']"
 

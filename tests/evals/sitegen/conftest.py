@@ -1,4 +1,4 @@
-"""One built demo site, one 2,000-model site and one headless Chromium per session.
+"""One 2,000-model site and one headless Chromium per session (the demo site: tests/conftest.py).
 
 The browser is Debian's ``chromium`` driven by Playwright's Python package
 (no browser download): tests that need it skip, saying why, when either is
@@ -8,14 +8,13 @@ missing. Screenshots go to ``<SLMBENCH_HOME>/screenshots/site``.
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from evals import paths
+from tests.evals.sitegen.sites import BuiltSite, build
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -30,38 +29,11 @@ CHROMIUM_ARGS = [
 LARGE_MODELS = 2000
 
 
-@dataclass(frozen=True)
-class BuiltSite:
-    warehouse: str
-    pages: Path
-    site: Path
-    seconds: float
-
-
-def _build(root: Path, fill) -> BuiltSite:  # type: ignore[no-untyped-def]
-    from evals.sitegen.builder import build
-    from evals.sitegen.generate import generate_site
-
-    warehouse = str(root / "warehouse")
-    fill(warehouse)
-    began = time.perf_counter()
-    generate_site(warehouse, root / "pages")
-    build(root / "pages", root / "site")
-    return BuiltSite(warehouse, root / "pages", root / "site", time.perf_counter() - began)
-
-
-@pytest.fixture(scope="session")
-def demo_site(tmp_path_factory: pytest.TempPathFactory) -> BuiltSite:
-    from tests.sitegen.warehouses import demo_like
-
-    return _build(tmp_path_factory.mktemp("demo-site"), demo_like)
-
-
 @pytest.fixture(scope="session")
 def large_site(tmp_path_factory: pytest.TempPathFactory) -> BuiltSite:
-    from tests.sitegen.warehouses import synthetic
+    from tests.evals.sitegen.warehouses import synthetic
 
-    return _build(tmp_path_factory.mktemp("large-site"), lambda uri: synthetic(uri, LARGE_MODELS))
+    return build(tmp_path_factory.mktemp("large-site"), lambda uri: synthetic(uri, LARGE_MODELS))
 
 
 @pytest.fixture(scope="session")
