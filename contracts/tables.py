@@ -34,7 +34,6 @@ from dataclasses import dataclass
 import polars as pl
 
 from contracts.checks import CatalogDomains, Check, RunPlan, joined
-from contracts.names import did_you_mean
 from contracts.submission import CATEGORIES, QUANTIZATIONS
 
 # The datetime type of every timestamp column: UTC, microseconds (what Delta stores).
@@ -437,11 +436,3 @@ STAGED_TABLES: tuple[Table, ...] = (SCORES, EDGE, RUNS)
 
 # The tables of the warehouse, staged and published alike.
 TABLES: dict[str, Table] = {t.name: t for t in (RUNS, SCORES, EDGE, MODELS, LEADERBOARD)}
-
-
-def table(name: str) -> Table:
-    """A warehouse table by name."""
-    try:
-        return TABLES[name]
-    except KeyError:
-        raise SchemaError(f"no table {name!r}{did_you_mean(name, TABLES)}; tables: {', '.join(TABLES)}") from None

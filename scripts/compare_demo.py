@@ -62,6 +62,35 @@ COMMIT = re.compile(r"\b[0-9a-f]{40}(-dirty)?\b")
 TIMESTAMPS = (
     re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(\+00:00|Z| UTC)?"),  # ISO and "... UTC"
     re.compile(r"\b\d{4}-\d{2}-\d{2}\b"),  # sitemap lastmod, dates on pages
+    re.compile(r"\b\d{2}:\d{2}(:\d{2})? UTC\b"),  # "14:37 UTC" beside a date
+)
+# On the pages: table columns, charts and download sizes drawn from the timed figures.
+TIMED_HEADERS = (
+    "Rank",
+    "Aggregate",
+    "95% interval",
+    "Normalized",
+    "Edge",
+    "tokens per s (tokens/s)",
+    "latency ms (ms)",
+    "peak memory gb (GB)",
+)
+TIMED_CHARTS = ("Aggregate vs parameters", "Accuracy vs throughput")
+# Tables whose very rows are chosen by timed figures: the Pareto front of the throughput chart.
+TIMED_TABLES = (("Model", "Quant", "Tokens/s", "Aggregate"),)
+TIMED_DOWNLOADS = ("edge", "leaderboard")  # their file sizes move with the figures' digits
+# board.js's fields that are leaderboard columns above (ci_low/ci_high: aggregate_ci_low/high)
+BOARD_TIMED = (
+    "rank",
+    "rank_band",
+    "aggregate",
+    "ci_low",
+    "ci_high",
+    "aggregate_normalized",
+    "score_edge",
+    "tokens_per_s",
+    "latency_ms",
+    "peak_memory_gb",
 )
 
 
@@ -93,9 +122,13 @@ def mask_frame(table: str, frame: pl.DataFrame) -> pl.DataFrame:
 # --- the warehouse
 
 
+ZONES = ("staging", "published")
+
+
 def _tables(root: Path) -> list[str]:
+    """``<zone>/<table>`` of every table in the warehouse (its ``exports/`` are compared as files)."""
     return sorted(
-        f"{zone.name}/{t.name}" for zone in (root / "warehouse").iterdir() if zone.is_dir() for t in zone.iterdir()
+        f"{z}/{t.name}" for z in ZONES if (root / "warehouse" / z).is_dir() for t in (root / "warehouse" / z).iterdir()
     )
 
 
@@ -116,8 +149,6 @@ def compare_warehouses(base: Path, new: Path) -> list[str]:
         problems.append(f"tables differ: {names_base} vs {names_new}")
     checked = 0
     for name in sorted(set(names_base) & set(names_new)):
-        if name.endswith("exports") or not DeltaTable.is_deltatable(str(base / "warehouse" / name)):
-            continue
         table = name.split("/")[1]
         a, b = base / "warehouse" / name, new / "warehouse" / name
         if _history(a) != _history(b):
@@ -152,11 +183,85 @@ def _frame_diff(a: pl.DataFrame, b: pl.DataFrame) -> str:
 
 
 PAGE_MASKS: dict[str, int] = {}
+TABLE = re.compile(r"<table>.*?</table>", re.S)
+ROW = re.compile(r"<tr>(.*?)</tr>", re.S)
+CELL = re.compile(r"(<t[dh][^>]*>)(.*?)(</t[dh]>)", re.S)
+CHART = re.compile(r'<figure class="slmb-chart"><svg [^>]*aria-label="([^"]*)".*?</figure>', re.S)
+SIZE = re.compile(r"\([\d.]+ [KMG]?B\)")
+SEARCH_SIZES = re.compile(r"(<code>(?:{})</code> \d+ )([^<]*)".format("|".join(TIMED_DOWNLOADS)))
+DOWNLOAD_SIZE = re.compile(
+    r'(href="\.\./tables/(?:{})\.\w+">\w+</a>) \([\d.]+ [KMG]?B\)'.format("|".join(TIMED_DOWNLOADS))
+)
+
+
+def _count(what: str, n: int = 1) -> None:
+    PAGE_MASKS[what] = PAGE_MASKS.get(what, 0) + n
+
+
+def _mask_table(table: str) -> str:
+    """The cells under a timed column header (:data:`TIMED_HEADERS`)."""
+    rows = ROW.findall(table)
+    if not rows:
+        return table
+    headers = [re.sub(r"<[^>]+>", "", cell[1]).strip() for cell in CELL.findall(rows[0])]
+    if tuple(headers) in TIMED_TABLES:
+        _count(f"table {' | '.join(headers)}")
+        return f"<table><timed {' | '.join(headers)}></table>"
+    timed = {i for i, h in enumerate(headers) if h in TIMED_HEADERS}
+    if not timed:
+        return table
+
+    def row(match: re.Match[str]) -> str:
+        cells = iter(range(10_000))
+
+        def cell(c: re.Match[str]) -> str:
+            i = next(cells)
+            if i in timed and c.group(1).startswith("<td"):
+                _count(f"table column {headers[i]!r}")
+                return f"{c.group(1)}<timed>{c.group(3)}"
+            return c.group(0)
+
+        return f"<tr>{CELL.sub(cell, match.group(1))}</tr>"
+
+    return ROW.sub(row, table)
+
+
+def _mask_chart(match: re.Match[str]) -> str:
+    if match.group(1) in TIMED_CHARTS:
+        _count(f"chart {match.group(1)!r}")
+        return f"<figure><timed chart {match.group(1)!r}></figure>"
+    return match.group(0)
 
 
 def _mask_page(relative: str, text: str) -> str:
     """Text masks, then the figures drawn from the timed columns (counted in PAGE_MASKS)."""
-    return mask_text(text)
+    text = mask_text(text)
+    if relative == "board.js":
+        return _mask_board(text)
+    text = TABLE.sub(lambda m: _mask_table(m.group(0)), text)
+    text = CHART.sub(_mask_chart, text)
+    sizes = len(DOWNLOAD_SIZE.findall(text))
+    if sizes:
+        _count("download size of " + "/".join(TIMED_DOWNLOADS), sizes)
+        text = DOWNLOAD_SIZE.sub(r"\1 (<size>)", text)
+    # the same downloads in the search index, as text: "<code>edge</code> 24 CSV (3.9 KB) · ..."
+    return SEARCH_SIZES.sub(lambda m: m.group(1) + SIZE.sub("(<size>)", m.group(2)), text)
+
+
+def _mask_board(text: str) -> str:
+    """board.js: its JSON, with the timed fields masked and the rows in (model, variant) order."""
+    prefix, _, body = text.partition("=")
+    data = json.loads(body.strip().rstrip(";"))
+    fields = data["fields"]
+    timed = [fields.index(f) for f in BOARD_TIMED if f in fields]
+    for row in data["rows"]:
+        for i in timed:
+            row[i] = "<timed>"
+    _count("board.js fields " + ", ".join(BOARD_TIMED), len(data["rows"]))
+    key = (fields.index("model"), fields.index("variant"))
+    data["rows"].sort(key=lambda r: (r[key[0]], r[key[1]]))
+    rest = {k: v for k, v in data.items() if k not in ("rows",)}
+    return prefix + json.dumps({**rest, "rows": data["rows"]}, indent=0, sort_keys=True)
 
 
 def _table_file(path: Path) -> pl.DataFrame | None:
@@ -185,6 +290,8 @@ def _compare_file(a: Path, b: Path) -> list[str]:
         return [] if fa.equals(fb, null_equal=True) else [f"{a}: rows differ\n{_frame_diff(fa, fb)}"]
     if a.suffix == ".json" and a.parent.name in ("tables", "models", "exports"):
         return _compare_json(a, b)
+    if a.name == "search_index.json":
+        return _compare_search_index(a, b)
     raw_a, raw_b = a.read_bytes(), b.read_bytes()
     if a.suffix == ".gz":
         raw_a, raw_b = gzip.decompress(raw_a), gzip.decompress(raw_b)
@@ -207,11 +314,55 @@ def _mask_any(table: str, frame: pl.DataFrame) -> pl.DataFrame:
     return mask_frame(table, frame)
 
 
-def _compare_json(a: Path, b: Path) -> list[str]:
-    def load(path: Path) -> object:
-        return json.loads(mask_text(path.read_text()))
+# JSON files that hold table rows: which table the rows of each key belong to.
+JSON_TABLES = {"rows": "leaderboard", "models": "models", "runs": "runs", "scores": "scores", "edge": "edge"}
 
-    return [] if load(a) == load(b) else [f"{a}: JSON differs"]
+
+def _compare_json(a: Path, b: Path) -> list[str]:
+    """A JSON download or export: its rows masked as their table's (a list: the table the file is named for)."""
+
+    def load(path: Path) -> object:
+        data = json.loads(path.read_text())
+        if isinstance(data, list):
+            return _rows(path.stem, data)
+        return {k: _rows(JSON_TABLES[k], v) if k in JSON_TABLES and isinstance(v, list) else v for k, v in data.items()}
+
+    da, db = load(a), load(b)
+    return [] if da == db else [f"{a}: JSON differs: {_first_json_diff(da, db)}"]
+
+
+def _rows(table: str, rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    frame = mask_frame(table, pl.DataFrame(rows, infer_schema_length=None)) if rows else pl.DataFrame()
+    return json.loads(mask_text(frame.write_json()))
+
+
+def _first_json_diff(a: object, b: object, where: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if a.get(k) != b.get(k):
+                return _first_json_diff(a.get(k), b.get(k), f"{where}.{k}")
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            if x != y:
+                return _first_json_diff(x, y, f"{where}[{i}]")
+    return f"{where or '(file)'}: {str(a)[:200]} vs {str(b)[:200]}"
+
+
+def _compare_search_index(a: Path, b: Path) -> list[str]:
+    """mkdocs' search index: each page's text masked as the page is."""
+
+    def load(path: Path) -> object:
+        data = json.loads(path.read_text())
+        for doc in data["docs"]:
+            text = doc["text"]
+            if doc["title"] in TIMED_CHARTS:  # the chart's labels and the Pareto table, as text: its prose kept
+                _count(f"search text of chart {doc['title']!r} (prose kept)")
+                text = "<timed chart> " + " ".join(re.findall(r"<p>.*?</p>", text, re.S))
+            doc["text"] = _mask_page(doc["location"], text)
+        return data
+
+    da, db = load(a), load(b)
+    return [] if da == db else [f"{a}: differs: {_first_json_diff(da, db)}"]
 
 
 def compare_sites(base: Path, new: Path) -> list[str]:
