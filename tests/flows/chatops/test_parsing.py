@@ -79,3 +79,20 @@ def test_events() -> None:
     assert isinstance(read_event("push", {}), Ignored)
     with pytest.raises(PayloadError):
         read_event("issue_comment", {"action": "created", "issue": {"number": 1, "pull_request": {}}})
+
+
+def test_run_parameters_are_checked_against_the_flow_signature() -> None:
+    from prefect.exceptions import ParameterTypeError, SignatureMismatchError
+
+    from flows.benchmark import benchmark_submission
+    from flows.chatops.runs import flow_parameters
+
+    # only what was given travels: the deployment's defaults still apply to the rest
+    assert flow_parameters(benchmark_submission, submission_path="a.yaml", limit=5) == {
+        "submission_path": "a.yaml",
+        "limit": 5,
+    }
+    with pytest.raises(SignatureMismatchError):
+        flow_parameters(benchmark_submission, submission_pth="a.yaml")
+    with pytest.raises(ParameterTypeError):
+        flow_parameters(benchmark_submission, submission_path="a.yaml", limit="ten")
