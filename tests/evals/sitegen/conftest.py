@@ -36,7 +36,10 @@ def large_site(tmp_path_factory: pytest.TempPathFactory) -> BuiltSite:
     return build(tmp_path_factory.mktemp("large-site"), lambda uri: synthetic(uri, LARGE_MODELS))
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in the main thread while the browser
+# is open, and Prefect's sync calls (to_deployment, apply) turn into coroutines inside a running loop;
+# the browser tests live in one module, so closing the browser after it keeps later tests sync.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not CHROMIUM.is_file():
         pytest.skip(f"{CHROMIUM} is absent: apt-get install -y chromium")
