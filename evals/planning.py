@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.submission import Submission
+from evals import sandbox
 from evals.catalog import CatalogError, resolve_suite
 from evals.variants import Variant, resolve_variants
 from evals.versions import library_versions
@@ -51,6 +52,7 @@ class WorkUnit:
     cost: float  # estimated model requests
     task_config_hash: str
     backend_versions: tuple[tuple[str, str], ...]
+    executes_code: bool = False  # runs model-generated programs in evals.sandbox
 
     @property
     def name(self) -> str:
@@ -73,6 +75,8 @@ class WorkUnit:
             "seed": self.seed,
             "versions": dict(self.backend_versions),
         }
+        if self.executes_code:  # a change in what passes the sandbox changes these units' scores only
+            key["sandbox"] = sandbox.PASS_RULE_VERSION
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
@@ -115,6 +119,8 @@ def make_plan(submission: Submission, submission_path: str, options: PlanOptions
     wanted = set(submission.model.categories)
     entries = [(name, catalog.task(name)) for name in suite.tasks if catalog.task(name).category in wanted]
     measure_edge = "edge" in wanted
+    if any(entry.executes_code for _, entry in entries):
+        sandbox.require_isolation()  # refuse here, before anything runs, where code would run weakly isolated
     if not entries and not measure_edge:
         raise CatalogError(
             f"suite {options.suite!r} has no task in the submission's categories {sorted(wanted)}; "
@@ -166,4 +172,5 @@ def _unit(variant: Variant, name: str, entry: Any, subtask: str, index: Any, opt
         cost=docs * _COST_PER_DOC.get(output_type, 4.0),
         task_config_hash=index.config_hash(subtask),
         backend_versions=tuple(sorted(versions.items())),
+        executes_code=entry.executes_code,
     )
