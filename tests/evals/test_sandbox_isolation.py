@@ -7,6 +7,12 @@ patching the sandbox's internals.
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -111,3 +117,52 @@ def test_a_run_records_the_isolation_its_code_had(
     }
     no_code = runs_frame(info, plan, submission, reports[1:], "staged", None)
     assert no_code["sandbox_isolation"].to_list() == [None] * len(plan.variants)
+
+
+AS_WORKER = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from evals.sandbox import isolation, run_python
+iso = isolation()
+bomb = "import os\\nn = 0\\ntry:\\n    while n < 1000:\\n        os.fork() or os.read(os.open('/dev/zero', 0), 1) and os.pause()\\n        n += 1\\nexcept OSError:\\n    print(n)\\n"
+print(json.dumps({
+    "mode": iso.mode, "own_uid": iso.own_uid,
+    "exit": run_python("raise SystemExit(0)\\nassert False\\n").reason,
+    "root": run_python("import os\\nprint(sorted(os.listdir('/')))").stdout,
+    "forks": run_python(bomb, timeout_s=2.0, audit_hook=False).stdout,
+}))
+"""
+
+
+def test_a_non_root_worker_gets_full_isolation_with_a_process_budget_of_its_own() -> None:
+    """The Containerfile's workers run as the unprivileged ``ray`` user: a uid of no one's, here, busy with 30 processes."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to become another uid")
+    code = Path(tempfile.mkdtemp(prefix="slmb-worker-code-"))  # the checkout may lie where another uid cannot read
+    code.chmod(0o755)
+    for module in ("evals/__init__.py", "evals/sandbox.py", "contracts/__init__.py", "contracts/errors.py"):
+        (code / module).parent.mkdir(exist_ok=True)
+        shutil.copy(ROOT / module, code / module)
+    uid = 1_900_000_000 + secrets.randbelow(10**6)
+    as_uid = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+    busy = [subprocess.Popen([*as_uid, "sleep", "60"]) for _ in range(30)]
+    try:
+        out = subprocess.run(
+            [*as_uid, "/usr/bin/python3", "-I", "-c", AS_WORKER, str(code)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={"PATH": "/usr/bin:/bin"},
+            cwd="/",
+        )
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+        shutil.rmtree(code)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+    assert (seen["mode"], seen["own_uid"]) == ("full", False)  # the same isolation, under the caller's uid
+    assert seen["exit"].startswith("ended before the tests finished")
+    assert "'tmp', 'usr'" in seen["root"] and "home" not in seen["root"]
+    assert 0 < int(seen["forks"]) < 16  # the run's own budget, not shared with the uid's 30 other processes
