@@ -60,16 +60,17 @@ strongest first; each probe runs the real bootstrap on a trivial program):
   runs
 
   * in a **fresh root** that holds ``/usr`` (read-only, with the
-    ``/bin``/``/lib`` links), its own ``/proc``, a minimal ``/dev`` and its
-    own directory, the one writable place; the root and ``/dev`` are
-    read-only tmpfs. Nothing else of the host exists there: no ``/tmp``,
-    ``/run``, ``/var``, ``/home``, ``/etc``, no host ``/dev/shm``, so no host
-    file to read or write and no path-based unix socket to connect to;
+    ``/bin``/``/lib`` links), a minimal ``/dev`` and its own directory, the
+    one writable place; the root and ``/dev`` are read-only tmpfs. Nothing
+    else of the host exists there: no ``/tmp``, ``/run``, ``/var``,
+    ``/home``, ``/etc``, no host ``/dev/shm``, not even a ``/proc``, so no
+    host file to read or write and no path-based unix socket to connect to;
   * in new **user, pid, network, IPC, UTS and cgroup namespaces**: only a
     down loopback (no connection to anything, not even 127.0.0.1 or an
-    abstract unix socket), no host process to see or signal, and when it
-    ends or is killed the kernel kills every process left in its pid
-    namespace, so nothing it spawned outlives the run;
+    abstract unix socket), no host process to see or signal; the program is
+    its pid namespace's init, so when it ends or is killed the kernel kills
+    every process left there, and nothing it spawned outlives the run (as
+    init it also ignores signals it sends itself without a handler);
   * with no capabilities, no further user namespaces (``--disable-userns``),
     a session of its own (no terminal to inject into), killed if its parent
     dies (``--die-with-parent``);
