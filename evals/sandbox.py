@@ -401,7 +401,9 @@ def _namespace_init(info: int, limit_s: float) -> int | None:
     """A pidfd of the program, the init of its pid namespace, from bwrap's ``--info-fd`` (None: bwrap failed first)."""
     data = b""
     deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline and select.select([info], [], [], max(0.0, deadline - time.monotonic()))[0]:
+    ready = select.poll()  # not select(): a Ray worker's descriptors run past FD_SETSIZE
+    ready.register(info, select.POLLIN)
+    while time.monotonic() < deadline and ready.poll(max(0.0, deadline - time.monotonic()) * 1000):
         chunk = os.read(info, 4096)
         if not chunk:
             break  # bwrap closes it once written
