@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup browser demo test test-slow lint bench clean
+.PHONY: setup browser sandbox demo test test-slow lint bench clean
 
 setup: $(STAMP)
 
@@ -27,10 +27,18 @@ browser:
 		&& (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 		|| echo "chromium not installed: the browser tests will skip"; }
 
-demo: setup
+# Code tasks run generated programs only under bubblewrap (evals/sandbox.py): Debian's
+# bubblewrap is installed as the browser is; elsewhere code tasks refuse to run, saying
+# how to install it or to accept weaker isolation (docs/operations.md).
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+		&& (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null) \
+		|| echo "bubblewrap not installed: code tasks will refuse to run (docs/operations.md, Sandbox)"; }
+
+demo: setup sandbox
 	$(BIN)/slmbench demo
 
-test: setup browser
+test: setup browser sandbox
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -4,16 +4,19 @@ Times ``run_python`` on a HumanEval-sized passing program (a function and
 its asserts) against the same program run by a bare ``python -I -S -B``
 subprocess, and against the program's own time in-process. The overhead is
 the sandbox's median minus the bare subprocess's median, and minus the
-in-process time (aim: under 50 ms). Also prints the isolation mode in use.
+in-process time (aim: under 50 ms). Also prints the isolation mode in use, and
+times our own ``unshare`` fallback (``ns+uid``) in the same run where the host
+can give it: bubblewrap's cost beside the code it replaced.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import time
 
-from evals.sandbox import isolation, run_python
+from evals.sandbox import ISOLATION_ENV, MIN_ISOLATION_ENV, IsolationError, isolation, run_python
 
 PROGRAM = """
 def add(a, b):
@@ -51,6 +54,14 @@ def main(n: int = 40) -> None:
     print(f"in-process exec      median {inproc:7.3f} ms")
     print(f"overhead vs bare subprocess: {sandbox - bare:6.1f} ms (aim < 50)")
     print(f"overhead vs in-process:      {sandbox - inproc:6.1f} ms")
+    if iso.mode == "full":
+        os.environ[ISOLATION_ENV] = os.environ[MIN_ISOLATION_ENV] = "ns+uid"
+        try:
+            fallback = median_ms(lambda: run_python(PROGRAM), n)
+        except IsolationError as err:
+            print(f"fallback ns+uid: not on this host ({err})")
+        else:
+            print(f"fallback ns+uid      median {fallback:7.1f} ms (full/ns+uid: {sandbox / fallback:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,7 @@ def run_frames(
                 "planned_tasks": json.dumps(sorted([*tasks, *([EDGE_UNIT] if edge else [])])),
                 "n_units_planned": len(tasks) + int(edge),
                 "n_units_succeeded": len(tasks) + int(edge),
+                "sandbox_isolation": "full" if any(catalog.task(t).executes_code for t in tasks) else None,
                 "error": None,
             }
         )

@@ -40,6 +40,8 @@ from contracts.submission import CATEGORIES, QUANTIZATIONS
 UTC_DATETIME = pl.Datetime("us", "UTC")
 
 RUN_STATUSES = ("staged", "failed", "published")
+# evals.sandbox's isolation modes, strongest first (tests/evals/test_sandbox_isolation.py checks they agree).
+SANDBOX_ISOLATIONS = ("full", "ns+uid", "netns", "userns+netns", "none")
 BACKENDS = ("transformers", "llamacpp")
 # A full git commit id, as GitHub reports a pull request's head.
 GIT_SHA = r"^[0-9a-f]{40}$"
@@ -269,6 +271,13 @@ RUNS = Table(
         _str("planned_tasks", "JSON list of the catalog tasks planned for this variant ('edge': the edge unit)"),
         _int("n_units_planned", "work units planned for this variant", min_value=0),
         _int("n_units_succeeded", "work units that produced results", min_value=0),
+        _str(
+            "sandbox_isolation",
+            "the sandbox isolation the variant's generated programs ran under (evals.sandbox; the weakest if its "
+            "units differed); null when it ran no code",
+            nullable=True,
+            allowed=SANDBOX_ISOLATIONS,
+        ),
         _str("error", "why the run failed: unit errors or failed expectations", nullable=True),
     ),
 )

@@ -31,6 +31,7 @@ class UnitOutcome:
     results: dict[str, Any]
     samples: list[dict[str, Any]]
     duration_s: float
+    sandbox_isolation: str | None = None  # the sandbox mode its generated programs ran under; None: it ran none
 
 
 class UnitCache:
@@ -65,7 +66,12 @@ def write_outcome(folder: Path, outcome: UnitOutcome, meta: dict[str, Any]) -> N
             out.write(json.dumps(sample, sort_keys=True, default=str) + "\n")
     # META last: its presence marks a complete entry.
     (folder / META).write_text(
-        json.dumps({**meta, "duration_s": outcome.duration_s}, indent=1, sort_keys=True, default=str)
+        json.dumps(
+            {**meta, "duration_s": outcome.duration_s, "sandbox_isolation": outcome.sandbox_isolation},
+            indent=1,
+            sort_keys=True,
+            default=str,
+        )
     )
 
 

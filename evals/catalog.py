@@ -47,6 +47,7 @@ class TaskEntry(BaseModel):
     baseline: float = Field(ge=0, le=1, description="random-guess score in [0, 1]")
     group: bool = False
     pack: Literal["offline"] | None = None
+    executes_code: bool = Field(default=False, description="runs model-generated programs in evals.sandbox")
 
     @property
     def result_key(self) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
-from evals.cache import UnitCache, UnitOutcome
+from evals.cache import UnitCache, UnitOutcome, read_meta
 from evals.planning import WorkUnit
 
 
@@ -31,6 +31,7 @@ class UnitReport:
     duration_s: float  # evaluating in the worker (or, from cache, filing the copy)
     error: str | None = None
     waited_s: float = 0.0  # for a free actor, plus moving the outcome back
+    sandbox_isolation: str | None = None  # the sandbox mode its generated programs ran under; None: it ran none
 
     @classmethod
     def failed(cls, name: str, error: BaseException) -> UnitReport:
@@ -65,9 +66,11 @@ def execute_unit(unit: WorkUnit, runner: UnitRunner, cache: UnitCache, run_dir: 
         shutil.rmtree(target)
     shutil.copytree(entry, target)
     total = time.perf_counter() - started
+    isolation = read_meta(target).get("sandbox_isolation")  # of the run that evaluated it, cached or not
     if evaluating_s is None:
-        return UnitReport(unit.name, status, str(target), total)
-    return UnitReport(unit.name, status, str(target), evaluating_s, waited_s=max(0.0, total - evaluating_s))
+        return UnitReport(unit.name, status, str(target), total, sandbox_isolation=isolation)
+    waited = max(0.0, total - evaluating_s)
+    return UnitReport(unit.name, status, str(target), evaluating_s, waited_s=waited, sandbox_isolation=isolation)
 
 
 def unit_meta(unit: WorkUnit) -> dict[str, object]:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from contracts.checks import EDGE_UNIT
 from contracts.submission import Submission
+from evals import sandbox
 from evals.catalog import CatalogError, SuiteCatalog, TaskEntry, load_suite
 from evals.tasks_index import TaskIndex
 from evals.variants import Variant, resolve_variants
@@ -63,6 +64,7 @@ class WorkUnit:
     cost: float  # estimated model requests
     task_config_hash: str
     backend_versions: tuple[tuple[str, str], ...]
+    executes_code: bool = False  # runs model-generated programs in evals.sandbox
 
     @property
     def name(self) -> str:
@@ -85,6 +87,8 @@ class WorkUnit:
             "seed": self.seed,
             "versions": dict(self.backend_versions),
         }
+        if self.executes_code:  # a change in what passes the sandbox changes these units' scores only
+            key["sandbox"] = sandbox.PASS_RULE_VERSION
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
@@ -143,6 +147,8 @@ def index_tasks(submission: Submission, catalog: SuiteCatalog) -> TaskIndex:
     from evals.taskpack import build_pack
 
     entries = planned_tasks(submission, catalog)
+    if any(entry.executes_code for _, entry in entries):
+        sandbox.require_isolation()  # refuse here, before anything runs, where code would run weakly isolated
     include_paths = tuple(str(p) for p in catalog.catalog.tasks_dirs)
     if any(entry.pack == "offline" for _, entry in entries):
         include_paths = (str(build_pack()),) + include_paths
@@ -210,4 +216,5 @@ def _unit(
         cost=docs * _COST_PER_DOC.get(output_type, 4.0),
         task_config_hash=index.config_hash(subtask),
         backend_versions=tuple(sorted(versions.items())),
+        executes_code=entry.executes_code,
     )

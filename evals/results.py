@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from contracts.submission import Submission
-from contracts.tables import EDGE, RETENTION, RUNS, SCORES
+from contracts.tables import EDGE, RETENTION, RUNS, SANDBOX_ISOLATIONS, SCORES
 from evals.cache import read_results
 from evals.catalog import load_catalog
 from evals.edge import EdgeReport
@@ -127,10 +127,17 @@ def runs_frame(
                 "finished_at": finished,
                 "n_units_planned": len(plan.units_of(variant)),
                 "n_units_succeeded": sum(r.status != "failed" for r in mine),
+                "sandbox_isolation": weakest_isolation([r.sandbox_isolation for r in mine]),
                 "error": error,
             }
         )
     return RUNS.conform(pl.DataFrame(rows, schema=RUNS.schema))
+
+
+def weakest_isolation(modes: list[str | None]) -> str | None:
+    """The sandbox isolation a variant's code ran under: the weakest its units had (None: no code ran)."""
+    ran = [m for m in modes if m is not None]
+    return max(ran, key=SANDBOX_ISOLATIONS.index) if ran else None
 
 
 def summary_markdown(

@@ -16,6 +16,7 @@ from evals.backends.spec import BackendSpec
 from evals.cache import UnitOutcome
 from evals.edge import EdgeReport
 from evals.planning import WorkUnit
+from evals.sandbox import require_isolation
 from evals.variants import Variant
 
 
@@ -75,6 +76,8 @@ class ModelWorker:
             raise ValueError(
                 f"unit {unit.name} is for {unit.variant.variant_id}, this worker holds {self.variant.variant_id}"
             )
+        # Refuse before generating anything where the sandbox is weaker than the operator accepts.
+        isolation = require_isolation().mode if unit.executes_code else None
         started = time.perf_counter()
         out = simple_evaluate(
             model=self.lm,
@@ -94,7 +97,7 @@ class ModelWorker:
         # A JSON round trip: plain data crosses process boundaries and files alike.
         results = json.loads(json.dumps(out, default=str))
         samples = json.loads(json.dumps(samples, default=str))
-        return UnitOutcome(results=results, samples=samples, duration_s=time.perf_counter() - started)
+        return UnitOutcome(results, samples, time.perf_counter() - started, sandbox_isolation=isolation)
 
     def measure_edge(
         self, run_id: str, *, prompt_tokens: int = 512, gen_tokens: int = 128, repetitions: int = 5

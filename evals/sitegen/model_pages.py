@@ -32,6 +32,7 @@ PROVENANCE = (
     ("flow_run_id", "Prefect flow run"),
     ("pr_number", "Pull request"),
     ("head_sha", "Commit tested"),
+    ("sandbox_isolation", "Code sandbox isolation"),
     ("started_at", "Started (UTC)"),
     ("finished_at", "Finished (UTC)"),
 )

@@ -57,6 +57,32 @@ def test_mbpp_pass_at_1() -> None:
     assert len(utils.list_fewshot_samples()) == 3
 
 
+def test_the_issue_s_early_exits_score_zero() -> None:
+    """The two calls from the report that scored 1.0."""
+    utils = _utils()
+    assert utils.pass_at_1(["assert f(1)==2"], [["def f(x):\n    raise SystemExit"]]) == 0.0
+    assert utils.pass_at_1(["assert f(1)==2"], [["import os\nos._exit(0)"]]) == 0.0
+
+
+MBPP_MAIN_BLOCKS = {
+    "sys_exit_main": "import sys\n\ndef main():\n    return 0\n\nif __name__ == '__main__':\n    sys.exit(main())\n",
+    "exit_builtin": "if __name__ == '__main__':\n    exit()\n",
+    "raise_SystemExit": "if __name__ == '__main__':\n    raise SystemExit(0)\n",
+    "os_exit": "import os\nos._exit(0)\n",
+}
+
+
+@pytest.mark.parametrize("tail", MBPP_MAIN_BLOCKS.values(), ids=MBPP_MAIN_BLOCKS.keys())
+def test_mbpp_code_that_exits_in_its_main_block_scores_zero(tail: str) -> None:
+    """MBPP's shape (code, then the three asserts): a wrong function plus an exit scores 0, as code_eval scores it."""
+    utils = _utils()
+    tests = "assert add(2, 3) == 5\nassert add(0, 0) == 0\nassert add(-1, 1) == 0"
+    right, wrong = "def add(a, b):\n    return a + b\n\n", "def add(a, b):\n    return a * b\n\n"
+    assert utils.pass_at_1(tests, [wrong + tail]) == 0.0
+    assert utils.pass_at_1(tests, [right + tail]) == 0.0  # the asserts never ran
+    assert utils.pass_at_1(tests, [right]) == 1.0
+
+
 def test_lm_eval_scores_humaneval_format_through_the_sandbox(demo_models, tmp_path: Path) -> None:
     """The real task config, pointed at local data of HumanEval's format, end to end in lm-eval."""
     from lm_eval import simple_evaluate

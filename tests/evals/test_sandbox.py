@@ -4,26 +4,26 @@ from __future__ import annotations
 
 import signal
 import socket
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from evals.sandbox import isolation, run_python
+from evals.sandbox import ISOLATION_ENV, MIN_ISOLATION_ENV, IsolationError, isolation, run_python
 
 
 def test_passing_program_reports_stdout() -> None:
     result = run_python("print(sum(range(5)))")
-    assert (result.passed, result.status, result.stdout) == (True, "passed", "10\n")
-    assert result.duration_s > 0
+    assert (result.passed, result.status, result.stdout, result.reason) == (True, "passed", "10\n", "")
+    assert result.duration_s > 0 and result.isolation == isolation().mode
 
 
 def test_failing_assertion_is_failed_with_traceback() -> None:
     result = run_python("def add(a, b):\n    return a - b\n\nassert add(2, 3) == 5\n")
     assert (result.passed, result.status) == (False, "failed")
     assert "AssertionError" in result.stderr and 'File "main.py", line 4' in result.stderr
+    assert result.reason == "exit status 1 before the tests finished: AssertionError"
 
 
 def test_syntax_error_is_failed() -> None:
@@ -97,16 +97,20 @@ def test_sandboxed_program_cannot_connect(listening_port: int) -> None:
     assert result.status == "failed" and "connected" not in result.stdout
 
 
-def test_network_namespace_blocks_loopback_without_the_audit_hook(listening_port: int) -> None:
-    """The namespace alone (no audit hook) must refuse the connection, where the host allows one."""
-    iso = isolation()
-    if iso.mode == "none":
-        pytest.skip("no network namespace on this host: only the audit hook refuses sockets")
-    code = _CONNECT.format(port=listening_port)
-    probe = subprocess.run(
-        [*iso.prefix, iso.python, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=20
-    )
-    assert probe.returncode != 0 and "connected" not in probe.stdout
+@pytest.mark.parametrize("mode", ["full", "ns+uid", "netns", "userns+netns"])
+def test_network_namespace_blocks_loopback_without_the_audit_hook(
+    listening_port: int, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each mode's namespace alone (no audit hook) refuses the connection the host allows."""
+    monkeypatch.setenv(ISOLATION_ENV, mode)
+    monkeypatch.setenv(MIN_ISOLATION_ENV, mode)
+    try:
+        isolation()
+    except IsolationError as err:
+        pytest.skip(str(err))
+    result = run_python(_CONNECT.format(port=listening_port), audit_hook=False)
+    assert result.isolation == mode
+    assert result.status == "failed" and "connected" not in result.stdout
     # control: outside the namespace the same connection works, so the refusal was the namespace's
     socket.create_connection(("127.0.0.1", listening_port), timeout=2).close()
 

@@ -107,6 +107,18 @@ def test_reference_solutions_pass_in_the_sandbox_and_wrong_ones_fail() -> None:
     assert not run_python(program_for(doc, "\n    return 0")).passed
 
 
+def test_slmb_code_scores_a_completion_that_exits_early_as_zero() -> None:
+    """The pack's own metric (process_results, as lm-eval calls it): 0 on every code item, 1 before the fix."""
+    from evals.taskpack.pack_utils import process_results
+
+    docs = items.eval_docs()["code"]
+    for doc in docs:
+        assert process_results(doc, ["\n    import sys\n    sys.exit(0)"]) == {"pass@1": 0.0}, doc["prompt"]
+    for doc in docs[:5]:
+        for completion in ("\n    raise SystemExit", "\n    import os\n    os._exit(0)", "\n    exit()"):
+            assert process_results(doc, [completion]) == {"pass@1": 0.0}, (doc["prompt"], completion)
+
+
 def test_training_texts_are_deterministic_short_and_disjoint_from_eval() -> None:
     texts = corpus.training_texts(seed=0, n=3000)
     assert texts == corpus.training_texts(seed=0, n=3000)

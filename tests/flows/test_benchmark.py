@@ -98,6 +98,12 @@ def test_run_folder_holds_raw_results_samples_and_summary(demo_runs: dict[str, P
         assert len({s["doc_id"] for s in samples}) == effective  # one entry per document and filter
 
 
+def test_runs_record_the_sandbox_isolation_their_code_ran_under(demo_runs: dict[str, Path]) -> None:
+    for name in ("demo-trained", "demo-untrained"):
+        runs = pl.read_parquet(demo_runs[name] / "runs.parquet")
+        assert runs["sandbox_isolation"].to_list() == ["full"] * runs.height  # slmb_code ran on every variant
+
+
 def test_trained_beats_untrained_and_q8_is_within_stderr(demo_runs: dict[str, Path]) -> None:
     trained = pl.read_parquet(demo_runs["demo-trained"] / "scores.parquet")
     untrained = pl.read_parquet(demo_runs["demo-untrained"] / "scores.parquet")

@@ -47,6 +47,16 @@ def test_submitted_strings_are_escaped_everywhere(demo_site: BuiltSite) -> None:
     assert XSS_NAME in {row[2] for row in _board(demo_site.site)["rows"]}
 
 
+def test_model_pages_show_the_isolation_their_code_ran_under(demo_site: BuiltSite) -> None:
+    rows = {}
+    for page in (demo_site.pages / "models").glob("*.md"):
+        text = page.read_text(encoding="utf-8")
+        name = unescape(re.search(r"<h1>(.*?)</h1>", text).group(1))  # type: ignore[union-attr]
+        rows[name] = re.search(r"<tr><td>Code sandbox isolation</td>(.*?)</tr>", text).group(1)  # type: ignore[union-attr]
+    assert rows["SLMB-Demo-Trained"] == "<td>full</td>" * 3  # its suite ran slmb_code on every variant
+    assert rows["stories260K"] == "<td>—</td>"  # no code task ran: nothing to record
+
+
 def test_csv_downloads_hold_no_formula_a_spreadsheet_would_run(demo_site: BuiltSite) -> None:
     tables = demo_site.site / "tables"
     for csv in tables.glob("*.csv"):

