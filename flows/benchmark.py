@@ -57,7 +57,8 @@ def benchmark_submission(
     ``pr_number`` and ``head_sha`` name the pull request commit a ChatOps run tests; both are kept
     on the run's rows in the runs table. ``submission_yaml`` is the submission's text: ChatOps passes
     the file as it was at ``head_sha``, so a worker on another machine needs no copy of it, and
-    ``submission_path`` then only names it (its path in the repository).
+    ``submission_path`` then only names it (its path in the repository). A submission that comes
+    from a pull request (either is given) may name only hub weights or files in its own folder.
     """
     if head_sha is not None and not re.fullmatch(GIT_SHA, head_sha):
         raise UserError(
@@ -66,7 +67,8 @@ def benchmark_submission(
         )
     if pr_number is not None:
         check_pull_request_free(pr_number, submission_path)
-    submission = validate_submission(submission_path, submission_yaml)
+    from_pull_request = pr_number is not None or submission_yaml is not None
+    submission = validate_submission(submission_path, submission_yaml, from_pull_request)
     options = PlanOptions(suite=suite, limit=limit, seed=seed, tasks_dirs=tuple(Path(d) for d in tasks_dirs or ()))
     plan = plan_benchmark(submission, submission_path, options)
     run = start_run(plan, submission, output_dir, pr_number, head_sha, submission_yaml)
