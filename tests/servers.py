@@ -14,13 +14,14 @@ import uvicorn
 
 
 @contextmanager
-def serving(app: Any) -> Iterator[str]:
+def serving(app: Any, config: uvicorn.Config | None = None) -> Iterator[str]:
     """Yields the base URL. The thread runs in a copy of the caller's context, so the
-    receiver talks to the same Prefect API (a context setting) as the test."""
+    receiver talks to the same Prefect API (a context setting) as the test. ``config``
+    (for ``app``) replaces the plain settings; its host and port are not used."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", backlog=512))
+    server = uvicorn.Server(config or uvicorn.Config(app, log_level="warning", lifespan="off", backlog=512))
     thread = threading.Thread(target=contextvars.copy_context().run, args=(server.run, [sock]), daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

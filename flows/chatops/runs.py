@@ -7,9 +7,12 @@ a client per call costs a handshake each time, which dominated latency under loa
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
+import httpx
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.filters import (
     DeploymentFilter,
@@ -20,6 +23,9 @@ from prefect.client.schemas.filters import (
     FlowRunFilterTags,
 )
 from prefect.client.schemas.objects import StateType
+from prefect.exceptions import PrefectException
+
+from contracts.errors import UserError
 
 # Flow runs created at once. Prefect's server serializes writes to its database, so more
 # concurrent creates only add lock contention: 100 creates from 40 threads took 15-34 s
@@ -28,6 +34,18 @@ from prefect.client.schemas.objects import StateType
 CONCURRENT_CREATES = 4
 
 ACTIVE = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING]
+
+
+class OrchestratorError(UserError):
+    """The Prefect API failed or could not be reached: our side, not the PR's (the receiver answers 502)."""
+
+
+@contextmanager
+def _prefect_call(what: str) -> Iterator[None]:
+    try:
+        yield
+    except (httpx.HTTPError, PrefectException) as exc:
+        raise OrchestratorError(f"Prefect: {what} failed: {type(exc).__name__}: {exc}") from None
 
 
 def pr_tag(repo: str, pr: int) -> str:
@@ -60,21 +78,23 @@ class Orchestrator:
         receiver's own replay check return the same flow run instead of a second one.
         """
         client = self._api()
-        if deployment not in self._deployment_ids:
-            self._deployment_ids[deployment] = client.read_deployment_by_name(deployment).id
-        with self._creates:
-            flow_run = client.create_flow_run_from_deployment(
-                self._deployment_ids[deployment], parameters=parameters, tags=tags, idempotency_key=idempotency_key
-            )
+        with _prefect_call(f"starting a run of {deployment}"):
+            if deployment not in self._deployment_ids:
+                self._deployment_ids[deployment] = client.read_deployment_by_name(deployment).id
+            with self._creates:
+                flow_run = client.create_flow_run_from_deployment(
+                    self._deployment_ids[deployment], parameters=parameters, tags=tags, idempotency_key=idempotency_key
+                )
         return str(flow_run.id)
 
     def active_runs(self, deployment: str, tag: str) -> list[str]:
         """Ids of the deployment's runs carrying ``tag`` that have not finished."""
         active = FlowRunFilterState(type=FlowRunFilterStateType(any_=ACTIVE))
-        runs = self._api().read_flow_runs(
-            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag]), state=active),
-            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment.partition("/")[2]])),
-        )
+        with _prefect_call(f"listing the active runs of {deployment}"):
+            runs = self._api().read_flow_runs(
+                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag]), state=active),
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment.partition("/")[2]])),
+            )
         return [str(r.id) for r in runs]
 
 
