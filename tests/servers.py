@@ -1,15 +1,17 @@
-"""Run an ASGI app under uvicorn on 127.0.0.1 in a background thread (tests and the load benchmark)."""
+"""Run an ASGI app under uvicorn on 127.0.0.1 in a background thread, or wait for one in a subprocess (tests, benchmarks)."""
 
 from __future__ import annotations
 
 import contextvars
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import uvicorn
 
 
@@ -35,3 +37,16 @@ def serving(app: Any, config: uvicorn.Config | None = None) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen[Any], timeout_s: float = 60) -> None:
+    """Return once ``url``/healthz answers; raise if ``process`` exits or ``timeout_s`` passes first."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            httpx.get(f"{url}/healthz", timeout=1).raise_for_status()
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"the server at {url} did not start (exit code {process.poll()})") from None
+            time.sleep(0.2)

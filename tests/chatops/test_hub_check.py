@@ -10,17 +10,15 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.chatops.conftest import SECRET, Receiver, pull_request
 from tests.chatops.github_standin import GitHubStandIn
 from tests.evals.hub_standin import HubStandIn
-from tests.servers import serving
+from tests.servers import serving, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 NEW_FILE = "models/submissions/hub-model.yaml"
@@ -79,21 +77,11 @@ def online_receiver(
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                httpx.get(f"{url}/healthz", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(
-                        f"the receiver did not start: {process.stderr.read().decode()[-3000:]}"
-                    ) from None
-                time.sleep(0.2)
+        wait_until_healthy(url, process, timeout_s=120)
         yield Receiver(url, standin, github_url, state)
     finally:
         process.terminate()
