@@ -32,7 +32,7 @@ from flows import settings
 from flows.chatops.signature import sign
 from tests.chatops.conftest import REPO, SUBMISSION, comment, pull_request
 from tests.chatops.github_standin import GitHubStandIn
-from tests.servers import serving
+from tests.servers import serving, wait_until_healthy
 
 SECRET = b"load-secret"
 
@@ -154,15 +154,7 @@ def main() -> int:
         )
         try:
             url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(f"{url}/healthz", timeout=1).raise_for_status()
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline or receiver.poll() is not None:
-                        raise SystemExit("the receiver did not start") from None
-                    time.sleep(0.2)
+            wait_until_healthy(url, receiver)
             by_status, wall = asyncio.run(fire(url, requests, args.concurrency))
         finally:
             receiver.terminate()
