@@ -119,7 +119,7 @@ CASES = {
 def test_online_the_pr_check_refuses_what_anyone_could_not_download(online_receiver: Receiver, hub) -> None:
     standin, _ = hub
     gh = online_receiver.github
-    for pr, (case, (make, reason)) in enumerate(CASES.items(), start=71):
+    for pr, (case, (make, reason)) in enumerate(CASES.items(), start=171):
         pull = gh.add_pull(pr, {NEW_FILE: make(standin)})
         answer = online_receiver.deliver("pull_request", pull_request(pr, pull.head_sha))
         assert answer.status_code == 200, (case, answer.text)
@@ -133,7 +133,7 @@ def test_online_the_pr_check_refuses_what_anyone_could_not_download(online_recei
 def test_offline_by_default_the_hub_is_never_asked(receiver: Receiver, hub) -> None:
     standin, _ = hub
     before = len(standin.requests)
-    pull = receiver.github.add_pull(80, {NEW_FILE: hub_submission("slmbench-test/no-such-model")})
-    answer = receiver.deliver("pull_request", pull_request(80, pull.head_sha))
+    pull = receiver.github.add_pull(180, {NEW_FILE: hub_submission("slmbench-test/no-such-model")})
+    answer = receiver.deliver("pull_request", pull_request(180, pull.head_sha))
     assert answer.json()["result"] == "valid"  # the contract alone: nothing was asked
     assert len(standin.requests) == before
