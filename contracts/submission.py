@@ -87,15 +87,17 @@ def parse_parameters(value: str | int | float) -> int:
     """``"260K"`` -> 260_000, ``"1.1B"`` -> 1_100_000_000; plain numbers pass through."""
     if isinstance(value, bool):
         raise ValueError('must be a count such as "135M" or "1.1B", not true/false')
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f'{value} is not a parameter count; write it like "260K", "135M" or "1.1B"')
-    if isinstance(value, int | float):
-        return round(value)
-    match = PARAMETERS_RE.match(str(value))
-    if not match:
-        raise ValueError(f'cannot read {value!r} as a parameter count; write it like "260K", "135M" or "1.1B"')
-    number, suffix = match.groups()
-    return round(float(number) * _SCALE[suffix.upper()])
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        match = PARAMETERS_RE.match(value)
+        if not match:
+            raise ValueError(f'cannot read {value!r} as a parameter count; write it like "260K", "135M" or "1.1B"')
+        number, suffix = match.groups()
+        value = float(number) * _SCALE[suffix.upper()]
+    if not isinstance(value, float) or not math.isfinite(value):  # "1e999" and .inf alike
+        raise ValueError(f'{str(value)[:20]} is not a parameter count; write it like "260K", "135M" or "1.1B"')
+    return round(value)
 
 
 def _strip(value: Any) -> Any:
@@ -279,7 +281,9 @@ def _did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
 
 
 def _count(count: int) -> str:
-    return f"{count:,}" if abs(count) < 10**15 else f"{count:.3g}"
+    """A parameter count for a message; a huge one by its length (an int may exceed any float)."""
+    digits = len(str(abs(count)))
+    return f"{count:,}" if digits <= 15 else f"{'-' if count < 0 else ''}a {digits}-digit number"
 
 
 _FIELDS: dict[str, tuple[str, ...]] = {

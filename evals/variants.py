@@ -73,14 +73,19 @@ def local_weight_problems(submission: Submission) -> list[Problem]:
     hub weights not at all.
     """
     card = submission.model
+    if not card.local_path:
+        return []
+    if card.local_path.startswith(FIXTURE_SCHEME):
+        try:
+            _known_fixture(card.local_path.removeprefix(FIXTURE_SCHEME), f"model {card.name!r}")
+        except VariantError as exc:
+            return [Problem("model.local_path", str(exc))]
+        return []
     problems = []
     for quant in card.quantizations:
         where = f"model {card.name!r}, quantization {quant.name}"
         try:
-            if card.local_path and card.local_path.startswith(FIXTURE_SCHEME):
-                _known_fixture(card.local_path.removeprefix(FIXTURE_SCHEME), where)
-            elif card.local_path:
-                _check_weights(_local_path(card, quant, where), quant, where)
+            _check_weights(_local_path(card, quant, where), quant, where)
         except WeightsMissing:
             continue
         except VariantError as exc:
