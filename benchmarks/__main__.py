@@ -13,6 +13,7 @@ BENCHMARKS = (
     "publish_scale",
     "site_build",
     "webhook_load",
+    "webhook_slow_clients",
     "flow_run_creates",
     "edge_repeatability",
     "sandbox_overhead",

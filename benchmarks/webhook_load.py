@@ -3,7 +3,7 @@
     nice -n 10 /tmp/probe-venv/bin/python -m benchmarks.webhook_load [--deliveries 1000] [--concurrency 50]
 
 The receiver runs in its own uvicorn process; a real Prefect API (the test harness) and the
-GitHub stand-in (tests/chatops) run in this one. The delivery mix holds distinct valid
+GitHub stand-in (tests/flows/chatops) run in this one. The delivery mix holds distinct valid
 ``/test-benchmark`` commands (one per PR), replays of them, conversation, commands from
 non-maintainers, unknown commands, forged signatures and PR-opened validations. It prints
 requests per second, latency percentiles, the status codes, and the number of benchmark
@@ -32,7 +32,7 @@ from flows import settings
 from flows.chatops.signature import sign
 from tests.flows.chatops.conftest import REPO, SUBMISSION, comment, pull_request
 from tests.flows.chatops.github_standin import GitHubStandIn
-from tests.servers import serving
+from tests.servers import serving, wait_until_healthy
 
 SECRET = b"load-secret"
 
@@ -154,15 +154,7 @@ def main() -> int:
         )
         try:
             url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(f"{url}/healthz", timeout=1).raise_for_status()
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline or receiver.poll() is not None:
-                        raise SystemExit("the receiver did not start") from None
-                    time.sleep(0.2)
+            wait_until_healthy(url, receiver)
             by_status, wall = asyncio.run(fire(url, requests, args.concurrency))
         finally:
             receiver.terminate()

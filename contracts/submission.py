@@ -20,13 +20,21 @@ project builds itself (see ``evals.fixtures``).
 
 Reading a file never raises for bad input: :func:`load_submission` returns the
 model or a list of :class:`Problem`, each naming the field and the fix.
+
+The file is untrusted (it comes from pull requests), so reading it is bounded: a
+regular file of at most 64 KiB, YAML nested at most ``MAX_DEPTH`` deep, no aliases
+or merge keys, no key given twice, and no control or formatting character in any
+key or value (they could rewrite what a terminal or a page shows around them).
+A submission that comes from a pull request may name hub weights or files in its
+own folder only (:func:`pull_request_problems`); local paths are for maintainers.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -42,11 +50,23 @@ from pydantic import (
 )
 
 from contracts.errors import UserError
+from contracts.files import NotARegularFile, read_regular
 from contracts.names import did_you_mean
+from contracts.safe_text import describe, first_hidden, visible
 
 MAX_SUBMISSION_BYTES = 64 * 1024
 MIN_PARAMETERS = 1_000_000
 MAX_PARAMETERS = 3_000_000_000
+# A test model may be smaller than MIN_PARAMETERS, but it still has parameters.
+MIN_TEST_PARAMETERS = 1
+# The deepest real submission is 4 levels (model > quantizations > [i] > key); anything
+# much deeper is an attack on the parser (5,000 nested "[" overflow its recursion).
+MAX_DEPTH = 16
+
+# Where pull requests add submission files; local weights of a PR must lie inside it.
+SUBMISSIONS_DIR = "models/submissions/"
+FIXTURE_SCHEME = "fixture://"
+FIXTURE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 # The category names are the catalog's; kept here too because the contract is
 # checked in CI without loading the engine. tests/contracts checks they agree.
@@ -67,13 +87,17 @@ def parse_parameters(value: str | int | float) -> int:
     """``"260K"`` -> 260_000, ``"1.1B"`` -> 1_100_000_000; plain numbers pass through."""
     if isinstance(value, bool):
         raise ValueError('must be a count such as "135M" or "1.1B", not true/false')
-    if isinstance(value, int | float):
-        return int(value)
-    match = PARAMETERS_RE.match(str(value))
-    if not match:
-        raise ValueError(f'cannot read {value!r} as a parameter count; write it like "260K", "135M" or "1.1B"')
-    number, suffix = match.groups()
-    return round(float(number) * _SCALE[suffix.upper()])
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        match = PARAMETERS_RE.match(value)
+        if not match:
+            raise ValueError(f'cannot read {value!r} as a parameter count; write it like "260K", "135M" or "1.1B"')
+        number, suffix = match.groups()
+        value = float(number) * _SCALE[suffix.upper()]
+    if not isinstance(value, float) or not math.isfinite(value):  # "1e999" and .inf alike
+        raise ValueError(f'{str(value)[:20]} is not a parameter count; write it like "260K", "135M" or "1.1B"')
+    return round(value)
 
 
 def _strip(value: Any) -> Any:
@@ -158,9 +182,15 @@ class ModelCard(BaseModel):
     @classmethod
     def _parse_parameters(cls, value: Any, info: ValidationInfo) -> int:
         count = parse_parameters(value)
-        if not info.data.get("test_model") and not MIN_PARAMETERS <= count <= MAX_PARAMETERS:
+        if info.data.get("test_model"):
+            if not MIN_TEST_PARAMETERS <= count <= MAX_PARAMETERS:
+                raise ValueError(
+                    f"{_count(count)} is not a model size; a test model has from 1 to 3B parameters: "
+                    'write its real count, e.g. "260K"'
+                )
+        elif not MIN_PARAMETERS <= count <= MAX_PARAMETERS:
             raise ValueError(
-                f"{count:,} lies outside 1M–3B; SLM Bench ranks models of 1M to 3B parameters "
+                f"{_count(count)} lies outside 1M–3B; SLM Bench ranks models of 1M to 3B parameters "
                 "(a fixture or test model may be smaller: mark it with test_model: true)"
             )
         return count
@@ -171,6 +201,18 @@ class ModelCard(BaseModel):
         if repo is not None and not HF_REPO_RE.match(repo):
             raise ValueError(f"{repo!r} is not a hub repo; write it as owner/name, e.g. HuggingFaceTB/SmolLM2-135M")
         return repo
+
+    @field_validator("local_path")
+    @classmethod
+    def _fixture_shape(cls, local_path: str | None) -> str | None:
+        if local_path is not None and local_path.startswith(FIXTURE_SCHEME):
+            name = local_path.removeprefix(FIXTURE_SCHEME)
+            if not FIXTURE_NAME_RE.match(name):
+                raise ValueError(
+                    f"{local_path!r} names no fixture; write fixture://<name> with a demo model's name "
+                    "(lowercase letters, digits and dashes; `slmbench fixtures` lists them)"
+                )
+        return local_path
 
     @field_validator("revision")
     @classmethod
@@ -220,7 +262,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
+        # Both parts may quote the file: shown escaped, so a problem line cannot rewrite the terminal.
+        return visible(f"{self.field}: {self.message}")
 
 
 class SubmissionError(UserError):
@@ -229,7 +272,13 @@ class SubmissionError(UserError):
     def __init__(self, path: str, problems: list[Problem]) -> None:
         self.path = path
         self.problems = problems
-        super().__init__(f"{path}: " + "; ".join(str(p) for p in problems))
+        super().__init__(f"{visible(str(path))}: " + "; ".join(str(p) for p in problems))
+
+
+def _count(count: int) -> str:
+    """A parameter count for a message; a huge one by its length (an int may exceed any float)."""
+    digits = len(str(abs(count)))
+    return f"{count:,}" if digits <= 15 else f"{'-' if count < 0 else ''}a {digits}-digit number"
 
 
 _FIELDS: dict[str, tuple[str, ...]] = {
@@ -239,11 +288,19 @@ _FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _where(loc: list[str | int]) -> str:
+    """``["model", "quantizations", 0, "name"]`` -> ``model.quantizations[0].name``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(file)"
+
+
 def _problems_from(error: ValidationError) -> list[Problem]:
     problems = []
     for item in error.errors():
         loc = [str(part) for part in item["loc"]]
-        where = re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", ".".join(loc)) or "(file)"
+        where = _where(list(item["loc"]))
         if item["type"] == "extra_forbidden":
             parent = "quantizations" if "quantizations" in loc else ("model" if loc[:1] == ["model"] else "")
             message = f"unknown key{did_you_mean(loc[-1], _FIELDS[parent])}; remove it or fix its spelling"
@@ -265,47 +322,185 @@ def _field_hint(loc: list[str]) -> str:
     return f"({info.description})" if info and info.description else ""
 
 
-def parse_submission(text: str, source: str = "<text>") -> Submission:
-    """Parse YAML text; raises :class:`SubmissionError` listing every problem."""
-    if len(text.encode()) > MAX_SUBMISSION_BYTES:
-        raise SubmissionError(
-            source,
-            [Problem("(file)", f"larger than {MAX_SUBMISSION_BYTES // 1024} KiB; a submission is a short YAML file")],
+class _OverLimit(yaml.MarkedYAMLError):
+    """Valid YAML that a submission may not use; ``problem`` says what to write instead."""
+
+
+class _SubmissionLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, bounded: nesting depth, no aliases, huge integers as YAML errors."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):  # aliases could expand a 64 KiB file into gigabytes
+            raise _OverLimit(
+                None, None, "anchors and aliases (&name, *name) are not allowed; write the values out", event.start_mark
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _OverLimit(
+                    None,
+                    None,
+                    f"nested deeper than {MAX_DEPTH} levels; a submission is a mapping a few levels deep",
+                    event.start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:  # Python refuses integers of more than 4,300 digits
+            raise _OverLimit(
+                None,
+                None,
+                f"the number {node.value[:12]}... has too many digits; write a short number",
+                node.start_mark,
+            ) from None
+
+
+_SubmissionLoader.add_constructor("tag:yaml.org,2002:int", _SubmissionLoader.construct_yaml_int)
+
+
+def _node_problems(node: yaml.Node, loc: list[str | int]) -> list[Problem]:
+    """Keys given twice, merge keys, and hidden characters anywhere in the document (depth is bounded)."""
+    if isinstance(node, yaml.ScalarNode):
+        return _hidden_problem(_where(loc), node.value, node, "value")
+    if isinstance(node, yaml.SequenceNode):
+        return [p for i, item in enumerate(node.value) for p in _node_problems(item, [*loc, i])]
+    problems: list[Problem] = []
+    seen: dict[str, yaml.Node] = {}
+    for key_node, value_node in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            problems.append(Problem(_where(loc), f"merge key `<<` (line {_line(key_node)}); write each key out"))
+            continue
+        if not isinstance(key_node, yaml.ScalarNode):
+            problems.append(
+                Problem(_where(loc), f"a key at line {_line(key_node)} is not a name; keys are plain words")
+            )
+            continue
+        key = key_node.value
+        where = _where([*loc, key])
+        if hidden := _hidden_problem(where, key, key_node, "key"):
+            problems += hidden
+            continue
+        if key in seen:
+            problems.append(
+                Problem(where, f"given twice (lines {_line(seen[key])} and {_line(key_node)}); keep one of them")
+            )
+        seen[key] = key_node
+        problems += _node_problems(value_node, [*loc, key])
+    return problems
+
+
+def _hidden_problem(where: str, text: str, node: yaml.Node, what: str) -> list[Problem]:
+    found = first_hidden(text)
+    if found is None:
+        return []
+    index, char = found
+    return [
+        Problem(
+            where,
+            f"the {what} at line {_line(node)} holds the control character {describe(char)} at character {index + 1}; "
+            "remove control and formatting characters (ANSI escapes, NUL, right-to-left overrides)",
         )
+    ]
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _read_yaml(text: str, source: str) -> Any:
+    loader = _SubmissionLoader(text)
     try:
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if problems := _node_problems(node, []):
+            raise SubmissionError(source, problems)
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-        raise SubmissionError(
-            source, [Problem(where, f"not valid YAML ({getattr(exc, 'problem', exc)}); check indentation and quotes")]
-        ) from None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        message = (
+            problem if isinstance(exc, _OverLimit) else f"not valid YAML ({problem}); check indentation and quotes"
+        )
+        raise SubmissionError(source, [Problem(where, message)]) from None
+    finally:
+        loader.dispose()
+
+
+def pull_request_problems(submission: Submission) -> list[Problem]:
+    """What a submission from a pull request may not say, checked from its text alone.
+
+    A PR's submission names hub weights (``hf_repo``, no ``local_path``), a demo fixture (a
+    closed list of models the project builds), or files inside the PR's own folder
+    (``models/submissions/``). Nothing here looks at a disk, so the answer is the same
+    whichever paths exist where the benchmark runs.
+    """
+    local = submission.model.local_path
+    if local is None or local.startswith(FIXTURE_SCHEME):
+        return []
+    path = PurePosixPath(local)
+    inside = path.parts[:2] == ("models", "submissions") and len(path.parts) > 2
+    if not inside or path.is_absolute() or ".." in path.parts or "\\" in local or ":" in local:
+        return [
+            Problem(
+                "model.local_path",
+                f"a submission from a pull request may not read local files outside {SUBMISSIONS_DIR}; "
+                "remove local_path and give the hub repo in hf_repo (with revision), or use fixture://<name>",
+            )
+        ]
+    return []
+
+
+def parse_submission(text: str, source: str = "<text>", from_pull_request: bool = False) -> Submission:
+    """Parse YAML text; raises :class:`SubmissionError` listing every problem.
+
+    ``from_pull_request`` adds the rules for files that came from a PR (:func:`pull_request_problems`).
+    """
+    if len(text.encode()) > MAX_SUBMISSION_BYTES:
+        raise SubmissionError(source, [_too_large()])
+    data = _read_yaml(text, source)
     if not isinstance(data, dict):
         raise SubmissionError(source, [Problem("(file)", "expected a mapping with a top-level `model:` key")])
     try:
-        return Submission.model_validate(data)
+        submission = Submission.model_validate(data)
     except ValidationError as exc:
         raise SubmissionError(source, _problems_from(exc)) from None
+    if from_pull_request and (problems := pull_request_problems(submission)):
+        raise SubmissionError(source, problems)
+    return submission
 
 
-def load_submission(path: str | Path) -> Submission:
+def _too_large() -> Problem:
+    return Problem("(file)", f"larger than {MAX_SUBMISSION_BYTES // 1024} KiB; a submission is a short YAML file")
+
+
+def load_submission(path: str | Path, from_pull_request: bool = False) -> Submission:
     """Read and validate a submission file; raises :class:`SubmissionError`."""
-    path = Path(path)
     try:
-        if path.stat().st_size > MAX_SUBMISSION_BYTES:
-            raise SubmissionError(
-                str(path),
-                [
-                    Problem(
-                        "(file)", f"larger than {MAX_SUBMISSION_BYTES // 1024} KiB; a submission is a short YAML file"
-                    )
-                ],
-            )
-        text = path.read_text(encoding="utf-8")
+        raw = read_regular(path, MAX_SUBMISSION_BYTES)
     except FileNotFoundError:
         raise SubmissionError(str(path), [Problem("(file)", "no such file; check the path")]) from None
+    except NotARegularFile as exc:
+        fix = "give the path of a .yaml file" if exc.kind == "a folder" else "only regular files are read"
+        raise SubmissionError(str(path), [Problem("(file)", f"is {exc.kind}; {fix}")]) from None
+    except OSError as exc:
+        raise SubmissionError(
+            str(path), [Problem("(file)", f"cannot be read ({exc.strerror}); check the path")]
+        ) from None
+    if len(raw) > MAX_SUBMISSION_BYTES:
+        raise SubmissionError(str(path), [_too_large()])
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise SubmissionError(str(path), [Problem("(file)", "not UTF-8 text; save the YAML as UTF-8")]) from None
-    except IsADirectoryError:
-        raise SubmissionError(str(path), [Problem("(file)", "is a folder; give the path of a .yaml file")]) from None
-    return parse_submission(text, str(path))
+    return parse_submission(text, str(path), from_pull_request)

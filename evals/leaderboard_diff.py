@@ -5,7 +5,9 @@ The publish report on a pull request shows it (``flows.chatops.reporting``).
 
 from __future__ import annotations
 
+from contracts.safe_text import visible
 from contracts.tables import LEADERBOARD
+from evals.sitegen.text import md_text
 from evals.warehouse.storage import read_table
 
 MAX_ROWS = 15
@@ -27,12 +29,16 @@ def leaderboard_change(warehouse: str, version: int | None) -> str:
             change = f"was #{prior['rank']} ({_num(prior['aggregate'])})"
         else:
             continue
-        lines.append(
-            f"| {row['rank']} | {row['model_name']} | {row['variant_id']} | {_num(row['aggregate'])} | {change} |"
-        )
+        # Model names come from pull requests: escaped, so a pipe, HTML or a bidi override stays text.
+        cells = (row["rank"], _text(row["model_name"]), _text(row["variant_id"]), _num(row["aggregate"]), change)
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     shown = lines[: MAX_ROWS + 2]
     more = len(lines) - len(shown)
     return f"Leaderboard v{version}:\n\n" + "\n".join(shown) + (f"\n\n…and {more} more rows changed." if more else "")
+
+
+def _text(value: object) -> str:
+    return md_text(visible(str(value)))
 
 
 def _num(value: float | None) -> str:

@@ -191,8 +191,8 @@ def make_plan(
 def plan_submission(submission: Submission, options: PlanOptions) -> Plan:
     """Every planning step in order (suite, task index, weights, units), for a caller without Prefect."""
     catalog = load_suite(options.suite, options.tasks_dirs)
-    index = index_tasks(submission, catalog)
-    return make_plan(submission, catalog, resolve_variants(submission), index, options)
+    variants = resolve_variants(submission)  # bad weights fail before the task index builds the task pack
+    return make_plan(submission, catalog, variants, index_tasks(submission, catalog), options)
 
 
 def _unit(

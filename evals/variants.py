@@ -2,9 +2,13 @@
 
 A :class:`Variant` is one (model, quantization) pair with its weights found on
 disk and fingerprinted. Resolving checks everything a run needs from the
-weights before any model loads: the path exists, the format is one we load
-(safetensors or GGUF, never pickle), and hub downloads happen only when the
-submission names a hub model and the user let the hub be reached.
+weights before any model loads: the path exists and is a regular file or a
+folder (a FIFO or a device would block or never end), the format is one we
+load (safetensors or GGUF, never pickle), a GGUF's header and sizes hold up
+(``evals.gguf_files``), a fixture name is one the project builds (checked before
+anything is built), and hub downloads happen only when the submission names a
+hub model and the user let the hub be reached. All of it runs before the
+weights are hashed, so a bad file leaves no cache entry behind.
 """
 
 from __future__ import annotations
@@ -13,19 +17,24 @@ import hashlib
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from contracts.errors import UserError
-from contracts.submission import FLOAT_PRECISIONS, ModelCard, Quantization, Submission
+from contracts.files import NotARegularFile, kind_of
+from contracts.submission import FIXTURE_SCHEME, FLOAT_PRECISIONS, ModelCard, Problem, Quantization, Submission
 from evals import paths
 
-FIXTURE_SCHEME = "fixture://"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
 
 class VariantError(UserError):
     """A variant's weights cannot be used; the message says which and how to fix it."""
+
+
+class WeightsMissing(VariantError):
+    """Nothing at the local path (a submission may be checked on one machine and run on another)."""
 
 
 @dataclass(frozen=True)
@@ -56,13 +65,38 @@ def resolve_variants(submission: Submission) -> list[Variant]:
     return [_resolve(card, quant) for quant in card.quantizations]
 
 
+def local_weight_problems(submission: Submission) -> list[Problem]:
+    """What ``slmbench validate`` can tell about local weights without building or downloading anything.
+
+    Local files are checked as a run would check them, where they exist (a missing path fails at plan
+    time: a submission may be checked on one machine and run on another); a fixture only by its name;
+    hub weights not at all.
+    """
+    card = submission.model
+    if not card.local_path:
+        return []
+    if card.local_path.startswith(FIXTURE_SCHEME):
+        try:
+            _known_fixture(card.local_path.removeprefix(FIXTURE_SCHEME), f"model {card.name!r}")
+        except VariantError as exc:
+            return [Problem("model.local_path", str(exc))]
+        return []
+    problems = []
+    for quant in card.quantizations:
+        where = f"model {card.name!r}, quantization {quant.name}"
+        try:
+            _check_weights(_local_path(card, quant, where), quant, where)
+        except WeightsMissing:
+            continue
+        except VariantError as exc:
+            problems.append(Problem("model.local_path", str(exc)))
+    return problems
+
+
 def _resolve(card: ModelCard, quant: Quantization) -> Variant:
     where = f"model {card.name!r}, quantization {quant.name}"
     path = _locate(card, quant, where)
-    if quant.format == "safetensors":
-        _check_hf_dir(path, where)
-    elif path.suffix != ".gguf":
-        raise VariantError(f"{where}: {path} is not a .gguf file; point local_path or gguf_file at the GGUF weights")
+    _check_weights(path, quant, where)
     return Variant(
         variant_id=f"{slug(card.name)}--{quant.name}",
         model_name=card.name,
@@ -75,29 +109,69 @@ def _resolve(card: ModelCard, quant: Quantization) -> Variant:
     )
 
 
+def _check_weights(path: Path, quant: Quantization, where: str) -> None:
+    """The weights at ``path`` are what ``quant`` says, and readable: before anything hashes or loads them."""
+    if quant.format == "safetensors":
+        _check_hf_dir(path, where)
+        return
+    if path.suffix != ".gguf":
+        raise VariantError(f"{where}: {path} is not a .gguf file; point local_path or gguf_file at the GGUF weights")
+    from evals.gguf_files import GGUFError, inspect_gguf
+
+    try:
+        inspect_gguf(path)
+    except (GGUFError, NotARegularFile) as exc:
+        raise VariantError(
+            f"{where}: {path} is not usable GGUF weights: {exc}; point local_path or gguf_file at a complete .gguf file"
+        ) from None
+
+
 def _locate(card: ModelCard, quant: Quantization, where: str) -> Path:
     if card.local_path and card.local_path.startswith(FIXTURE_SCHEME):
         return _fixture_path(card.local_path.removeprefix(FIXTURE_SCHEME), quant, where)
     if card.local_path:
-        base = Path(card.local_path).expanduser()
-        if not base.is_absolute():
-            base = Path.cwd() / base
-        path = base / quant.gguf_file if quant.format == "gguf" and base.is_dir() and quant.gguf_file else base
-        if not path.exists():
-            raise VariantError(
-                f"{where}: local_path {path} does not exist; build or download the model there, or fix model.local_path"
-            )
-        return path.resolve()
+        return _local_path(card, quant, where)
     return _download(card, quant, where)
+
+
+def _local_path(card: ModelCard, quant: Quantization, where: str) -> Path:
+    """The local file or folder of a variant: it must exist and be a regular file or a folder.
+
+    ``os.stat`` reads the inode only, so a FIFO is recognized without opening (and blocking on) it.
+    """
+    base = Path(str(card.local_path)).expanduser()
+    if not base.is_absolute():
+        base = Path.cwd() / base
+    path = base / quant.gguf_file if quant.format == "gguf" and base.is_dir() and quant.gguf_file else base
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        raise WeightsMissing(
+            f"{where}: local_path {path} does not exist; build or download the model there, or fix model.local_path"
+        ) from None
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise VariantError(
+            f"{where}: local_path {path} is {kind_of(mode)}; only regular files and folders are read: "
+            "point it at a model folder or a .gguf file"
+        )
+    return path.resolve()
+
+
+def _known_fixture(name: str, where: str) -> str:
+    """Checked before anything is built, so an unknown name costs nothing."""
+    from evals.fixtures import MODEL_NAMES
+
+    if name not in MODEL_NAMES:
+        known = ", ".join(FIXTURE_SCHEME + n for n in MODEL_NAMES)
+        raise VariantError(f"{where}: unknown fixture {name!r}; the project builds {known}")
+    return name
 
 
 def _fixture_path(name: str, quant: Quantization, where: str) -> Path:
     from evals.fixtures import build_all
 
-    models = build_all()
-    if name not in models:
-        raise VariantError(f"{where}: unknown fixture {name!r}; the project builds {sorted(models)}")
-    model = models[name]
+    name = _known_fixture(name, where)
+    model = build_all()[name]
     if quant.format == "safetensors":
         return Path(model.hf_dir)
     gguf_name = "F32" if quant.name == "FP32" else quant.name
@@ -143,6 +217,12 @@ def _check_hf_dir(path: Path, where: str) -> None:
         raise VariantError(
             f"{where}: {path} is not a model folder; safetensors variants need a folder with config.json"
         )
+    for entry in path.rglob("*"):  # a FIFO or a device where a loader expects a file would block it
+        mode = entry.stat().st_mode if entry.exists() else 0
+        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise VariantError(
+                f"{where}: {entry} is {kind_of(mode)}; a model folder holds regular files only: remove it"
+            )
     if not (path / "config.json").exists():
         raise VariantError(f"{where}: {path} has no config.json; point local_path at a Hugging Face model folder")
     if not any(path.glob("*.safetensors")):

@@ -63,7 +63,8 @@ def benchmark_submission(
     ``pr_number`` and ``head_sha`` name the pull request commit a ChatOps run tests; both are kept
     on the run's rows in the runs table. ``submission_yaml`` is the submission's text: ChatOps passes
     the file as it was at ``head_sha``, so a worker on another machine needs no copy of it, and
-    ``submission_path`` then only names it (its path in the repository).
+    ``submission_path`` then only names it (its path in the repository). A submission that comes
+    from a pull request (either is given) may name only hub weights or files in its own folder.
     """
     if head_sha is not None and not re.fullmatch(GIT_SHA, head_sha):
         raise UserError(
@@ -72,12 +73,13 @@ def benchmark_submission(
         )
     if pr_number is not None:
         check_pull_request_free(pr_number, submission_path)
-    submission = validate_submission(submission_path, submission_yaml)
+    from_pull_request = pr_number is not None or submission_yaml is not None
+    submission = validate_submission(submission_path, submission_yaml, from_pull_request)
     tasks_paths = tuple(Path(d) for d in tasks_dirs or ())
     options = PlanOptions(suite=suite, limit=limit, seed=seed, tasks_dirs=tasks_paths, submission_path=submission_path)
     catalog = load_suite_catalog(options)
+    variants = locate_weights(submission)  # bad weights fail before the task index builds the task pack
     index = index_suite_tasks(submission, catalog)
-    variants = locate_weights(submission)
     plan = plan_benchmark(submission, catalog, variants, index, options)
     run = open_run(plan, submission, output_dir, pr_number, head_sha, submission_yaml)
     print(f"run {run.run_id}: {len(plan.units)} units, {len(plan.variants)} variant(s) -> {run.run_dir}")

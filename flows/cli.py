@@ -15,30 +15,51 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from contracts.errors import UserError
 from evals.paths import WAREHOUSE
 from flows import settings
 
+if TYPE_CHECKING:
+    from contracts.submission import Problem, Submission
+
 
 def _validate(args: argparse.Namespace) -> int:
+    from contracts.safe_text import visible
     from contracts.submission import SubmissionError, load_submission
 
     failed = 0
     for path in args.files:
+        shown = visible(str(path))  # a file name, too, could rewrite the terminal line
         try:
-            submission = load_submission(path)
+            submission = load_submission(path, from_pull_request=args.pull_request)
+            problems = [] if args.pull_request else _local_weight_problems(submission)
         except SubmissionError as exc:
+            problems = exc.problems
+        if problems:
             failed += 1
-            print(f"FAIL {path}")
-            for problem in exc.problems:
+            print(f"FAIL {shown}")
+            for problem in problems:
                 print(f"  - {problem}")
             continue
         variants = ", ".join(q.name for q in submission.model.quantizations)
-        print(f"ok   {path}: {submission.model.name} ({submission.model.parameters:,} parameters; {variants})")
+        print(f"ok   {shown}: {submission.model.name} ({submission.model.parameters:,} parameters; {variants})")
     if failed:
         print(f"{failed} of {len(args.files)} submission(s) failed validation", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _local_weight_problems(submission: Submission) -> list[Problem]:
+    """Local weights checked as a run would (GGUF headers, file kinds, fixture names); hub weights are not fetched.
+
+    Imported only when a submission names local weights: CI checks hub submissions with the contract alone.
+    """
+    if submission.model.local_path is None:
+        return []
+    from evals.variants import local_weight_problems
+
+    return local_weight_problems(submission)
 
 
 def _fixtures(args: argparse.Namespace) -> int:
@@ -150,15 +171,20 @@ def _results(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if args.format == "table":
+        from contracts.safe_text import visible
+
+        shown = frame.with_columns(pl.col(pl.String).map_elements(visible, return_dtype=pl.String))
         with pl.Config(tbl_rows=args.rows, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=40):
-            print(frame)
+            print(shown)
         return 0
     if args.format == "parquet" and args.output is None:
         print("error: --format parquet needs --output FILE", file=sys.stderr)
         return 1
     target = args.output if args.output is not None else sys.stdout
     if args.format == "csv":
-        frame.write_csv(target)
+        from evals.sitegen.text import csv_safe
+
+        csv_safe(frame).write_csv(target)  # the site's rule: no cell a spreadsheet would run as a formula
     elif args.format == "json":
         frame.write_json(target)
     else:
@@ -227,6 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check submission files against the contract")
     validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    validate.add_argument(
+        "--pull-request",
+        action="store_true",
+        help="apply the rules for files from a pull request: hub weights or files in models/submissions/ only",
+    )
     validate.set_defaults(handler=_validate)
 
     fixtures = commands.add_parser("fixtures", help="build the demo models and the offline task pack")
@@ -307,7 +338,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from contracts.safe_text import visible
+
+        print(f"error: {visible(str(exc), keep_newlines=True)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

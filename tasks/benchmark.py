@@ -65,9 +65,15 @@ def check_pull_request_free(pr_number: int, submission_path: str) -> None:
 
 
 @task(name="validate-submission", cache_policy=NO_CACHE)
-def validate_submission(path: str, text: str | None = None) -> Submission:
-    """The submission file at ``path``, or ``text`` (named ``path``) when the caller passes the text."""
-    return load_submission(path) if text is None else parse_submission(text, path)
+def validate_submission(path: str, text: str | None = None, from_pull_request: bool = False) -> Submission:
+    """The submission file at ``path``, or ``text`` (named ``path``) when the caller passes the text.
+
+    ``from_pull_request`` applies the rules for PR files (hub weights or the PR's own folder only),
+    from the text alone, before anything looks at this machine's disk.
+    """
+    if text is None:
+        return load_submission(path, from_pull_request=from_pull_request)
+    return parse_submission(text, path, from_pull_request=from_pull_request)
 
 
 @task(name="load-suite", cache_policy=NO_CACHE)

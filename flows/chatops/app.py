@@ -1,11 +1,15 @@
 """The webhook receiver: an ASGI app for GitHub deliveries.
 
-    POST /webhook   size cap (413) -> signature (401) -> headers, JSON (400)
-                    -> replay check (200 duplicate) -> dispatch (2xx/4xx, see dispatch.py)
+    POST /webhook   body deadline (408) and size cap (413) -> signature (401) -> headers, JSON,
+                    event fields (400) -> replay check (200 duplicate) -> dispatch (2xx/4xx,
+                    see dispatch.py); GitHub, Prefect or the hub failing: 502
     GET  /healthz
 
 The checks run in that order so an unsigned request costs no parsing and leaves no trace in
-the replay store. Dispatch (GitHub and Prefect calls) runs in a worker thread.
+the replay store. The replay check claims the delivery id and the signed content's replay key
+together (``events``): a captured body re-sent with a new ``X-GitHub-Delivery`` is a duplicate.
+Dispatch (GitHub and Prefect calls) runs in a worker thread. Slow clients are cut off by the
+server itself (``flows.chatops.server``).
 """
 
 from __future__ import annotations
@@ -14,21 +18,26 @@ import json
 import logging
 import re
 
+import anyio
 import anyio.to_thread
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from evals.hub_access import HubUnreachable
 from flows.chatops.config import ChatOpsConfig
 from flows.chatops.dispatch import ChatOps, new_chatops
-from flows.chatops.events import PayloadError
+from flows.chatops.events import Ignored, PayloadError, read_event
 from flows.chatops.github import GitHubError
+from flows.chatops.runs import OrchestratorError
 from flows.chatops.signature import verify
 
 log = logging.getLogger("slmbench.chatops")
 DELIVERY_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 EVENT_RE = re.compile(r"^[a-z_]{1,64}$")
+# Services we call on a delivery's behalf: their failure is a 502, not the sender's fault.
+UPSTREAM_ERRORS = (GitHubError, OrchestratorError, HubUnreachable)
 
 
 class BodyTooLarge(Exception):
@@ -49,8 +58,10 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _answer(status: int, result: str, detail: str = "", **extra: object) -> JSONResponse:
-    return JSONResponse({"result": result, "detail": detail, **extra}, status_code=status)
+def _answer(status: int, result: str, detail: str = "", close: bool = False) -> JSONResponse:
+    """The JSON answer; ``close`` ends the connection after it (its body was not read to the end)."""
+    headers = {"connection": "close"} if close else None
+    return JSONResponse({"result": result, "detail": detail}, status_code=status, headers=headers)
 
 
 def create_app(config: ChatOpsConfig, chatops: ChatOps | None = None) -> Starlette:
@@ -58,9 +69,14 @@ def create_app(config: ChatOpsConfig, chatops: ChatOps | None = None) -> Starlet
 
     async def webhook(request: Request) -> JSONResponse:
         try:
-            body = await _read_capped(request, config.max_body_bytes)
+            with anyio.fail_after(config.body_timeout_s):
+                body = await _read_capped(request, config.max_body_bytes)
         except BodyTooLarge:
-            return _answer(413, "rejected", f"body larger than {config.max_body_bytes} bytes")
+            return _answer(413, "rejected", f"body larger than {config.max_body_bytes} bytes", close=True)
+        except TimeoutError:
+            return _answer(408, "rejected", f"body not received within {config.body_timeout_s:g} s", close=True)
+        except ClientDisconnect:
+            return _answer(400, "rejected", "client went away before sending the body", close=True)
         if not verify(config.webhook_secret, body, request.headers.get("x-hub-signature-256")):
             return _answer(401, "rejected", "missing or wrong X-Hub-Signature-256")
         delivery = request.headers.get("x-github-delivery", "")
@@ -73,19 +89,25 @@ def create_app(config: ChatOpsConfig, chatops: ChatOps | None = None) -> Starlet
             return _answer(400, "rejected", "body is not JSON")
         if not isinstance(payload, dict):
             return _answer(400, "rejected", "body is not a JSON object")
-        if not ops.store.claim_delivery(delivery):  # one small SQLite write: cheaper inline than via a thread
-            return _answer(200, "duplicate", f"delivery {delivery} was already handled")
         try:
-            outcome = await anyio.to_thread.run_sync(ops.handle, delivery, event, payload)
+            typed = read_event(event, payload)
         except PayloadError as exc:
             return _answer(400, "rejected", str(exc))
+        keys = [delivery] if isinstance(typed, Ignored) else [delivery, typed.replay_key]
+        if not ops.store.claim_delivery(*keys):  # one small SQLite write: cheaper inline than via a thread
+            return _answer(200, "duplicate", f"delivery {delivery} (or the same signed content) was already handled")
+        try:
+            outcome = await anyio.to_thread.run_sync(ops.handle, delivery, typed)
         except Exception as exc:
-            # Our side failed (GitHub, Prefect): forget the delivery so GitHub's redelivery is handled.
-            await anyio.to_thread.run_sync(ops.store.forget_delivery, delivery)
-            ops.audit.write("delivery_failed", delivery=delivery, event=event, error=f"{type(exc).__name__}: {exc}")
+            # Our side failed: forget the delivery so GitHub's redelivery is handled.
+            await anyio.to_thread.run_sync(ops.store.forget_delivery, *keys)
+            error = f"{type(exc).__name__}: {exc}"
+            ops.audit.write("delivery_failed", delivery=delivery, github_event=event, error=error)
+            if isinstance(exc, UPSTREAM_ERRORS):
+                log.warning("delivery %s failed upstream: %s", delivery, error)
+                return _answer(502, "error", error)
             log.exception("delivery %s failed", delivery)
-            status = 502 if isinstance(exc, GitHubError) else 500
-            return _answer(status, "error", f"{type(exc).__name__}: {exc}")
+            return _answer(500, "error", error)
         return JSONResponse(outcome.body(), status_code=outcome.status)
 
     async def healthz(request: Request) -> JSONResponse:
@@ -95,13 +117,13 @@ def create_app(config: ChatOpsConfig, chatops: ChatOps | None = None) -> Starlet
 
 
 def run(host: str = "127.0.0.1", port: int = 8085) -> None:
-    """``slmbench webhook``: the receiver under uvicorn, settings from the environment."""
-    import uvicorn
+    """``slmbench webhook``: the receiver under uvicorn with its connection limits, settings from the environment."""
+    from flows.chatops.server import serve
 
     config = ChatOpsConfig.from_env()
-    uvicorn.run(create_app(config), host=host, port=port, log_level="info", proxy_headers=True)
+    serve(create_app(config), config, host=host, port=port)
 
 
 def app_from_env() -> Starlette:
-    """An app factory for ASGI servers: ``uvicorn --factory flows.chatops.app:app_from_env``."""
+    """An app factory for other ASGI servers; they must bound slow clients themselves (docs/operations.md)."""
     return create_app(ChatOpsConfig.from_env())

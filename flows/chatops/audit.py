@@ -2,8 +2,8 @@
 
 The audit trail has one line per command and per outcome, each with its delivery and run
 ids, so "who started what, and what came of it" is answerable from one file. The store
-holds what later steps need: the deliveries already seen (replay protection) and which
-flow run tested or published which PR head.
+holds what later steps need: the deliveries already seen (replay protection: their delivery
+ids and the signed content's replay keys) and which flow run tested or published which PR head.
 """
 
 from __future__ import annotations
@@ -77,16 +77,23 @@ class Store:
         finally:
             db.close()
 
-    def claim_delivery(self, delivery_id: str) -> bool:
-        """True the first time an id is seen; atomic, so two concurrent copies cannot both win."""
-        with self._connect() as db:
-            cursor = db.execute("insert or ignore into deliveries values (?, ?)", (delivery_id, _now()))
-            return cursor.rowcount == 1
+    def claim_delivery(self, *keys: str) -> bool:
+        """True when none of ``keys`` (the delivery id, the content's replay key) was seen before.
 
-    def forget_delivery(self, delivery_id: str) -> None:
+        All are recorded in one transaction: two concurrent copies cannot both win, and a copy
+        that shares either key with an earlier delivery records nothing.
+        """
+        with self._connect() as db:
+            for key in keys:
+                if db.execute("insert or ignore into deliveries values (?, ?)", (key, _now())).rowcount == 0:
+                    db.rollback()
+                    return False
+            return True
+
+    def forget_delivery(self, *keys: str) -> None:
         """After a failure on our side, so GitHub's redelivery is handled rather than dropped."""
         with self._connect() as db:
-            db.execute("delete from deliveries where id = ?", (delivery_id,))
+            db.executemany("delete from deliveries where id = ?", [(key,) for key in keys])
 
     def record_benchmark(self, flow_run_id: str, repo: str, pr: int, head_sha: str, path: str, command: str) -> None:
         with self._connect() as db:

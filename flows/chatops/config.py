@@ -1,7 +1,9 @@
 """ChatOps settings, read once from the environment (the receiver, the served flows and the hooks).
 
 Secrets never have defaults: a receiver without ``SLMBENCH_WEBHOOK_SECRET`` refuses to start
-rather than accept unsigned deliveries.
+rather than accept unsigned deliveries. The receiver is offline by default: it asks the hub
+whether a PR's model can be downloaded only when hub access was turned on explicitly
+(``HF_HUB_OFFLINE=0``, the same switch as for hub runs; ``HF_ENDPOINT`` for a mirror).
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ from evals import paths
 # GitHub sends at most 25 MB, but the events we act on are a few KiB: a small cap
 # keeps a flood of large bodies from tying up memory before the signature is checked.
 DEFAULT_MAX_BODY = 1024 * 1024
+# GitHub sends a delivery's headers and body at once; a client that trickles them holds a
+# connection (and a file descriptor) open, so each has a deadline and their number a cap.
+DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_BODY_TIMEOUT = 10.0
+DEFAULT_MAX_CONNECTIONS = 1000
 BENCHMARK_DEPLOYMENT = "benchmark-submission/benchmark-submission"
 PUBLISH_DEPLOYMENT = "publish-results/publish-results"
 SITE_DEPLOYMENT = "build-site/build-site"
@@ -37,6 +44,11 @@ class ChatOpsConfig:
     state_dir: Path = field(default_factory=lambda: paths.home() / "chatops")
     benchmark_deployment: str = BENCHMARK_DEPLOYMENT
     publish_deployment: str = PUBLISH_DEPLOYMENT
+    hub_check: bool = False  # the PR check confirms each model is publicly on the hub
+    hub_endpoint: str = "https://huggingface.co"
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, require_secret: bool = True) -> ChatOpsConfig:
@@ -61,4 +73,22 @@ class ChatOpsConfig:
             else paths.home() / "chatops",
             benchmark_deployment=env.get("SLMBENCH_BENCHMARK_DEPLOYMENT", BENCHMARK_DEPLOYMENT),
             publish_deployment=env.get("SLMBENCH_PUBLISH_DEPLOYMENT", PUBLISH_DEPLOYMENT),
+            hub_check=env.get("HF_HUB_OFFLINE", "1").strip().lower() in ("0", "false", "no", "off"),
+            hub_endpoint=(env.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/"),
+            header_timeout_s=_number(env, "SLMBENCH_WEBHOOK_HEADER_TIMEOUT", DEFAULT_HEADER_TIMEOUT, 0.1),
+            body_timeout_s=_number(env, "SLMBENCH_WEBHOOK_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT, 0.1),
+            max_connections=int(_number(env, "SLMBENCH_WEBHOOK_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, 16)),
         )
+
+
+def _number(env: dict[str, str], name: str, default: float, minimum: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not minimum <= value <= 1e6:  # also false for nan
+        raise ConfigError(f"{name} must be a number from {minimum:g} to 1e6, got {text!r}")
+    return value

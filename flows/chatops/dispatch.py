@@ -1,7 +1,12 @@
 """What a delivery makes happen: permission, command, PR scope, contract, then a deployment run.
 
 Every decision returns an :class:`Outcome` (the HTTP answer) and writes one audit line;
-refusals that a PR author can act on are also posted on the PR.
+refusals that a PR author can act on are also posted on the PR. Whatever in a comment came
+from outside (names, paths, refusal reasons) is escaped by ``flows.chatops.markdown``.
+
+A PR's submission is untrusted: it is read with the pull-request rules (hub weights, a
+fixture, or files in its own folder; nothing on the worker's disk) and, when the receiver
+is online, checked to be publicly on the hub, all before a run can start.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from typing import Any
 from contracts.errors import UserError
 from contracts.submission import SubmissionError, parse_submission
 from contracts.tables import GIT_SHA
+from evals.hub_access import hub_problems
 from flows.benchmark import benchmark_submission
+from flows.chatops import markdown as md
 from flows.chatops import runs
 from flows.chatops.audit import AuditLog, Store
 from flows.chatops.commands import PUSH_RESULTS, Command, CommandError, parse_command
@@ -25,7 +32,6 @@ from flows.chatops.events import (
     Ignored,
     PullRequestChanged,
     PullRequestComment,
-    read_event,
 )
 from flows.chatops.github import GitHub
 from flows.chatops.scope import ScopeError, submission_files
@@ -60,8 +66,7 @@ class ChatOps:
         self._pr_locks: dict[tuple[str, int], threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
-    def handle(self, delivery: str, event_name: str, payload: dict[str, Any]) -> Outcome:
-        event = read_event(event_name, payload)
+    def handle(self, delivery: str, event: Event) -> Outcome:
         if isinstance(event, Ignored):
             return Outcome(200, "ignored", event.reason)
         if isinstance(event, PullRequestChanged):
@@ -83,25 +88,24 @@ class ChatOps:
             return Outcome(403, "forbidden", f"{event.author} may not run commands")
         if error is not None or command is None:
             self.audit.write("command_refused", **trail, reason=str(error))
-            self._reply(event, f"@{event.author} {error}")
+            self._reply(event, f"{md.mention(event.author)} {md.text(error)}")
             return Outcome(422, "invalid command", str(error))
         self.audit.write("command", **trail, command=str(command))
         try:
             with self._pr_lock(event.repo, event.pr):  # one decision per PR at a time (check, then start)
                 if command.name == PUSH_RESULTS:
-                    return self._push_results(delivery, event, trail)
-                return self._test_benchmark(delivery, event, command, trail)
+                    return self._push_results(event, trail)
+                return self._test_benchmark(event, command, trail)
         except Refused as exc:
             self.audit.write("command_refused", **trail, command=str(command), reason=str(exc))
-            self._reply(event, f"@{event.author} `{command}` refused: {exc}")
+            self._reply(event, f"{md.mention(event.author)} {md.code(command)} refused:\n\n{md.block(exc)}")
             return Outcome(exc.status, "refused", str(exc))
 
     def _allowed(self, event: PullRequestComment) -> bool:
         return event.association in TRUSTED_ASSOCIATIONS or event.author.lower() in self.config.maintainers
 
-    def _test_benchmark(
-        self, delivery: str, event: PullRequestComment, command: Command, trail: dict[str, Any]
-    ) -> Outcome:
+    def _test_benchmark(self, event: PullRequestComment, command: Command, trail: dict[str, Any]) -> Outcome:
+        _check_suite(command.suite)
         head_sha = self._open_head(event.repo, event.pr)
         submissions = self._checked_submissions(event.repo, event.pr, head_sha)
         tag = runs.pr_tag(event.repo, event.pr)
@@ -128,7 +132,7 @@ class ChatOps:
                 self.config.benchmark_deployment,
                 parameters,
                 [tag, f"sha:{head_sha[:12]}", "chatops"],
-                f"{delivery}:{repo_path}",
+                f"{event.replay_key}:{repo_path}",  # signed content, not the unsigned delivery id
             )
             self.store.record_benchmark(flow_run_id, event.repo, event.pr, head_sha, repo_path, str(command))
             self.audit.write(
@@ -140,13 +144,14 @@ class ChatOps:
                 parameters=parameters,
             )
             started.append(flow_run_id)
-        links = "\n".join(f"- `{p}`: {runs.run_url(r)}" for p, r in zip(submissions, started, strict=True))
+        links = "\n".join(f"- {md.code(p)}: {runs.run_url(r)}" for p, r in zip(submissions, started, strict=True))
         self._reply(
-            event, f"`{command}` started for {head_sha[:7]}:\n{links}\nThe summary is posted here when it finishes."
+            event,
+            f"{md.code(command)} started for {head_sha[:7]}:\n{links}\nThe summary is posted here when it finishes.",
         )
         return Outcome(202, "started", str(command), started)
 
-    def _push_results(self, delivery: str, event: PullRequestComment, trail: dict[str, Any]) -> Outcome:
+    def _push_results(self, event: PullRequestComment, trail: dict[str, Any]) -> Outcome:
         head_sha = self._open_head(event.repo, event.pr)
         history = self.store.latest_benchmarks(event.repo, event.pr)
         if not history:
@@ -171,14 +176,16 @@ class ChatOps:
         for path, row in newest.items():
             parameters = runs.flow_parameters(publish_results, run_id=row["run_id"], warehouse=self.config.warehouse)
             tags = [runs.pr_tag(event.repo, event.pr), f"sha:{head_sha[:12]}", "chatops"]
-            flow_run_id = self.prefect.start(self.config.publish_deployment, parameters, tags, f"{delivery}:{path}")
+            flow_run_id = self.prefect.start(
+                self.config.publish_deployment, parameters, tags, f"{event.replay_key}:{path}"
+            )
             self.store.record_publish(flow_run_id, event.repo, event.pr, row["run_id"], head_sha)
             self.audit.write(
                 "publish_started", **trail, flow_run_id=flow_run_id, run_id=row["run_id"], head_sha=head_sha
             )
             started.append(flow_run_id)
         links = "\n".join(
-            f"- run `{r['run_id']}`: {runs.run_url(f)}" for r, f in zip(newest.values(), started, strict=True)
+            f"- run {md.code(r['run_id'])}: {runs.run_url(f)}" for r, f in zip(newest.values(), started, strict=True)
         )
         self._reply(
             event, f"Publishing the results of {head_sha[:7]}:\n{links}\nThe PR is merged once they are published."
@@ -192,14 +199,16 @@ class ChatOps:
             paths = list(self._checked_submissions(event.repo, event.pr, event.head_sha))
         except Refused as exc:
             self.audit.write("validation_failed", **trail, reason=str(exc))
-            self.github.comment(event.repo, event.pr, f"Submission check failed for {event.head_sha[:7]}: {exc}")
+            self.github.comment(
+                event.repo, event.pr, f"Submission check failed for {md.code(event.head_sha[:7])}:\n\n{md.block(exc)}"
+            )
             return Outcome(200, "invalid", str(exc))
         self.audit.write("validation_passed", **trail, paths=paths)
         if event.action == "opened":
             self.github.comment(
                 event.repo,
                 event.pr,
-                f"Submission check passed: {', '.join(f'`{p}`' for p in paths)}. "
+                f"Submission check passed: {', '.join(md.code(p) for p in paths)}. "
                 "A maintainer can start the benchmark with `/test-benchmark`.",
             )
         return Outcome(200, "valid", ", ".join(paths))
@@ -224,9 +233,11 @@ class ChatOps:
         for path in paths:
             text = self.github.file_text(repo, path, head_sha)
             try:
-                parse_submission(text, path)
+                submission = parse_submission(text, path, from_pull_request=True)
+                if self.config.hub_check and (missing := hub_problems(submission.model, self.config.hub_endpoint)):
+                    raise SubmissionError(path, missing)
             except SubmissionError as exc:
-                problems.append(f"`{path}`:\n" + "\n".join(f"  - {p}" for p in exc.problems))
+                problems.append(f"{path}:\n" + "\n".join(f"  - {p}" for p in exc.problems))
                 continue
             texts[path] = text
         if problems:
@@ -239,6 +250,15 @@ class ChatOps:
 
     def _reply(self, event: PullRequestComment, body: str) -> None:
         self.github.comment(event.repo, event.pr, body)
+
+
+def _check_suite(suite: str) -> None:
+    """A suite a PR comment names must be one of the catalog's (a comment never reaches a suite file)."""
+    from evals.catalog import load_catalog
+
+    suites = load_catalog().suites
+    if suite not in suites:
+        raise Refused(f"--suite {suite}: unknown suite; known suites: {', '.join(sorted(suites))}")
 
 
 def new_chatops(config: ChatOpsConfig) -> ChatOps:

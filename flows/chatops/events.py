@@ -2,6 +2,10 @@
 
 Only the fields ChatOps acts on are read; a signed payload that lacks one of them is
 malformed (400), while a well-formed event we do not act on is :class:`Ignored` (2xx).
+
+Each event we act on has a ``replay_key`` made of signed fields only (the comment id and its
+``updated_at``; the PR, action, head and ``updated_at``). ``X-GitHub-Delivery`` is not covered by
+the signature, so a captured body re-sent under a new delivery id must still be recognized.
 """
 
 from __future__ import annotations
@@ -28,6 +32,11 @@ class PullRequestComment:
     association: str
     body: str
     comment_id: int
+    updated_at: str = ""
+
+    @property
+    def replay_key(self) -> str:
+        return f"comment:{self.repo}:{self.comment_id}:{self.updated_at}"
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,11 @@ class PullRequestChanged:
     pr: int
     head_sha: str
     action: str
+    updated_at: str = ""
+
+    @property
+    def replay_key(self) -> str:
+        return f"pull_request:{self.repo}#{self.pr}:{self.action}:{self.head_sha}:{self.updated_at}"
 
 
 @dataclass(frozen=True)
@@ -71,6 +85,7 @@ def _comment(payload: dict[str, Any]) -> Event:
         association=_field(comment, "author_association", str),
         body=_field(comment, "body", str),
         comment_id=_field(comment, "id", int),
+        updated_at=_optional(comment, "updated_at"),
     )
 
 
@@ -84,11 +99,17 @@ def _pull_request(payload: dict[str, Any]) -> Event:
         pr=_field(pull, "number", int),
         head_sha=_field(_field(pull, "head", dict), "sha", str),
         action=action,
+        updated_at=_optional(pull, "updated_at"),
     )
 
 
 def _repo(payload: dict[str, Any]) -> str:
     return _field(_field(payload, "repository", dict), "full_name", str)
+
+
+def _optional(obj: dict[str, Any], key: str) -> str:
+    value = obj.get(key)
+    return value if isinstance(value, str) else ""
 
 
 def _field(obj: dict[str, Any], key: str, kind: type) -> Any:

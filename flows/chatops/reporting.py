@@ -3,6 +3,10 @@
 They run where the flow run runs (the served process or a worker), read the PR from the
 ChatOps store (or the flow's ``pr_number`` + ``SLMBENCH_GITHUB_REPO`` for runs started from
 the Prefect UI), and never raise: a failed report is audited, it does not fail the run.
+
+Values that came from outside (model names, paths, failure reasons) are escaped with
+``flows.chatops.markdown``. The run summary (``summary.md``) is posted as written: the run
+wrote it from slugged variant ids, catalog task and suite names and numbers.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any
 
 from evals.leaderboard_diff import leaderboard_change
 from evals.runs import RunFolder, run_dir
+from flows.chatops import markdown as md
 from flows.chatops import runs
 from flows.chatops.audit import open_record
 from flows.chatops.config import ChatOpsConfig
@@ -45,16 +50,16 @@ def report_benchmark(flow: Any, flow_run: Any, state: Any) -> None:
         run_id = _result(state)
         folder = RunFolder(run_dir(str(run_id), params.get("output_dir")))
         summary = folder.summary() or "(no summary.md found)"
-        raw = f"{config.results_url.rstrip('/')}/{run_id}/" if config.results_url else f"`{folder.path}`"
+        raw = f"{config.results_url.rstrip('/')}/{run_id}/" if config.results_url else md.code(folder.path)
         body = (
-            f"### Benchmark passed: run `{run_id}`\n\nCommit {str(params.get('head_sha') or '?')[:7]}, "
-            f"`{params.get('submission_path')}`\n\n{summary}\n\nPrefect run: {link}\nRaw results: {raw}\n\n"
+            f"### Benchmark passed: run {md.code(run_id)}\n\nCommit {str(params.get('head_sha') or '?')[:7]}, "
+            f"{md.code(params.get('submission_path'))}\n\n{summary}\n\nPrefect run: {link}\nRaw results: {raw}\n\n"
             "A maintainer can publish it with `/push-results`."
         )
         status, message = "completed", None
     else:
         run_id, status, message = None, state.type.value.lower(), state.message or state.name
-        body = f"### Benchmark {status}\n\nReason: {message}\n\nPrefect run: {link}"
+        body = f"### Benchmark {md.text(status)}\n\nReason:\n\n{md.block(message)}\n\nPrefect run: {link}"
     store.finish_benchmark(flow_run_id, status, run_id, message)
     _post(github, audit, repo, int(pr), body, flow_run_id=flow_run_id, run_id=run_id, outcome=f"benchmark_{status}")
 
@@ -76,7 +81,7 @@ def report_publish(flow: Any, flow_run: Any, state: Any) -> None:
             audit,
             repo,
             pr,
-            f"### Publishing `{run_id}` failed\n\nReason: {message}\n\nPrefect run: {link}",
+            f"### Publishing {md.code(run_id)} failed\n\nReason:\n\n{md.block(message)}\n\nPrefect run: {link}",
             flow_run_id=flow_run_id,
             run_id=run_id,
             outcome="publish_failed",
@@ -85,13 +90,13 @@ def report_publish(flow: Any, flow_run: Any, state: Any) -> None:
     store.finish_publish(flow_run_id, "completed", None)
     summary = _result(state)
     change = leaderboard_change(config.warehouse, getattr(summary, "leaderboard_version", None))
-    body = f"### Published run `{run_id}`\n\n{change}\n\nPrefect run: {link}"
+    body = f"### Published run {md.code(run_id)}\n\n{change}\n\nPrefect run: {link}"
     try:
         github.merge(repo, pr, row["head_sha"], f"Add benchmark results for run {run_id} (#{pr})")
-        body += f"\n\nMerged at {row['head_sha'][:7]}."
+        body += f"\n\nMerged at {row['head_sha'][:7]}."  # a sha the receiver checked (dispatch.SHA_RE)
         outcome = "published_and_merged"
     except GitHubError as exc:  # e.g. 409: a commit was pushed meanwhile; the tables keep the published run
-        body += f"\n\nNot merged: {exc}"
+        body += f"\n\nNot merged:\n\n{md.block(exc)}"
         outcome = "published_not_merged"
     _post(github, audit, repo, pr, body, flow_run_id=flow_run_id, run_id=run_id, outcome=outcome)
 

@@ -11,12 +11,17 @@ a client per call costs a handshake each time, which dominated latency under loa
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
+import httpx
 from prefect import Flow
 from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.exceptions import PrefectException
 
+from contracts.errors import UserError
 from tasks.flow_runs import unfinished_runs
 
 # Flow runs created at once. Prefect's server serializes writes to its database, so more
@@ -33,6 +38,18 @@ def flow_parameters(flow: Flow[..., Any], **values: Any) -> dict[str, Any]:
     """
     checked = flow.validate_parameters(values)
     return {name: checked[name] for name in values}
+
+
+class OrchestratorError(UserError):
+    """The Prefect API failed or could not be reached: our side, not the PR's (the receiver answers 502)."""
+
+
+@contextmanager
+def _prefect_call(what: str) -> Iterator[None]:
+    try:
+        yield
+    except (httpx.HTTPError, PrefectException) as exc:
+        raise OrchestratorError(f"Prefect: {what} failed: {type(exc).__name__}: {exc}") from None
 
 
 def pr_tag(repo: str, pr: int) -> str:
@@ -65,18 +82,20 @@ class Orchestrator:
         receiver's own replay check return the same flow run instead of a second one.
         """
         client = self._api()
-        if deployment not in self._deployment_ids:
-            self._deployment_ids[deployment] = client.read_deployment_by_name(deployment).id
-        with self._creates:
-            flow_run = client.create_flow_run_from_deployment(
-                self._deployment_ids[deployment], parameters=parameters, tags=tags, idempotency_key=idempotency_key
-            )
+        with _prefect_call(f"starting a run of {deployment}"):
+            if deployment not in self._deployment_ids:
+                self._deployment_ids[deployment] = client.read_deployment_by_name(deployment).id
+            with self._creates:
+                flow_run = client.create_flow_run_from_deployment(
+                    self._deployment_ids[deployment], parameters=parameters, tags=tags, idempotency_key=idempotency_key
+                )
         return str(flow_run.id)
 
     def active_runs(self, deployment: str, repo: str, pr: int) -> list[str]:
         """Ids of the unfinished runs of ``deployment``'s flow for PR ``pr`` of ``repo``, oldest first."""
         flow_name = deployment.partition("/")[0]
-        return [str(r.id) for r in unfinished_runs(self._api(), flow_name, pr, tag=pr_tag(repo, pr))]
+        with _prefect_call(f"listing the active runs of {deployment}"):
+            return [str(r.id) for r in unfinished_runs(self._api(), flow_name, pr, tag=pr_tag(repo, pr))]
 
 
 def run_url(flow_run_id: str) -> str:

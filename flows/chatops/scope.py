@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from contracts.errors import UserError
+from contracts.submission import SUBMISSIONS_DIR
 
-SUBMISSIONS_DIR = "models/submissions/"
 SUBMISSION_RE = re.compile(r"^models/submissions/[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.ya?ml$")
 
 

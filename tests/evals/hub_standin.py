@@ -1,8 +1,11 @@
-"""A Hugging Face Hub stand-in on 127.0.0.1: the four endpoints ``huggingface_hub`` uses to fetch a repo.
+"""A Hugging Face Hub stand-in on 127.0.0.1: the endpoints ``huggingface_hub`` uses to look at and fetch a repo.
 
 It serves files from local folders under one fixed commit per repo and records every
-request, so a test can see which files a download asked for. Real Hub features it does
-not serve (xet storage, LFS pointers, auth, pagination) are not needed for small files.
+request, so a test can see which files a download asked for. A repo may be ``gated`` (its
+card is public, its files need approval: 403 ``GatedRepo``) or ``private`` (to an anonymous
+caller the hub answers 401 ``RepoNotFound``, the same as for a repo that does not exist).
+Real Hub features it does not serve (xet storage, LFS pointers, tokens, pagination) are not
+needed for small files.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ class HubRepo:
     files: dict[str, bytes]
     commit: str
     branch: str = "main"
+    access: str = "public"  # public, gated or private
 
 
 @dataclass
@@ -29,12 +33,12 @@ class HubStandIn:
     repos: dict[str, HubRepo] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
 
-    def add_repo(self, repo_id: str, files: dict[str, bytes]) -> HubRepo:
+    def add_repo(self, repo_id: str, files: dict[str, bytes], access: str = "public") -> HubRepo:
         digest = hashlib.sha1(repo_id.encode())
         for name in sorted(files):
             digest.update(name.encode() + hashlib.sha1(files[name]).digest())
         commit = digest.hexdigest()  # like git's: a function of the tree
-        self.repos[repo_id] = repo = HubRepo(files, commit)
+        self.repos[repo_id] = repo = HubRepo(files, commit, access=access)
         return repo
 
     def add_folder(self, repo_id: str, folder: Path, extra: dict[str, bytes] | None = None) -> HubRepo:
@@ -52,22 +56,43 @@ class HubStandIn:
     def app(self) -> Starlette:
         def repo_at(request: Request) -> HubRepo | None:
             repo = self.repos.get(f"{request.path_params['owner']}/{request.path_params['name']}")
-            revision = request.path_params["revision"]
+            revision = request.path_params.get("revision", "main")
             return repo if repo is not None and revision in (repo.branch, repo.commit) else None
+
+        def refused(request: Request) -> Response | None:
+            """What an anonymous caller gets for a repo that is missing or private (or gated, for files)."""
+            repo = self.repos.get(f"{request.path_params['owner']}/{request.path_params['name']}")
+            if repo is None or repo.access == "private":
+                return JSONResponse({"error": "Repository Not Found"}, 401, headers={"X-Error-Code": "RepoNotFound"})
+            if repo.access == "gated" and "/resolve/" in request.url.path:
+                return JSONResponse({"error": "Access restricted"}, 403, headers={"X-Error-Code": "GatedRepo"})
+            return None
 
         async def record(request: Request) -> None:
             self.requests.append((request.method, request.url.path))
 
         async def info(request: Request) -> Response:
             await record(request)
+            if (answer := refused(request)) is not None:
+                return answer
             repo = repo_at(request)
             if repo is None:
                 return JSONResponse({"error": "Revision Not Found"}, 404, headers={"X-Error-Code": "RevisionNotFound"})
             repo_id = f"{request.path_params['owner']}/{request.path_params['name']}"
-            return JSONResponse({"id": repo_id, "sha": repo.commit, "siblings": [{"rfilename": f} for f in repo.files]})
+            return JSONResponse(
+                {
+                    "id": repo_id,
+                    "sha": repo.commit,
+                    "private": repo.access == "private",
+                    "gated": "manual" if repo.access == "gated" else False,
+                    "siblings": [{"rfilename": f} for f in repo.files],
+                }
+            )
 
         async def tree(request: Request) -> Response:
             await record(request)
+            if (answer := refused(request)) is not None:
+                return answer
             repo = repo_at(request)
             if repo is None:
                 return JSONResponse({"error": "Revision Not Found"}, 404, headers={"X-Error-Code": "RevisionNotFound"})
@@ -79,6 +104,8 @@ class HubStandIn:
 
         async def resolve(request: Request) -> Response:
             await record(request)
+            if (answer := refused(request)) is not None:
+                return answer
             repo = repo_at(request)
             data = repo.files.get(request.path_params["path"]) if repo else None
             if repo is None or data is None:
@@ -93,6 +120,7 @@ class HubStandIn:
         base = "/{owner}/{name}"
         return Starlette(
             routes=[
+                Route("/api/models" + base, info),
                 Route("/api/models" + base + "/revision/{revision}", info),
                 Route("/api/models" + base + "/tree/{revision}", tree),
                 Route(base + "/resolve/{revision}/{path:path}", resolve, methods=["GET", "HEAD"]),

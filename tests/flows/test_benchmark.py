@@ -233,10 +233,10 @@ def test_cli_bad_inputs_exit_non_zero_with_a_message(tmp_path: Path) -> None:
             "did you mean 'offline'",
         ),
         "missing model": ([], _submission_at(tmp_path, tmp_path / "missing.gguf"), "does not exist"),
-        "broken gguf": (
+        "broken gguf": (  # refused from its header before anything runs (tests/evals/test_gguf_files.py)
             ["--suite", "offline-quick", "--limit", "2"],
             _submission_at(tmp_path, bad_gguf),
-            "broken--FP32/slmb_",
+            "is not usable GGUF weights: GGUF version 0 is not one llama.cpp reads",
         ),
     }
     for name, (extra, submission, message) in cases.items():

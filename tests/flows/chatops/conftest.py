@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
 from collections.abc import Iterator
@@ -84,6 +85,7 @@ def receiver(
 ) -> Iterator[Receiver]:
     from flows.chatops.app import create_app
     from flows.chatops.config import ChatOpsConfig
+    from flows.chatops.server import uvicorn_config
 
     standin, github_url = github
     state_dir = tmp_path_factory.mktemp("chatops")
@@ -96,22 +98,30 @@ def receiver(
             "SLMBENCH_CHATOPS_DIR": str(state_dir),
         }
     )
-    with serving(create_app(config)) as url:
+    app = create_app(config)
+    # the receiver's own server settings (header deadline, connection cap), as `slmbench webhook` runs it
+    with serving(app, uvicorn_config(app, config, "127.0.0.1", 0, log_level="warning", lifespan="off")) as url:
         yield Receiver(url, standin, github_url, state_dir)
+
+
+_COMMENT_IDS = itertools.count(1)
 
 
 def comment(
     pr: int, body: str, author: str = "alice", association: str = "MEMBER", action: str = "created"
 ) -> dict[str, Any]:
+    """A new comment, as GitHub sends it: its own id each time (a resent payload is a replay)."""
     return {
         "action": action,
         "repository": {"full_name": REPO},
         "issue": {"number": pr, "pull_request": {"url": f"https://example.invalid/pulls/{pr}"}},
         "comment": {
-            "id": pr * 1000 + len(body),
+            "id": next(_COMMENT_IDS),
             "body": body,
             "user": {"login": author},
             "author_association": association,
+            "created_at": "2026-01-02T03:04:05Z",
+            "updated_at": "2026-01-02T03:04:05Z",
         },
     }
 

@@ -1,7 +1,8 @@
 """A local stand-in for the part of GitHub's REST API ChatOps uses, recording every call.
 
 PRs are plain data (head SHA, changed files, file contents at commits); ``push`` moves a
-PR's head like a new commit would.
+PR's head like a new commit would. ``failing[pr] = status`` makes every call about that PR
+answer with that status (GitHub having a bad day), until it is removed.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class GitHubStandIn:
     repo: str = "slmbench/slmbench"
     pulls: dict[int, PullRequest] = field(default_factory=dict)
     calls: list[dict[str, Any]] = field(default_factory=list)
+    failing: dict[int, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_pull(self, number: int, contents: dict[str, str], statuses: dict[str, str] | None = None) -> PullRequest:
@@ -83,6 +85,8 @@ class GitHubStandIn:
         async def pull(request: Request) -> Response:
             await record(request)
             pr = pull_of(request)
+            if status := self.failing.get(int(request.path_params["number"])):
+                return JSONResponse({"message": "Server Error" if status >= 500 else "Not Found"}, status)
             if pr is None:
                 return JSONResponse({"message": "Not Found"}, 404)
             return JSONResponse(
