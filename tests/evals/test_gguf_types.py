@@ -15,7 +15,6 @@ import ctypes
 from pathlib import Path
 
 import gguf
-import numpy as np
 import pytest
 
 from contracts.quantizations import FILE_TYPES, GUESSED_BIT, NEWER_THAN_GGUF
@@ -24,6 +23,7 @@ from evals.fixtures import TRAINED
 from evals.fixtures.quantize import QuantizeError, quantize
 from evals.gguf_files import REMOVED_TENSOR_TYPES, TENSOR_TYPES, GGUFError, inspect_gguf
 from evals.variants import VariantError, check_local_weights, resolve_variants
+from tests.evals.gguf_copies import copy_gguf
 
 llama_cpp = pytest.importorskip("llama_cpp")
 
@@ -60,36 +60,13 @@ def _llama_ftype(path: Path) -> int:
         llm.close()
 
 
-def _zero_weights_copy(source: Path, target: Path, file_type: int, weight_type: str) -> Path:
-    """``source`` with every weight matrix stored as ``weight_type`` (zeros) and general.file_type set."""
-    reader = gguf.GGUFReader(source)  # the demo fixture: trusted, so the package's own reader may read it
-    writer = gguf.GGUFWriter(str(target), arch=str(reader.fields["general.architecture"].contents()))
-    for key, field in reader.fields.items():
-        if key.startswith("GGUF.") or key in ("general.architecture", "general.file_type"):
-            continue
-        writer.add_key_value(key, field.contents(), field.types[0], field.types[1] if len(field.types) > 1 else None)
-    writer.add_file_type(file_type)
-    kind = gguf.GGMLQuantizationType[weight_type]
-    block, block_bytes = gguf.GGML_QUANT_SIZES[kind]
-    for tensor in reader.tensors:
-        if len(tensor.shape) == 2 and not tensor.name.endswith("norm.weight"):
-            columns, rows = (int(d) for d in tensor.shape)  # ggml order: the row length first
-            writer.add_tensor(tensor.name, np.zeros((rows, columns // block * block_bytes), np.uint8), raw_dtype=kind)
-        else:
-            writer.add_tensor(tensor.name, np.asarray(tensor.data))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return target
-
-
 def _make(name: str, demo_models, folder: Path) -> Path:
     """A real GGUF of file type ``name``: llama.cpp's quantizer where it can, else zero weights of the right type."""
     f32 = Path(demo_models[TRAINED].gguf["F32"])
     target = folder / f"demo-{name}.gguf"
     if name in NEEDS_IMATRIX:
-        return _zero_weights_copy(f32, target, FILE_TYPES_BY_NAME[name], NEEDS_IMATRIX[name])
+        file_type = {"general.file_type": FILE_TYPES_BY_NAME[name]}
+        return copy_gguf(f32, target, metadata=file_type, weight_type=NEEDS_IMATRIX[name])
     quantize(f32, target, name, threads=1)
     return target
 
