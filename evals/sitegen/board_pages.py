@@ -43,6 +43,7 @@ def _columns(spec: ScoringSpec, titles: dict[str, str]) -> list[tuple[str, str, 
         ("model", "Model", "text", ""),
         ("parameters", "Params", "num", ""),
         ("precision", "Quant", "text", ""),
+        ("chat_template", "Chat template", "text", ""),
         ("backend", "Backend", "text", ""),
         ("aggregate", "Aggregate", "num", "score"),
     ]
