@@ -206,6 +206,7 @@ def scale_tables(n_models: int, seed: int = 0) -> dict[str, pl.DataFrame]:
             "category": [r[2].category for r in rows_per_model] * n_models,
             "num_fewshot": [r[2].num_fewshot or 0 for r in rows_per_model] * n_models,
             "task_version": ["1.0"] * (n_models * k),
+            "chat_template": [False] * (n_models * k),
         }
     )
     metrics = list(EDGE_UNITS)

@@ -6,6 +6,12 @@ What a name means for a file (read from it, contradicted by it) is tested on rea
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from contracts.quantizations import ALIASES, GGUF_QUANTS, QUANTIZATIONS, canonical, file_type_name
@@ -142,3 +148,38 @@ def test_bad_chat_template_settings_are_refused(variants: list[str], problem: st
 def test_a_system_instruction_with_a_control_character_is_refused() -> None:
     problems = _problems('{name: FP16, format: safetensors, chat_template: {system_instruction: "hi\\u202e"}}')
     assert "control character \\u202e" in problems[0]
+
+
+# What each package the pull-request workflow installs brings in (its import name and its dependencies').
+_PROVIDES = {
+    "pydantic": {"pydantic", "pydantic_core", "annotated_types", "typing_extensions", "typing_inspection"},
+    "pyyaml": {"yaml"},
+    "gguf": {"gguf", "numpy", "yaml", "tqdm", "requests"},
+}
+_PROBE = """
+import runpy, sys
+sys.argv = ["slmbench", "validate", "--pull-request", *sys.argv[1:]]
+try:
+    runpy.run_module("flows.cli", run_name="__main__")
+except SystemExit as exit:
+    code = exit.code
+import json
+print("MODULES", json.dumps(sorted({m.split(".")[0] for m in sys.modules} - set(sys.stdlib_module_names))), code)
+"""
+
+
+def test_the_pull_request_check_needs_only_what_its_workflow_installs() -> None:
+    """The PR check installs pydantic, PyYAML and gguf only (infra/github/validate-submissions.yml): validating
+    a submission, quantization names included, must import nothing else from outside the standard library."""
+    root = Path(__file__).resolve().parents[2]
+    workflow = (root / "infra" / "github" / "validate-submissions.yml").read_text()
+    installed = re.search(r"run: pip install (.+)", workflow).group(1).split()  # type: ignore[union-attr]
+    allowed = set().union(*(_PROVIDES[p.split("==")[0]] for p in installed))
+    allowed |= {"flows", "contracts", "evals"}  # the checkout itself
+    files = [str(root / "models" / "submissions" / "example-hub-model.yaml")]
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, *files], capture_output=True, text=True, timeout=120, cwd=root, check=True
+    ).stdout
+    modules, code = re.search(r"MODULES (\[.*\]) (\d+)", out).groups()  # type: ignore[union-attr]
+    imported = {m for m in json.loads(modules) if not m.startswith("_")}
+    assert code == "0" and imported <= allowed | {"cython_runtime"}, imported - allowed
