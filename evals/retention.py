@@ -31,7 +31,9 @@ _REFERENCE_ORDER = ("FP32", "BF16", "FP16")
 
 def _references(runs: pl.DataFrame) -> pl.DataFrame:
     """One row per quantized variant: its reference variant, or none when the run has no unquantized variant."""
-    chat = pl.col("chat_template").fill_null(False)  # a run from before the column applied no template
+    # A run from before runs.chat_template existed (or a frame without it) applied no template.
+    chat = pl.col("chat_template").fill_null(False) if "chat_template" in runs.columns else pl.lit(False)
+    chat = chat.alias("chat_template")
     variants = runs.select("run_id", "variant_id", "model_name", "backend", "precision", chat).unique()
     quantized = variants.filter(~pl.col("precision").is_in(list(FLOAT_PRECISIONS)))
     unquantized = variants.filter(pl.col("precision").is_in(list(FLOAT_PRECISIONS))).select(
