@@ -141,6 +141,8 @@ def _resolve(card: ModelCard, quant: Quantization) -> Variant:
     path = _locate(card, quant, where)
     facts = _check_weights(path, quant, where)
     chat = quant.chat_template
+    # _check_weights refused a variant that asks for a template its weights do not carry.
+    template = facts.chat_template if chat is not None else None
     return Variant(
         variant_id=f"{slug(card.name)}--{facts.quantization}" + (CHAT_SUFFIX if chat is not None else ""),
         model_name=card.name,
@@ -151,9 +153,7 @@ def _resolve(card: ModelCard, quant: Quantization) -> Variant:
         weights_digest=weights_digest(path),
         revision=_hub_commit(path) or card.revision,
         tensor_types=json.dumps(facts.tensor_types) if facts.tensor_types is not None else None,
-        chat_template_sha256=hashlib.sha256(facts.chat_template.encode()).hexdigest()
-        if chat is not None and facts.chat_template is not None
-        else None,
+        chat_template_sha256=hashlib.sha256(template.encode()).hexdigest() if template is not None else None,
         fewshot_as_multiturn=chat.fewshot_as_multiturn if chat is not None else None,
         system_instruction=chat.system_instruction if chat is not None else None,
     )
@@ -301,8 +301,8 @@ def _download(card: ModelCard, quant: Quantization, where: str) -> Path:
         snapshot_download(
             card.hf_repo,
             revision=card.revision,
-            # safetensors only: pickle weights are never fetched, let alone loaded
-            allow_patterns=["*.safetensors", "*.json", "tokenizer*", "*.model", "*.txt"],
+            # safetensors only: pickle weights are never fetched, let alone loaded; chat_template.jinja is text
+            allow_patterns=["*.safetensors", "*.json", "tokenizer*", "*.model", "*.txt", "*.jinja"],
         )
     )
 
