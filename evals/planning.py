@@ -89,12 +89,8 @@ class WorkUnit:
         }
         if self.executes_code:  # a change in what passes the sandbox changes these units' scores only
             key["sandbox"] = sandbox.PASS_RULE_VERSION
-        if self.variant.chat_template:  # the prompts differ: the template (by digest) and lm-eval's options
-            key["chat_template"] = {
-                "sha256": self.variant.chat_template_sha256,
-                "fewshot_as_multiturn": self.variant.fewshot_as_multiturn,
-                "system_instruction": self.variant.system_instruction,
-            }
+        if self.variant.chat_template:  # other prompts: the template (by digest) and lm-eval's options
+            key["chat_template"] = {"sha256": self.variant.chat_template_sha256, **self.variant.chat_options()}
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 

@@ -70,6 +70,17 @@ class Variant:
     def chat_template(self) -> bool:
         return self.chat_template_sha256 is not None
 
+    def chat_options(self) -> dict[str, bool | str | None]:
+        """lm-eval's options for this variant's prompts (``simple_evaluate``'s, as its CLI's
+        ``--apply_chat_template``, ``--fewshot_as_multiturn``, ``--system_instruction``); none without a template."""
+        if not self.chat_template:
+            return {}
+        return {
+            "apply_chat_template": True,
+            "fewshot_as_multiturn": bool(self.fewshot_as_multiturn),
+            "system_instruction": self.system_instruction,
+        }
+
     def to_dict(self) -> dict[str, str | bool | None]:
         return dict(self.__dict__)
 

@@ -79,7 +79,6 @@ class ModelWorker:
         # Refuse before generating anything where the sandbox is weaker than the operator accepts.
         isolation = require_isolation().mode if unit.executes_code else None
         started = time.perf_counter()
-        variant = unit.variant
         out = simple_evaluate(
             model=self.lm,
             tasks=[unit.subtask],
@@ -87,16 +86,8 @@ class ModelWorker:
             limit=unit.limit,
             task_manager=self.task_manager(),
             log_samples=True,
-            # lm-eval's own chat template handling (as its --apply_chat_template): the backend renders the template
-            **(
-                {
-                    "apply_chat_template": True,
-                    "fewshot_as_multiturn": bool(variant.fewshot_as_multiturn),
-                    "system_instruction": variant.system_instruction,
-                }
-                if variant.chat_template
-                else {}
-            ),
+            # lm-eval's own chat template handling; the backend renders the template (none: plain prompts)
+            **unit.variant.chat_options(),
             random_seed=unit.seed,
             numpy_random_seed=unit.seed,
             torch_random_seed=unit.seed,
