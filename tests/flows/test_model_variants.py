@@ -32,7 +32,10 @@ from evals.fixtures.chat_template import DEMO_CHAT_TEMPLATE
 from evals.pool import ensure_ray
 from flows.benchmark import benchmark_submission
 
-pytestmark = pytest.mark.usefixtures("prefect_server")
+# About three minutes on the shared 2-core box (one Ray actor per variant, then lm-eval's CLI): `make test-slow`.
+# The fast tests of the same features: tests/evals/test_gguf_types.py, tests/evals/test_variants.py,
+# tests/evals/test_results.py, tests/evals/backends/test_chat_templates.py.
+pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.slow]
 
 LIMIT = 8
 SUITE = "offline-quick"  # slmb_facts (multiple choice) and slmb_yesno
