@@ -57,6 +57,7 @@ def benchmark_submission(
     pr_number: int | None = None,
     head_sha: str | None = None,
     submission_yaml: str | None = None,
+    batch_size: int = 1,
 ) -> str:
     """Evaluate every variant of a submission on a suite; returns the run id.
 
@@ -65,6 +66,8 @@ def benchmark_submission(
     the file as it was at ``head_sha``, so a worker on another machine needs no copy of it, and
     ``submission_path`` then only names it (its path in the repository). A submission that comes
     from a pull request (either is given) may name only hub weights or files in its own folder.
+    ``batch_size``: requests per forward pass on the transformers backend (recorded with the run; llama.cpp
+    scores one request at a time).
     """
     if head_sha is not None and not re.fullmatch(GIT_SHA, head_sha):
         raise UserError(
@@ -76,7 +79,14 @@ def benchmark_submission(
     from_pull_request = pr_number is not None or submission_yaml is not None
     submission = validate_submission(submission_path, submission_yaml, from_pull_request)
     tasks_paths = tuple(Path(d) for d in tasks_dirs or ())
-    options = PlanOptions(suite=suite, limit=limit, seed=seed, tasks_dirs=tasks_paths, submission_path=submission_path)
+    options = PlanOptions(
+        suite=suite,
+        limit=limit,
+        seed=seed,
+        tasks_dirs=tasks_paths,
+        submission_path=submission_path,
+        batch_size=batch_size,
+    )
     catalog = load_suite_catalog(options)
     variants = locate_weights(submission)  # bad weights fail before the task index builds the task pack
     index = index_suite_tasks(submission, catalog)
