@@ -136,7 +136,8 @@ class Catalog(BaseModel):
             raise CatalogError(
                 f"{path}: unknown key(s) {sorted(unknown)}; a suite file has tasks, suites and tasks_dirs"
             )
-        dirs = tuple(path.parent / d for d in data.get("tasks_dirs", ())) + tasks_dirs
+        # Absolute: a Ray worker on another node, or in another folder, reads them too.
+        dirs = tuple((path.parent / d).resolve() for d in data.get("tasks_dirs", ())) + tasks_dirs
         user_tasks = data.get("tasks") or {}
         if not isinstance(user_tasks, dict):
             raise CatalogError(f"{path}: tasks: expected a mapping of task names to their entries")
@@ -159,7 +160,7 @@ class Catalog(BaseModel):
         return _validated(merged, str(path))
 
     def with_tasks_dirs(self, dirs: tuple[Path, ...]) -> Catalog:
-        return self.model_copy(update={"tasks_dirs": self.tasks_dirs + dirs})
+        return self.model_copy(update={"tasks_dirs": self.tasks_dirs + tuple(Path(d).resolve() for d in dirs)})
 
 
 def _read_yaml(path: Path) -> dict:

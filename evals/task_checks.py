@@ -11,6 +11,7 @@ silently replace one of the project's own tasks.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from evals.catalog import CatalogError, TaskEntry
@@ -40,8 +41,26 @@ def check_planned_task(name: str, entry: TaskEntry, index: TaskIndex, where: str
             continue  # its metrics and filters are its class's own: lm-eval reports what it reports
         _check_metric(label, entry, cfg)
         _check_filter(label, entry, cfg)
+        _check_data_files(label, cfg)
         if index.size(subtask) == 0:
             raise CatalogError(f"{label}: its evaluation split has no documents; fix the task's data_files")
+
+
+def _check_data_files(label: str, cfg: dict[str, Any]) -> None:
+    """Local data files must exist, and be absolute: lm-eval reads a relative one from the worker's folder."""
+    data_files = (cfg.get("dataset_kwargs") or {}).get("data_files")
+    values = data_files.values() if isinstance(data_files, dict) else [data_files] if data_files else []
+    for value in values:
+        for name in value if isinstance(value, list) else [value]:
+            if not isinstance(name, str) or "://" in name or any(c in name for c in "*?["):
+                continue  # a URL or a glob: datasets resolves it
+            if not Path(name).is_absolute():
+                raise CatalogError(
+                    f"{label}: dataset_kwargs.data_files: {name!r} is relative; lm-eval reads it from the folder "
+                    "each worker runs in, so give its absolute path"
+                )
+            if not Path(name).is_file():
+                raise CatalogError(f"{label}: dataset_kwargs.data_files: {name} does not exist")
 
 
 def _refuse_unsafe_code(label: str, cfg: dict[str, Any]) -> None:

@@ -62,6 +62,18 @@ def stories260k_path() -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def ray_local() -> Iterator[None]:
+    """A local Ray for one test module (shut down after it, so no module inherits another's workers)."""
+    import ray
+
+    from evals.pool import ensure_ray
+
+    ensure_ray()
+    yield
+    ray.shutdown()
+
+
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[None]:
     """One Prefect test server for the whole session (it takes about 10 s to start); only tests that ask for it pay."""
