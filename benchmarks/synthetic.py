@@ -221,7 +221,11 @@ def scale_tables(n_models: int, seed: int = 0) -> dict[str, pl.DataFrame]:
             "unit": [EDGE_UNITS[m] for m in metrics] * n_models,
         }
     )
-    return {"runs": RUNS.conform(runs.select(RUNS.names)), "scores": SCORES.conform(scores), "edge": EDGE.conform(edge)}
+    return {
+        "runs": RUNS.conform(runs.select(RUNS.names)),
+        "scores": SCORES.conform(SCORES.upgrade(scores)),
+        "edge": EDGE.conform(edge),
+    }
 
 
 def publish_bulk(uri: str, tables: dict[str, pl.DataFrame]) -> None:

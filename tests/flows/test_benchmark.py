@@ -78,6 +78,8 @@ def demo_runs(ray_local, demo_models, tmp_path_factory) -> dict[str, Path]:
 def test_run_folder_holds_raw_results_samples_and_summary(demo_runs: dict[str, Path]) -> None:
     run = demo_runs["demo-trained"]
     assert (run / "summary.md").read_text().startswith("## SLM Bench run")
+    # evaluated in this session, on its fresh unit cache (tests/conftest.py): no score below comes from older code
+    assert "units (0 from cache, 0 failed)" in (run / "summary.md").read_text()
     units = sorted((run / "units").glob("*/*"))
     assert len(units) == 3 * len(load_catalog().suite("offline").tasks)  # 3 variants x every offline task
     for unit in units:
