@@ -144,7 +144,8 @@ class Catalog(BaseModel):
         taken = sorted(set(user_tasks) & set(self.tasks))
         if taken:
             raise CatalogError(
-                f"{path}: tasks: {', '.join(repr(t) for t in taken)} already name built-in task(s); published scores "
+                f"{path}: tasks: {', '.join(repr(t) for t in taken)} "
+                f"{'names a built-in task' if len(taken) == 1 else 'name built-in tasks'}; published scores "
                 "are keyed by task name, so a task of your own under that name would mix with the built-in one's "
                 "on the leaderboard. Rename yours (e.g. 'my_" + taken[0] + "'), or drop its entry to run the "
                 "built-in task (list it in your suite as it is)"
