@@ -90,9 +90,9 @@ def _code_bytes(file: Path) -> bytes:
 @cache
 def engine_digest(executes_code: bool = False) -> str:
     """The digest of this checkout's engine code (once per process); with the sandbox's for code units."""
-    engine = source_digest(REPO_ROOT, ENGINE_SOURCES)
     if not executes_code:
-        return engine
+        return source_digest(REPO_ROOT, ENGINE_SOURCES)
+    engine = engine_digest(executes_code=False)
     return hashlib.sha256(f"{engine}+{source_digest(REPO_ROOT, SANDBOX_SOURCES)}".encode()).hexdigest()
 
 

@@ -8,6 +8,7 @@ and what happens to their results is up to the caller.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,9 @@ class ModelWorker:
 
             # One fixed thread count per worker, so workers share cores evenly.
             torch.set_num_threads(n_threads)
+        # evaluate's code_eval (lm-eval's own HumanEval/MBPP metric) runs model output in this process when
+        # this is "1"; our code tasks run it in evals.sandbox, so nothing here may switch it on.
+        os.environ["HF_ALLOW_CODE_EVAL"] = "0"
         self.variant = variant
         self.include_paths = include_paths
         self.include_builtin_tasks = include_builtin_tasks

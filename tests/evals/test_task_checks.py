@@ -82,10 +82,14 @@ def test_unsafe_code_inherited_through_include_is_refused_too(user: UserSuite) -
         _plan(user, suite)
 
 
-def test_the_workers_never_let_lm_eval_run_an_unsafe_task(user: UserSuite) -> None:
-    """The second line, should planning ever be bypassed: lm-eval refuses before generating anything."""
+def test_the_workers_never_let_lm_eval_run_an_unsafe_task(user: UserSuite, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second line, should planning ever be bypassed: lm-eval refuses before generating anything, and
+    evaluate's code_eval (which lm-eval's own HumanEval and MBPP call) stays switched off in a worker."""
+    import os
+
     from evals.worker import ModelWorker
 
+    monkeypatch.setenv("HF_ALLOW_CODE_EVAL", "1")
     (user.tasks_dir / "unsafe.yaml").write_text(
         "task: held_unsafe\ndataset_path: json\ndataset_kwargs:\n  data_files:\n"
         f"    test: {user.tasks_dir / 'data' / 'boolq_validation.jsonl'}\ntest_split: test\nunsafe_code: true\n"
@@ -97,6 +101,7 @@ def test_the_workers_never_let_lm_eval_run_an_unsafe_task(user: UserSuite) -> No
     worker = ModelWorker(unit.variant, plan.include_paths, n_threads=1)
     with pytest.raises(ValueError, match="held_unsafe which is marked as unsafe"):
         worker.run(unsafe)
+    assert os.environ["HF_ALLOW_CODE_EVAL"] == "0"
 
 
 @pytest.mark.parametrize(
