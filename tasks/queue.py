@@ -32,8 +32,8 @@ from evals.warehouse.queue import QueueEvent, record, submission_key
 from tasks.benchmark import PullRequestBusy
 
 BENCHMARK_FLOW = "benchmark-submission"
-# Flow runs read from Prefect when the site is built: the newest, enough for any queue worth showing.
-PREFECT_RUNS = 500
+# Flow runs read from Prefect when the site is built: the newest 200 (the API's largest page).
+PREFECT_RUNS = 200
 _FAILURE_PREFIX = "Flow run encountered an exception: "
 _QUEUED = {StateType.SCHEDULED, StateType.PENDING, StateType.PAUSED}
 _FAILED = {StateType.FAILED, StateType.CRASHED, StateType.CANCELLED, StateType.CANCELLING}

@@ -117,7 +117,7 @@ def test_a_pr_is_benchmarked_published_and_merged_by_served_flows(pipeline) -> N
     from evals.warehouse.queue import read_queue, submission_states
 
     events, staged, _, _ = read_queue(str(warehouse))
-    assert events["state"].unique(maintain_order=True).to_list() == ["queued", "running"]
+    assert events.sort("at")["state"].unique(maintain_order=True).to_list() == ["queued", "running"]
     (entry,) = submission_states(events, staged, runs).to_dicts()
     assert (entry["submission_path"], entry["state"], entry["run_id"]) == (SUBMISSION_PATH, "published", run_id)
 
