@@ -170,8 +170,8 @@ def board_data(snapshot: Snapshot, spec: ScoringSpec, slugs: dict[str, str], car
                 source_url(card.get("hf_repo"), card.get("revision")),
                 bool(r.get("test_model")),
                 r["precision"] not in FLOAT_PRECISIONS,
-                *[_num(r.get(f"normalized_{c}")) for c in spec.categories],
-                *[_num(measured.get(t)) for t in tasks],
+                *[_num(r.get(f"normalized_{c}"), 3) for c in spec.categories],
+                *[_num(measured.get(t), 3) for t in tasks],
                 *[origin.get(name) for name, _ in PROVENANCE_FIELDS],
             ]
         )
@@ -236,5 +236,6 @@ def parsed_json(text: str | None) -> dict:
     return value if isinstance(value, dict) else {"value": value}
 
 
-def _num(value: object) -> float | None:
-    return None if is_missing(value) else round(float(value), 6)  # type: ignore[arg-type]
+def _num(value: object, digits: int = 6) -> float | None:
+    """A number for the browser scripts; the columns a reader adds on request carry 3 digits (shown with 1)."""
+    return None if is_missing(value) else round(float(value), digits)  # type: ignore[arg-type]
