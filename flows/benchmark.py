@@ -95,9 +95,9 @@ def benchmark_submission(
         )
     if pr_number is not None:
         check_pull_request_free(pr_number, submission_path)
-    note_started(warehouse, submission_path, pr_number, head_sha)
     from_pull_request = pr_number is not None or submission_yaml is not None
     submission = validate_submission(submission_path, submission_yaml, from_pull_request)
+    note_started(warehouse, submission_path, submission.model.name, pr_number, head_sha)
     tasks_paths = tuple(Path(d) for d in tasks_dirs or ())
     options = PlanOptions(suite=suite, limit=limit, seed=seed, tasks_dirs=tasks_paths, submission_path=submission_path)
     catalog = load_suite_catalog(options)

@@ -45,17 +45,20 @@ def _flow_run_id() -> str | None:
 
 
 @task(name="queue-started", cache_policy=NO_CACHE)
-def note_started(warehouse: str, submission_path: str, pr_number: int | None, head_sha: str | None) -> None:
-    """The run has started: it reads the submission and locates the weights next."""
+def note_started(
+    warehouse: str, submission_path: str, model_name: str, pr_number: int | None, head_sha: str | None
+) -> None:
+    """The run has started and read its submission: it locates the weights next (a hub download can take long)."""
     record(
         warehouse,
         QueueEvent(
             "running",
             submission_path,
+            model_name=model_name,
             flow_run_id=_flow_run_id(),
             pr_number=pr_number,
             head_sha=head_sha,
-            detail="reading the submission and locating the weights",
+            detail="locating the weights and planning the run",
         ),
     )
 

@@ -108,7 +108,8 @@ def test_a_maintainer_follows_the_run_in_prefect_and_the_queue(demo_runs: dict[s
     events, staged, _, _ = read_queue(str(demo_runs["warehouse"]))
     mine = events.filter(pl.col("flow_run_id") == flow_run_id).sort("at")
     assert mine["state"].unique().to_list() == ["running"]
-    assert mine["detail"][0] == "reading the submission and locating the weights"
+    assert mine["detail"][0] == "locating the weights and planning the run"
+    assert mine["model_name"].unique().to_list() == ["SLMB-Demo-Trained"]
     progress = mine.filter(pl.col("units_total").is_not_null())
     assert progress["units_total"].unique().to_list() == [n_units]
     assert progress["units_done"].to_list() == sorted(progress["units_done"].to_list())  # 0, then by tenths
