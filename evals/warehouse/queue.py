@@ -27,8 +27,11 @@ No GX suite runs on events: it would cost seconds in the webhook receiver, and
 
 from __future__ import annotations
 
+import atexit
 import logging
 import re
+import threading
+import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -78,18 +81,70 @@ def submission_key(path: str) -> str:
     return re.sub(r"^(\./)+", "", path.strip())
 
 
-def record(uri: str, event: QueueEvent) -> bool:
-    """Append ``event`` to the queue; False (and a warning) when it could not be written, never an exception.
+def record(uri: str, *events: QueueEvent) -> bool:
+    """Append ``events`` to the queue in one commit; False (and a warning) when they could not be written.
 
-    The queue describes runs; a run must not fail because its description could not be written.
+    Never an exception: the queue describes runs, and a run must not fail because its
+    description could not be written.
     """
+    if not events:
+        return True
     try:
-        frame = pl.DataFrame([asdict(event)], schema=QUEUE.schema)
-        append(uri, STAGING, QUEUE, frame, step=f"queue {event.state}")
+        frame = pl.DataFrame([asdict(e) for e in events], schema=QUEUE.schema)
+        append(uri, STAGING, QUEUE, frame, step=f"queue {', '.join(sorted({e.state for e in events}))}")
     except Exception as exc:  # any failure is logged, never raised (see the docstring)
-        log.warning("could not record %s of %s in the queue of %s: %s", event.state, event.submission_path, uri, exc)
+        what = ", ".join(f"{e.state} of {e.submission_path}" for e in events)
+        log.warning("could not record %s in the queue of %s: %s", what, uri, exc)
         return False
     return True
+
+
+class QueueWriter:
+    """Records events from one thread of its own, in batches: for a process that records many at once.
+
+    The webhook receiver answers GitHub without waiting for a Delta commit (``put`` only hands
+    the event over), and its threads' events reach the table in as few commits as they arrive,
+    so they never conflict with one another. ``flush`` waits until what was put is written; it
+    also runs at exit.
+    """
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self._pending: list[QueueEvent] = []
+        self._writing = False
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+        atexit.register(self.flush)
+
+    def put(self, event: QueueEvent) -> None:
+        with self._changed:
+            self._pending.append(event)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._write_forever, name="queue-writer", daemon=True)
+                self._thread.start()
+            self._changed.notify_all()
+
+    def flush(self, timeout_s: float = 30.0) -> bool:
+        """Wait until every event put so far is written (or failed, with a warning); False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while self._pending or self._writing:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._changed.wait(left)
+        return True
+
+    def _write_forever(self) -> None:
+        while True:
+            with self._changed:
+                while not self._pending:
+                    self._changed.wait()
+                batch, self._pending, self._writing = self._pending, [], True
+            record(self.uri, *batch)
+            with self._changed:
+                self._writing = False
+                self._changed.notify_all()
 
 
 def read_queue(uri: str, until: datetime | None = None) -> tuple[pl.DataFrame, pl.DataFrame, int | None, int | None]:

@@ -20,7 +20,7 @@ from contracts.errors import UserError
 from contracts.submission import SubmissionError, parse_submission
 from contracts.tables import GIT_SHA
 from evals.hub_access import hub_problems
-from evals.warehouse.queue import QueueEvent, record
+from evals.warehouse.queue import QueueEvent, QueueWriter
 from flows.benchmark import benchmark_submission
 from flows.chatops import markdown as md
 from flows.chatops import runs
@@ -64,6 +64,7 @@ class ChatOps:
     def __init__(self, config: ChatOpsConfig, github: GitHub, store: Store, audit: AuditLog) -> None:
         self.config, self.github, self.store, self.audit = config, github, store, audit
         self.prefect = runs.Orchestrator()
+        self.queue = QueueWriter(config.warehouse)  # the submissions queue, written off the request path
         self._pr_locks: dict[tuple[str, int], threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -252,12 +253,12 @@ class ChatOps:
     def _queue(
         self, state: str, path: str, text: str, pr: int, head_sha: str, flow_run_id: str | None, detail: str
     ) -> None:
-        """A line in the submissions queue (``evals.warehouse.queue``); it never fails the delivery."""
+        """A line in the submissions queue (``evals.warehouse.queue``); it neither fails nor delays the delivery."""
         name = parse_submission(text, path, from_pull_request=True).model.name  # it passed this check already
         event = QueueEvent(
             state, path, model_name=name, flow_run_id=flow_run_id, pr_number=pr, head_sha=head_sha, detail=detail
         )
-        record(self.config.warehouse, event)
+        self.queue.put(event)
 
     def _pr_lock(self, repo: str, pr: int) -> threading.Lock:
         with self._locks_guard:

@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks.synthetic import run_frames
 from contracts.tables import QUEUE, RUNS
-from evals.warehouse.queue import QueueEvent, attempts, read_queue, record, submission_states
+from evals.warehouse.queue import QueueEvent, QueueWriter, attempts, read_queue, record, submission_states
 from evals.warehouse.storage import STAGING, merge, table_versions
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -145,3 +145,24 @@ def test_the_queue_as_it_stood_before_a_moment(tmp_path: Path) -> None:
     then, _, version, _ = read_queue(uri, until=moment)
     now, _, _, _ = read_queue(uri)
     assert (then.height, version, now.height) == (1, 0, 2)
+
+
+def test_a_writer_takes_events_from_many_threads_and_writes_them_all(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    """The receiver's writer: put() hands over, one thread appends; flush() waits for all of it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    uri = str(tmp_path / "wh")
+    writer = QueueWriter(uri)
+    files = [f"models/submissions/m{i}.yaml" for i in range(40)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda f: writer.put(QueueEvent("validated", f, pr_number=1)), files))
+    assert writer.flush()
+    events, _, _, _ = read_queue(uri)
+    assert sorted(events["submission_path"].to_list()) == sorted(files)
+    assert table_versions(uri, "queue", STAGING).height <= len(files)  # batched when they come together
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    broken = QueueWriter(str(blocker / "wh"))
+    broken.put(QueueEvent("validated", FILE))  # nothing raised here, or in flush: a warning
+    assert broken.flush() and "could not record validated" in caplog.text

@@ -53,6 +53,7 @@ class Receiver:
     github_url: str
     state_dir: Path
     warehouse: str = "warehouse"  # where the receiver writes the submissions queue
+    chatops: Any = None  # the receiver's ChatOps (its queue writer)
 
     def audit_records(self) -> list[dict[str, Any]]:
         from flows.chatops.audit import AuditLog
@@ -86,6 +87,7 @@ def receiver(
 ) -> Iterator[Receiver]:
     from flows.chatops.app import create_app
     from flows.chatops.config import ChatOpsConfig
+    from flows.chatops.dispatch import new_chatops
     from flows.chatops.server import uvicorn_config
 
     standin, github_url = github
@@ -101,10 +103,11 @@ def receiver(
             "SLMBENCH_WAREHOUSE": warehouse,
         }
     )
-    app = create_app(config)
+    ops = new_chatops(config)
+    app = create_app(config, ops)
     # the receiver's own server settings (header deadline, connection cap), as `slmbench webhook` runs it
     with serving(app, uvicorn_config(app, config, "127.0.0.1", 0, log_level="warning", lifespan="off")) as url:
-        yield Receiver(url, standin, github_url, state_dir, warehouse)
+        yield Receiver(url, standin, github_url, state_dir, warehouse, ops)
 
 
 _COMMENT_IDS = itertools.count(1)
@@ -137,13 +140,14 @@ def pull_request(pr: int, head_sha: str, action: str = "opened") -> dict[str, An
     }
 
 
-def queue_events(warehouse: str, pr: int) -> list[dict[str, Any]]:
-    """The submissions queue's events of one PR, oldest first."""
+def queue_events(receiver: Receiver, pr: int) -> list[dict[str, Any]]:
+    """The submissions queue's events of one PR, oldest first, once the receiver has written what it was given."""
     import polars as pl
 
     from evals.warehouse.queue import read_queue
 
-    events, _, _, _ = read_queue(warehouse)
+    assert receiver.chatops.queue.flush()
+    events, _, _, _ = read_queue(receiver.warehouse)
     return events.filter(pl.col("pr_number") == pr).sort("at").to_dicts()
 
 

@@ -93,13 +93,13 @@ def test_pull_request_opened_validates_only(receiver: Receiver) -> None:
     assert bad.json()["result"] == "invalid" and "model.parameters" in bad.json()["detail"]
     assert flow_runs_of(13) == [] and flow_runs_of(14) == []
     # the passing check is the submission's first line in the queue; the failing one is only a PR comment
-    (validated,) = queue_events(receiver.warehouse, 13)
+    (validated,) = queue_events(receiver, 13)
     assert (validated["state"], validated["submission_path"], validated["model_name"]) == (
         "validated",
         NEW_FILE,
         "SLMB-Demo-Trained",
     )
-    assert validated["head_sha"] == pull.head_sha and queue_events(receiver.warehouse, 14) == []
+    assert validated["head_sha"] == pull.head_sha and queue_events(receiver, 14) == []
 
 
 def test_test_benchmark_starts_one_run_reports_and_push_results_checks_the_head(
@@ -127,7 +127,7 @@ def test_test_benchmark_starts_one_run_reports_and_push_results_checks_the_head(
     assert run.parameters["pr_number"] == 21 and run.parameters["head_sha"] == pull.head_sha
     assert run.parameters["submission_path"] == NEW_FILE and run.parameters["submission_yaml"] == SUBMISSION
     assert pr_tag(REPO, 21) in run.tags
-    (queued,) = queue_events(receiver.warehouse, 21)  # the replays and the refused second command add nothing
+    (queued,) = queue_events(receiver, 21)  # the replays and the refused second command add nothing
     assert (queued["state"], queued["flow_run_id"], queued["submission_path"]) == ("queued", str(run.id), NEW_FILE)
 
     # The run finishes: its hook posts the summary (the engine would call it in the flow-run process).
