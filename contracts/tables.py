@@ -20,6 +20,9 @@ Tables and their keys:
   carry the submission's model card: family, parameters, license, ...).
 - ``leaderboard``: one row per model variant, built by ``evals.scoring``; its
   category columns come from the catalog, see :func:`leaderboard`.
+- ``queue``: the submission events the runs tables cannot know (a pull
+  request's check passed, a run waits or is under way, a run failed before it
+  staged anything), one row each, appended (``evals.warehouse.queue``).
 
 Values that depend on the catalog (task keys, categories) are not fixed here,
 because ``contracts`` must not import ``evals``: a column names its
@@ -279,6 +282,7 @@ RUNS = Table(
             allowed=SANDBOX_ISOLATIONS,
         ),
         _str("error", "why the run failed: unit errors or failed expectations", nullable=True),
+        Column("test_model", pl.Boolean(), "the submission says test_model: true (a fixture or test)", nullable=True),
     ),
 )
 
@@ -370,6 +374,7 @@ MODELS = Table(
         _time("first_published_at", "when a run of this model was first published"),
         _time("last_published_at", "when a run of this model was last published"),
         _str("last_run_id", "the latest published run of this model"),
+        Column("test_model", pl.Boolean(), "its latest published submission says test_model: true", nullable=True),
     ),
 )
 
@@ -379,6 +384,16 @@ def leaderboard(categories: Sequence[str]) -> Table:
     for the catalog's, another for a scoring spec of its own (tests)."""
     scores = tuple(
         _float(f"score_{c}", f"{c} score, 0-100 (null: not measured)", nullable=True, min_value=0.0, max_value=100.0)
+        for c in categories
+    )
+    normalized = tuple(
+        _float(
+            f"normalized_{c}",
+            f"{c} score over baseline-normalized task scores, 0-100 (null: not measured)",
+            nullable=True,
+            min_value=0.0,
+            max_value=100.0,
+        )
         for c in categories
     )
     pct = {"min_value": 0.0, "max_value": 100.0}
@@ -406,6 +421,8 @@ def leaderboard(categories: Sequence[str]) -> Table:
             _float("latency_ms", "edge: time to first token", nullable=True, min_value=0.0, strict_min=True),
             _float("peak_memory_gb", "edge: peak memory", nullable=True, min_value=0.0, strict_min=True),
             _int("data_version", "version of the published runs table the row was computed from", min_value=0),
+            *normalized,
+            Column("test_model", pl.Boolean(), "the run's submission says test_model: true", nullable=True),
         ),
     )
 
@@ -439,9 +456,38 @@ RETENTION = Table(
 )
 
 
+# The queue states only an event can tell; ``staged``, ``failed`` (after staging) and
+# ``published`` are read from the runs tables themselves.
+QUEUE_STATES = ("validated", "queued", "running", "failed")
+
+QUEUE = Table(
+    name="queue",
+    doc=(
+        "Submission events the runs tables cannot know, one row each, appended: a pull request's check passed "
+        "(validated), a benchmark run was created (queued), a run is under way (running, with its progress), "
+        "a run failed before it staged anything (failed). Kept in the staging zone."
+    ),
+    keys=("event_id",),
+    columns=(
+        _str("event_id", "a unique id for the event (uuid4)"),
+        _time("at", "when it happened (UTC)"),
+        _str("state", " | ".join(QUEUE_STATES), allowed=QUEUE_STATES),
+        _str("submission_path", "the submission file, as the run names it (relative to the repository)"),
+        _str("model_name", "the submission's model name, once read", nullable=True),
+        _str("flow_run_id", "the Prefect flow run of the benchmark, once created", nullable=True),
+        _str("run_id", "the benchmark run, once named", nullable=True),
+        _int("pr_number", "the pull request, when the submission came from one", nullable=True, min_value=1),
+        _str("head_sha", "the pull request's head commit", nullable=True, pattern=GIT_SHA),
+        _int("units_done", "running: work units finished so far", nullable=True, min_value=0),
+        _int("units_total", "running: work units planned", nullable=True, min_value=0),
+        _str("detail", "failed: the error; otherwise what happened, in words", nullable=True),
+        _str("run_dir", "the run's folder on the machine that ran it", nullable=True),
+    ),
+)
+
 # The tables a benchmark run stages, in the order they are written: runs last,
 # because a runs row with status "staged" is what makes the other rows visible.
 STAGED_TABLES: tuple[Table, ...] = (SCORES, EDGE, RUNS)
 
 # The tables of the warehouse, staged and published alike.
-TABLES: dict[str, Table] = {t.name: t for t in (RUNS, SCORES, EDGE, MODELS, LEADERBOARD)}
+TABLES: dict[str, Table] = {t.name: t for t in (RUNS, SCORES, EDGE, MODELS, LEADERBOARD, QUEUE)}

@@ -129,6 +129,7 @@ def runs_frame(
                 "n_units_succeeded": sum(r.status != "failed" for r in mine),
                 "sandbox_isolation": weakest_isolation([r.sandbox_isolation for r in mine]),
                 "error": error,
+                "test_model": card.test_model,
             }
         )
     return RUNS.conform(pl.DataFrame(rows, schema=RUNS.schema))

@@ -3,8 +3,9 @@
 The output folder is a complete mkdocs ``docs_dir``: the static sources of
 ``docs/`` (scripts, styles) copied in, then the generated pages::
 
-    index.md  charts.md  compare.md  methodology.md  submit.md  data.md
+    index.md  charts.md  compare.md  methodology.md  submit.md  submissions.md  data.md
     models/<slug>.md                 one page per model
+    failures/<run>.md                one page per failed run (the submissions queue)
     tables/<table>.{csv,parquet,json} and tables/models/<slug>.json
     assets/slmb/board.js             the leaderboard for the browser scripts
 
@@ -22,7 +23,7 @@ import polars as pl
 
 from evals.catalog import Catalog, load_catalog
 from evals.scoring import ScoringSpec, default_spec
-from evals.sitegen import board_pages, data_files, model_pages, reference_pages
+from evals.sitegen import board_pages, data_files, model_pages, queue_pages, reference_pages
 from evals.sitegen.snapshot import SiteDataError, Snapshot, read_snapshot
 from evals.sitegen.views import board_data, model_cards, model_slugs, retention, task_table
 
@@ -50,8 +51,12 @@ def generate_site(
     version: int | None = None,
     catalog: Catalog | None = None,
     spec: ScoringSpec | None = None,
+    live_queue: pl.DataFrame | None = None,
 ) -> Manifest:
-    """Write the site sources for leaderboard ``version`` (latest when None) of the warehouse at ``uri``."""
+    """Write the site sources for leaderboard ``version`` (latest when None) of the warehouse at ``uri``.
+
+    ``live_queue``: Prefect's benchmark runs as queue events, for the submissions page (optional).
+    """
     timer = _Timer()
     catalog = catalog or load_catalog()
     spec = spec or default_spec()
@@ -72,7 +77,7 @@ def generate_site(
 
     def write_board_pages() -> None:
         _write(pages_dir / "assets" / "slmb" / "board.js", board_pages.board_script(data, spec, titles, meta))
-        _write(pages_dir / "index.md", board_pages.leaderboard_page(snapshot, spec, titles, len(names)))
+        _write(pages_dir / "index.md", board_pages.leaderboard_page(snapshot, spec, titles, len(names), data.tasks))
         _write(pages_dir / "compare.md", board_pages.compare_page())
         _write(pages_dir / "charts.md", board_pages.charts_page(snapshot, slugs, kept.to_dicts()))
         _write(
@@ -83,12 +88,15 @@ def generate_site(
         _write(pages_dir / "data.md", data_files.data_page(snapshot, spec, rows, pages_dir / "tables"))
 
     timer.step("board pages", write_board_pages)
+    queue = timer.step(
+        "submissions", lambda: queue_pages.write_queue_pages(uri, snapshot, pages_dir, slugs, live_queue)
+    )
     timer.step("model pages", lambda: _model_pages(snapshot, spec, titles, slugs, cards, kept, pages_dir))
     return Manifest(
         pages_dir=pages_dir,
         models=len(names),
         variants=snapshot.leaderboard.height,
-        pages=6 + len(names),
+        pages=6 + queue + len(names),
         leaderboard_version=snapshot.leaderboard_version,
         data_version=snapshot.data_version,
         data_date=snapshot.data_date.isoformat() if snapshot.data_date else None,

@@ -19,7 +19,7 @@ from datetime import datetime
 import polars as pl
 
 from contracts.errors import UserError
-from evals.warehouse.storage import PUBLISHED, current_version, read_table, table_versions
+from evals.warehouse.storage import PUBLISHED, current_version, read_table, table_versions, version_before
 
 _RUN_VARIANT = ["run_id", "variant_id"]
 
@@ -43,6 +43,9 @@ class Snapshot:
     data_date: datetime | None  # when that runs version was written
     leaderboard_date: datetime
     models_version: int | None
+    # When the next leaderboard version was written (None: this is the latest): what else
+    # the site shows (the submissions queue) is read as it stood before then.
+    until: datetime | None = None
 
 
 def read_snapshot(uri: str, version: int | None = None) -> Snapshot:
@@ -72,7 +75,7 @@ def read_snapshot(uri: str, version: int | None = None) -> Snapshot:
         data_date = runs_history.filter(pl.col("version") == data_version)["timestamp"][0]
     scores = read_table(uri, "scores").join(keys, on=_RUN_VARIANT, how="semi")
     edge = read_table(uri, "edge").join(keys, on=_RUN_VARIANT, how="semi")
-    models_version = _registry_version(uri, until)
+    models_version = version_before(uri, PUBLISHED, "models", until)
     models = (
         read_table(uri, "models", version=models_version)
         if models_version is not None
@@ -90,14 +93,5 @@ def read_snapshot(uri: str, version: int | None = None) -> Snapshot:
         data_date=data_date,
         leaderboard_date=board_date,
         models_version=models_version,
+        until=until,
     )
-
-
-def _registry_version(uri: str, until: datetime | None) -> int | None:
-    """The last registry version written before ``until`` (all of them when None)."""
-    if current_version(uri, PUBLISHED, "models") is None:
-        return None
-    history = table_versions(uri, "models")
-    if until is not None:
-        history = history.filter(pl.col("timestamp") < until)
-    return int(history["version"].max()) if history.height else None  # type: ignore[arg-type]

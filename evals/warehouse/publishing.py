@@ -126,6 +126,7 @@ def _registry_rows(runs: pl.DataFrame, current: pl.DataFrame) -> pl.DataFrame:
         "context_length",
         "submitted_by",
         pl.col("run_id").alias("last_run_id"),
+        "test_model",
     )
     rows = rows.join(current.select("name", "first_published_at"), on="name", how="left").with_columns(
         pl.col("first_published_at").fill_null(pl.lit(now, dtype=pl.Datetime("us", "UTC"))),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -82,6 +83,41 @@ def demo_runs(ray_local, demo_models, tmp_path_factory) -> dict[str, Path]:
         runs[name] = out
     runs["warehouse"] = Path(warehouse)
     return runs
+
+
+def test_a_maintainer_follows_the_run_in_prefect_and_the_queue(demo_runs: dict[str, Path]) -> None:
+    """Progress lines and the summary reach the run's logs in the Prefect API (the UI's Logs tab);
+    the run's start and progress reach the submissions queue."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
+    from evals.warehouse.queue import read_queue, submission_states
+
+    runs = pl.read_parquet(demo_runs["demo-trained"] / "runs.parquet")
+    run_id, flow_run_id = runs["run_id"][0], runs["flow_run_id"][0]
+    n_units = int(runs["n_units_planned"].sum())
+    APILogHandler().flush()
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+    messages = [log.message for log in logs]
+    assert any(m.startswith(f"run {run_id}: {n_units} units") for m in messages), messages
+    assert sum(bool(re.match(rf"\[\d+/{n_units}\] ", m)) for m in messages) == n_units  # every unit's line
+    assert any(m.startswith(f"## SLM Bench run `{run_id}`") for m in messages)  # the summary
+
+    events, staged, _, _ = read_queue(str(demo_runs["warehouse"]))
+    mine = events.filter(pl.col("flow_run_id") == flow_run_id).sort("at")
+    assert mine["state"].unique().to_list() == ["running"]
+    assert mine["detail"][0] == "locating the weights and planning the run"
+    assert mine["model_name"].unique().to_list() == ["SLMB-Demo-Trained"]
+    progress = mine.filter(pl.col("units_total").is_not_null())
+    assert progress["units_total"].unique().to_list() == [n_units]
+    assert progress["units_done"].to_list() == sorted(progress["units_done"].to_list())  # 0, then by tenths
+    assert progress["units_done"][0] == 0 and progress["units_done"][-1] == n_units
+    assert progress["run_id"].unique().to_list() == [run_id] and progress["pr_number"].unique().to_list() == [7]
+    states = submission_states(events, staged, staged.clear())
+    entry = states.filter(pl.col("run_id") == run_id).row(0, named=True)
+    assert (entry["state"], entry["model_name"]) == ("staged", "SLMB-Demo-Trained")
 
 
 def test_run_folder_holds_raw_results_samples_and_summary(demo_runs: dict[str, Path]) -> None:
@@ -216,6 +252,14 @@ def test_a_failing_unit_names_itself_and_finished_units_stay_cached(ray_local, t
             output_dir=str(tmp_path / "run"),
             warehouse=str(tmp_path / "wh"),
         )
+    # the queue says why, until the file is run again (its hook, beside the failed staging row)
+    from evals.warehouse.queue import read_queue, submission_states
+
+    events, staged, _, _ = read_queue(str(tmp_path / "wh"))
+    failed = events.filter(pl.col("state") == "failed")
+    assert failed.height == 1 and "broken_task" in failed["detail"][0]
+    (entry,) = submission_states(events, staged, staged.clear()).to_dicts()
+    assert entry["state"] == "failed" and "broken_task" in entry["detail"]
     plan = plan_submission(
         load_submission(submission), PlanOptions(suite=str(suite), limit=4, submission_path=submission)
     )
@@ -301,6 +345,7 @@ def test_a_head_sha_that_is_not_a_commit_is_refused_before_anything_runs(tmp_pat
         benchmark_submission(
             submission_path=str(ROOT / "models" / "submissions" / "demo-untrained.yaml"),
             output_dir=str(tmp_path / "run"),
+            warehouse=str(tmp_path / "wh"),
             head_sha="main",
         )
     assert not (tmp_path / "run").exists()

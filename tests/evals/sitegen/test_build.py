@@ -13,9 +13,10 @@ import pytest
 from evals.catalog import load_catalog
 from evals.sitegen.generate import generate_site
 from evals.sitegen.snapshot import SiteDataError
+from evals.warehouse.queue import QueueEvent, record
 from tests.evals.sitegen.conftest import LARGE_MODELS
 from tests.evals.sitegen.sites import BuiltSite
-from tests.evals.sitegen.warehouses import DEMO_MODELS, FORMULA, XSS_NAME
+from tests.evals.sitegen.warehouses import BROKEN_REASON, DEMO_MODELS, FORMULA, QUEUE, TEST_MODELS, XSS_NAME
 
 
 def _board(site: Path) -> dict:
@@ -69,6 +70,35 @@ def test_csv_downloads_hold_no_formula_a_spreadsheet_would_run(demo_site: BuiltS
     assert FORMULA in pl.read_parquet(tables / "runs.parquet")["submitted_by"].to_list()  # raw value kept
 
 
+def test_the_submissions_page_lists_every_submission_in_its_state(demo_site: BuiltSite) -> None:
+    html = (demo_site.site / "submissions" / "index.html").read_text(encoding="utf-8")
+    sections = {
+        state: unescape(re.sub(r"<[^>]+>", " ", table))
+        for state, table in re.findall(
+            r'<table class="slmb-table slmb-queue" id="slmb-queue-(\w+)">(.*?)</table>', html
+        )
+    }
+    for path, (state, _) in QUEUE.items():
+        assert path in sections[state], (path, state)
+    assert "7 of 20 units (35%)" in sections["running"]
+    # the reason in one line, escaped; the report beside it
+    assert " ".join(BROKEN_REASON.split()) in sections["failed"]
+    assert "&lt;script&gt;alert(3)" in html and "<script>alert(3)" not in html
+    for attempt in ("fr-broken", "fr-noweights", "fr-mid-first"):  # Mid-900M's failed first run stays linked
+        assert f'href="../failures/{attempt}/"' in html
+    report = unescape((demo_site.site / "failures" / "fr-broken" / "index.html").read_text(encoding="utf-8"))
+    assert "expect_column_values_to_be_between" in report and "<b>1.7</b> > 1" in report
+    assert "second line" in report  # the whole reason, not its first line
+
+
+def test_test_models_are_marked_in_the_board_and_the_registry(demo_site: BuiltSite) -> None:
+    board = _board(demo_site.site)
+    marked = {row[board["fields"].index("model")] for row in board["rows"] if row[board["fields"].index("test_model")]}
+    assert marked == TEST_MODELS
+    models = pl.read_parquet(demo_site.site / "tables" / "models.parquet")
+    assert set(models.filter(pl.col("test_model"))["name"].to_list()) == TEST_MODELS
+
+
 def test_nothing_loads_from_the_network(demo_site: BuiltSite) -> None:
     for html in demo_site.site.rglob("*.html"):
         text = html.read_text(encoding="utf-8")
@@ -83,7 +113,7 @@ def test_methodology_comes_from_the_catalog_and_scoring(demo_site: BuiltSite) ->
         assert name in text and task.metric in text
     for category in catalog.categories.values():
         assert f"{100 * category.weight:.0f}%" in text
-    assert "Baseline-normalized aggregate" in text and "tokens_per_s" in text
+    assert "Baseline-normalized scores" in text and "tokens_per_s" in text
 
 
 def test_submit_page_renders_the_contract(demo_site: BuiltSite) -> None:
@@ -104,10 +134,14 @@ def test_a_chosen_version_is_built_as_it_was(tmp_path: Path) -> None:
     frames = run_frames(run_id="late-run", model_name="Late-Model", variants=["Late-Model--FP16"])
     frames["runs"] = frames["runs"].with_columns(status=pl.lit("published"))
     publish_bulk(warehouse, frames)
+    # after leaderboard v1: in the queue of the latest site only
+    assert record(warehouse, QueueEvent("failed", "models/submissions/later.yaml", flow_run_id="fr-late", detail="x"))
     old = generate_site(warehouse, tmp_path / "old", version=0)
     new = generate_site(warehouse, tmp_path / "new")
     assert (old.models, new.models) == (len(DEMO_MODELS), len(DEMO_MODELS) + 1)
     assert not (tmp_path / "old" / "models" / "late-model.md").exists()
+    assert "later.yaml" not in (tmp_path / "old" / "submissions.md").read_text()
+    assert "later.yaml" in (tmp_path / "new" / "submissions.md").read_text()
     with pytest.raises(SiteDataError, match="versions 0 to"):
         generate_site(warehouse, tmp_path / "bad", version=99)
 
