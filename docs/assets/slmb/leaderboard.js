@@ -77,6 +77,9 @@
   }
 
   function normalized() { return state.scale === "normalized"; }
+  // Test models are hidden unless asked for; a board of test models only (the demo) shows them,
+  // marked, rather than an empty table.
+  function showTests() { return state.tests === "show" || (state.tests === "" && testRows === rows.length); }
   function edgeView() { return state.view === "edge"; }
 
   // The field a column shows: the normalized score when the reader asked for those.
@@ -97,7 +100,7 @@
     if (state.sort && (!byKey[state.sort] || byKey[state.sort].type === "none")) state.sort = "";
     if (state.dir !== "asc" && state.dir !== "desc") state.dir = "";
     if (state.view !== "edge" || !edgeButton) state.view = "";
-    if (state.tests !== "show") state.tests = "";
+    if (state.tests !== "show" && state.tests !== "hide") state.tests = "";
     visibleCols = state.cols
       ? new Set(state.cols.split(",").filter(function (k) { return byKey[k] && byKey[k].group; }))
       : new Set(defaultCols);
@@ -155,7 +158,7 @@
       (!state.quant || r.precision === state.quant) &&
       (!state.size || r.bucket === state.size) &&
       (!state.backend || r.backend === state.backend) &&
-      (state.tests === "show" || !r.test_model) &&
+      (showTests() || !r.test_model) &&
       (!edgeView() || (r.gguf_quant && !missing(r.parameters) && r.parameters <= EDGE_MAX_PARAMETERS));
   }
 
@@ -253,7 +256,7 @@
     var list = top.concat(rest);
     var shown = showAll ? list : list.slice(0, LIMIT);
     var shownCols = columns.filter(isVisible);
-    var hiddenTests = state.tests === "show" ? 0 : rows.filter(function (r) {
+    var hiddenTests = showTests() ? 0 : rows.filter(function (r) {
       return r.test_model && !pinned.has(r.variant) && matches(Object.assign({}, r, { test_model: false }));
     }).length;
     var fragment = document.createDocumentFragment();
@@ -283,7 +286,7 @@
     }
     testsLabel.hidden = testRows === 0;
     testsCount.textContent = testRows;
-    testsBox.checked = state.tests === "show";
+    testsBox.checked = showTests();
     table.classList.toggle("slmb-normalized", normalized());
     count.textContent = "Showing " + shown.length.toLocaleString("en-US") + " of " + list.length.toLocaleString("en-US") +
       " variants" + (list.length !== rows.length ? " (" + rows.length.toLocaleString("en-US") + " in all)" : "") +
@@ -356,7 +359,7 @@
       update();
     });
   }
-  testsBox.addEventListener("change", function () { state.tests = testsBox.checked ? "show" : ""; update(); });
+  testsBox.addEventListener("change", function () { state.tests = testsBox.checked ? "show" : "hide"; update(); });
   document.getElementById("slmb-reset").addEventListener("click", function () {
     KEYS.forEach(function (k) { state[k] = ""; });
     Object.keys(inputs).forEach(function (k) { if (inputs[k]) inputs[k].value = ""; });

@@ -178,6 +178,24 @@ def test_test_models_are_hidden_until_asked_for(page, demo_url: str, board: pl.D
     assert console.problems == []
 
 
+def test_a_board_of_test_models_only_shows_them_marked(page, tmp_path_factory: pytest.TempPathFactory) -> None:  # type: ignore[no-untyped-def]
+    """The demo publishes test models only: the table shows them, badged, instead of an empty table."""
+    from tests.evals.sitegen.conftest import _serve
+    from tests.evals.sitegen.sites import build
+    from tests.evals.sitegen.warehouses import test_models_only
+
+    site = build(tmp_path_factory.mktemp("tests-only"), test_models_only)
+    for url in _serve(site.site):
+        tab, console = page
+        _open(tab, url)
+        assert _column(tab, "model") and all(m.startswith("stories260K") for m in _column(tab, "model"))
+        assert tab.locator("#slmb-table tbody tr .slmb-test").count() == len(_column(tab, "model"))
+        assert tab.is_checked("#slmb-tests")
+        tab.uncheck("#slmb-tests")  # the reader can still hide them, and the address keeps it
+        assert _query(tab)["tests"] == ["hide"] and tab.locator("#slmb-table td.slmb-empty").count() == 1
+        assert console.problems == []
+
+
 def test_every_section_is_a_tab_from_the_leaderboard(page, demo_url: str) -> None:  # type: ignore[no-untyped-def]
     tab, console = page
     _open(tab, demo_url)

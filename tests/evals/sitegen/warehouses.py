@@ -39,11 +39,11 @@ DEMO_MODELS = (
 )
 
 
-def demo_like(uri: str) -> None:
+def demo_like(uri: str, models: tuple[tuple, ...] = DEMO_MODELS) -> None:
     """Publish the demo-like models and compute the leaderboard and registry."""
     frames = []
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    for i, (name, variants, level, params, tasks, edge, repo) in enumerate(DEMO_MODELS):
+    for i, (name, variants, level, params, tasks, edge, repo) in enumerate(models):
         run = run_frames(
             run_id=f"demo-run-{i}",
             model_name=name,
@@ -70,6 +70,13 @@ def demo_like(uri: str) -> None:
 
 
 TEST_MODELS = {"stories260K"}
+
+
+def test_models_only(uri: str) -> None:
+    """A board of test models alone, as `make demo` publishes (its fixtures are all test models)."""
+    demo_like(uri, tuple(m for m in DEMO_MODELS if m[0] in TEST_MODELS))
+
+
 SHA = "0123456789abcdef0123456789abcdef01234567"
 BROKEN_REASON = "1 of 40 expectations failed: scores.value: <script>alert(3)</script> out of range\nsecond line"
 # submission file -> (state it shows, model name)
