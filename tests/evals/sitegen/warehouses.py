@@ -5,6 +5,9 @@ Q4_K_M, stories260K with partial coverage) plus models chosen to break a naive
 site: a name that is an HTML injection, parameter counts whose strings sort
 wrongly as text, edge figures on some variants only, and a hub source link.
 ``synthetic`` holds N one-variant models (``benchmarks.synthetic.scale_tables``).
+Every demo-like variant keeps ``ITEMS`` items per task; some of SLMB-Demo-Trained's
+are hostile (markup, scripts, a right-to-left override, control characters, a very
+long line) and its code items carry every kind of sandbox verdict.
 """
 
 from __future__ import annotations
@@ -15,6 +18,22 @@ import polars as pl
 
 from benchmarks.synthetic import OFFLINE_TASKS, publish_bulk, run_frames, scale_tables
 
+ITEMS = 12
+HOSTILE_MODEL, HOSTILE_TASK = "SLMB-Demo-Trained", "slmb_story"
+# Prompts and choices an item may hold; alert() must never run, nor the text change direction.
+HOSTILE_PROMPTS = (
+    "<script>alert(3)</script>question: which?",
+    '<img src=x onerror="alert(4)"></pre></code></div><b>bold</b>',
+    "file \u202eexe.txt\u202c name and \x1b[31mred\x1b[0m",
+    "long " + "A" * 20_000,
+)
+HOSTILE_CHOICE = ' <a href="javascript:alert(5)">click</a>'
+VERDICTS = (
+    "passed",
+    "failed: exit status 1 before the tests finished: AssertionError",
+    "timed out: ran past the 3 s wall-clock limit",
+    "killed: by SIGSEGV before the tests finished",
+)
 XSS_NAME = "<img src=x onerror=alert(1)>"
 TITLE_BREAKER = "</title><script>alert(2)</script>"
 FORMULA = '=HYPERLINK("http://evil.example","click")'  # a submitter handle a spreadsheet would run
@@ -45,17 +64,42 @@ def demo_like(uri: str) -> None:
             level=level,
             finished_at=start + timedelta(hours=i),
             parameters=params,
+            samples=ITEMS,
         )
         run["runs"] = run["runs"].with_columns(
             precision=pl.Series([v for v in variants]),
             backend=pl.Series(["transformers" if v in ("FP32", "FP16", "BF16") else "llamacpp" for v in variants]),
             hf_repo=pl.lit(repo, dtype=pl.String),
             submitted_by=pl.lit(FORMULA if name == XSS_NAME else "tester"),
+            local_path=pl.lit(
+                f"fixture://{name.lower().removeprefix('slmb-')}" if name.startswith("SLMB-") else None, pl.String
+            ),
         )
+        if name == HOSTILE_MODEL:
+            run["samples"] = _hostile(run["samples"])
         frames.append(run)
-    tables = {name: pl.concat([f[name] for f in frames]) for name in ("runs", "scores", "edge")}
+    tables = {name: pl.concat([f[name] for f in frames]) for name in ("runs", "scores", "edge", "samples")}
     tables["runs"] = tables["runs"].with_columns(status=pl.lit("published"))
     publish_bulk(uri, tables)
+
+
+def _hostile(samples: pl.DataFrame) -> pl.DataFrame:
+    """The first items of HOSTILE_TASK with hostile prompts and a hostile choice; code items with every verdict."""
+    n = len(HOSTILE_PROMPTS)
+    story = (pl.col("task") == HOSTILE_TASK) & (pl.col("doc_id") < n)
+    prompts = pl.lit(pl.Series(HOSTILE_PROMPTS)).get(pl.col("doc_id").clip(0, n - 1))
+    choices = f'["{HOSTILE_CHOICE.replace(chr(34), chr(92) + chr(34))}", " b", " c", " d"]'
+    code = pl.col("task") == "slmb_code"
+    verdicts = pl.lit(pl.Series(VERDICTS)).get(pl.col("doc_id") % len(VERDICTS))
+    return samples.with_columns(
+        prompt=pl.when(story).then(prompts).otherwise(pl.col("prompt")),
+        choices=pl.when(story).then(pl.lit(choices)).otherwise(pl.col("choices")),
+        generation=pl.when(code)
+        .then(pl.lit("\n    return x  # </pre><script>alert(7)</script>"))
+        .otherwise(pl.col("generation")),
+        sandbox=pl.when(code).then(verdicts).otherwise(pl.col("sandbox")),
+        correct=pl.when(code).then(verdicts == "passed").otherwise(pl.col("correct")),
+    )
 
 
 def synthetic(uri: str, n_models: int) -> None:
