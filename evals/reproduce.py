@@ -130,8 +130,8 @@ def _lm_eval_text(score: PublishedScore, weights: str) -> str:
     dtype = FLOAT_PRECISIONS.get(str(run.get("precision")), "float32")
     device = "cuda" if _json(run.get("hardware")).get("gpu") else "cpu"
     batch = run.get("batch_size") or DEFAULT_BATCH_SIZE
-    chat = run.get("apply_chat_template")
-    chat = DEFAULT_CHAT_TEMPLATE if chat is None else chat
+    seed = run.get("seed", 1234)
+    template = chat_template(run)
     pins = " ".join(
         f'"{dist}=={versions[key]}"'
         for dist, key in (("lm-eval", "lm_eval"), ("transformers", "transformers"), ("torch", "torch"))
@@ -150,19 +150,30 @@ def _lm_eval_text(score: PublishedScore, weights: str) -> str:
     ]
     if score.task_dir:
         lines.append(f"  --include_path {shlex.quote(score.task_dir)} \\")
-    options = f"  --tasks {shlex.quote(score.lm_eval_task)} --num_fewshot {score.num_fewshot}"
-    if run.get("limit"):
-        options += f" --limit {run['limit']}"
-    lines.append(options + " \\")
-    last = f"  --seed {run.get('seed', 1234)} --batch_size {batch} --device {device}"
-    if chat is True or str(chat).lower() == "true":
-        last += " --apply_chat_template"
-    elif chat and str(chat).lower() != "false":
-        last += f" --apply_chat_template {shlex.quote(str(chat))}"
+    limit = f" --limit {run['limit']}" if run.get("limit") else ""
+    lines.append(f"  --tasks {shlex.quote(score.lm_eval_task)} --num_fewshot {score.num_fewshot}{limit} \\")
+    last = f"  --seed {seed} --batch_size {batch} --device {device}"
+    if template is not None:
+        last += " --apply_chat_template" + (f" {shlex.quote(template)}" if template else "")
     lines.append(last + f" --output_path {OUTPUT_DIR}")
+    own = "the tokenizer's"
+    said = "off" if template is None else f"on ({template or own})"
+    lines.append(f"# as run: batch size {batch}, chat template {said}, seed {seed} for python, numpy, torch, few-shot")
     where = f'results["{score.lm_eval_task}"]["{score.metric},{score.filter}"]'
     lines.append(f"# the score, {score.value!r}: {where} in {OUTPUT_DIR}/*/results_*.json")
     return "\n".join(setup + lines)
+
+
+def chat_template(run: Mapping[str, Any]) -> str | None:
+    """The run's chat template: None when off, "" for the tokenizer's own, else the template's name.
+
+    Read from the runs row's ``apply_chat_template`` (a boolean, or a template name) when it has one.
+    """
+    value = run.get("apply_chat_template")
+    value = DEFAULT_CHAT_TEMPLATE if value is None else value
+    if value is True or str(value).lower() == "true":
+        return ""
+    return None if not value or str(value).lower() == "false" else str(value)
 
 
 def slmbench_command(score: PublishedScore) -> str:

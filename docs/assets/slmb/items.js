@@ -31,8 +31,9 @@
   var shown = 0;
   var loading = 0; // the latest load; an older one that finishes late is dropped
 
-  // C0/C1 controls (but tab and newline), bidi embeddings, overrides, isolates and marks.
-  var HIDDEN = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
+  // What contracts/safe_text.py calls hidden: controls (but tab and newline), format characters
+  // (bidi overrides and isolates, zero-width ones, the BOM), lone surrogates, line and paragraph separators.
+  var HIDDEN = /(?![\t\n])[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/gu;
 
   function el(tag, cls, text) {
     var node = document.createElement(tag);
@@ -46,7 +47,7 @@
     var last = 0;
     text.replace(HIDDEN, function (ch, at) {
       if (at > last) node.appendChild(document.createTextNode(text.slice(last, at)));
-      var code = ch.charCodeAt(0).toString(16).toUpperCase();
+      var code = ch.codePointAt(0).toString(16).toUpperCase();
       while (code.length < 4) code = "0" + code;
       var mark = el("span", "slmb-ctl");
       mark.textContent = "U+" + code;
