@@ -194,7 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     for site in args.built:
         _print_sizes(str(site), site_sizes(site))
 
-    print(f"{'models':>8} {'setup s':>8} {'generate s':>11} {'mkdocs s':>9} {'total s':>8} {'pages':>7} {'site MB':>8}")
+    if args.sizes:
+        print(
+            f"{'models':>8} {'setup s':>8} {'generate s':>11} {'mkdocs s':>9} {'total s':>8} {'pages':>7} {'site MB':>8}"
+        )
     for n in args.sizes:
         root = args.dir / f"site-{n}"
         shutil.rmtree(root, ignore_errors=True)

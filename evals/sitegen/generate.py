@@ -18,17 +18,15 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode
 
 import polars as pl
 
 from evals.catalog import Catalog, load_catalog
 from evals.scoring import ScoringSpec, default_spec
 from evals.sitegen import board_pages, data_files, model_pages, reference_pages
-from evals.sitegen.items import items_panel, variant_keys, write_item_files
-from evals.sitegen.reproduce_boxes import box_id, reproduce_boxes
+from evals.sitegen.items import items_link, items_panel, variant_keys, write_item_files
+from evals.sitegen.reproduce_boxes import reproduce_boxes, reproduce_link
 from evals.sitegen.snapshot import SampleReader, SiteDataError, Snapshot, read_snapshot
-from evals.sitegen.text import attr
 from evals.sitegen.views import board_data, model_cards, model_slugs, retention, task_table
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "docs"
@@ -177,11 +175,7 @@ def _score_extras(
     index = write_item_files(pages_dir, slug, samples.rows(runs.select("run_id", "variant_id")), tasks, spec)
 
     def actions(task: str, variant: str) -> str:
-        links = f' <a class="slmb-act" href="#{box_id(task, keys[variant])}" title="the commands behind this score">reproduce</a>'
-        if index.has(task, variant):
-            query = urlencode({"task": task, "a": variant})
-            links += f' <a class="slmb-act" href="?{attr(query)}#items" title="every item of this score">items</a>'
-        return links
+        return reproduce_link(task, keys[variant]) + (items_link(task, variant) if index.has(task, variant) else "")
 
     return model_pages.ScoreExtras(
         actions=actions,

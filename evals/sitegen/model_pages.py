@@ -181,7 +181,7 @@ def _task_table(
     ids: list[str],
     labels: dict[str, str],
     spec: ScoringSpec,
-    actions: Callable[[str, str], str] = lambda task, variant: "",
+    actions: Callable[[str, str], str],
 ) -> str:
     if tasks.is_empty():
         return "No task scores.\n"

@@ -27,6 +27,13 @@ def box_id(task: str, variant_key: str) -> str:
     return f"repro-{slug(task)}--{variant_key}"
 
 
+def reproduce_link(task: str, variant_key: str) -> str:
+    """The link a task score's cell gets to its box."""
+    return (
+        f' <a class="slmb-act" href="#{box_id(task, variant_key)}" title="the commands behind this score">reproduce</a>'
+    )
+
+
 def reproduce_boxes(
     tasks: pl.DataFrame,
     runs: pl.DataFrame,

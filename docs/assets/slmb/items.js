@@ -352,8 +352,10 @@
       if (b) part.appendChild(el("div", "slmb-side-name", label(side[1])));
       part.appendChild(el("div", "slmb-label", "Generated"));
       part.appendChild(el("pre", "slmb-text", item.generation === null ? "\u2014" : item.generation));
-      part.appendChild(el("div", "slmb-label", "Extracted by the filter (" + view.file.filter + ")"));
-      part.appendChild(el("pre", "slmb-text", item.extracted === null ? "\u2014" : item.extracted));
+      if (item.extracted !== item.generation) { // a filter that keeps the whole text adds nothing to show
+        part.appendChild(el("div", "slmb-label", "Extracted by the filter (" + view.file.filter + ")"));
+        part.appendChild(el("pre", "slmb-text", item.extracted === null ? "\u2014" : item.extracted));
+      }
       if (item.sandbox) {
         part.appendChild(el("div", "slmb-label", "Sandbox"));
         part.appendChild(el("pre", "slmb-text slmb-sandbox", item.sandbox));
