@@ -19,7 +19,9 @@ listening (the ``slmb-ready`` performance mark). Aim: under 1 s.
 
 Every synthetic model also keeps ``--samples-per-task`` items per subtask
 (``benchmarks.synthetic.sample_frame``: few-shot prompts, choices with
-log-likelihoods or generations), so the site holds their item files; printed
+log-likelihoods or generations), so the site holds their item files (up to
+``--samples-up-to`` models: 10,000 models' items take gigabytes of memory to
+generate; the item files' size is linear, see the bytes per model); printed
 are the site's size, the share of the item files and the bytes per model
 (the same at every size when the site grows linearly). At ``--browser-size``
 a model page is opened five times too, cold: the median time from navigation
@@ -189,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=Path("/tmp/slmbench-site-bench"))
     parser.add_argument("--keep", action="store_true", help="keep the warehouses and sites")
     parser.add_argument("--samples-per-task", type=int, default=20, help="items kept per model and subtask")
+    parser.add_argument("--samples-up-to", type=int, default=1000, help="no items in sites of more models")
     parser.add_argument("--built", type=Path, nargs="*", default=[], help="also print the size of these built sites")
     args = parser.parse_args(argv)
     for site in args.built:
@@ -202,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         root = args.dir / f"site-{n}"
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
-        setup_s = in_fresh_process(_setup, str(root / "warehouse"), n, args.samples_per_task)
+        items = args.samples_per_task if n <= args.samples_up_to else 0
+        setup_s = in_fresh_process(_setup, str(root / "warehouse"), n, items)
         result = in_fresh_process(_build, str(root / "warehouse"), str(root))
         size_mb = sum(f.stat().st_size for f in (root / "site").rglob("*") if f.is_file()) / 2**20
         total = result["generate"] + result["mkdocs"]
@@ -211,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{result['pages']:>7,} {size_mb:>8.0f}   generate steps: {result['steps']}",
             flush=True,
         )
-        _print_sizes(f"{n:,} models, {args.samples_per_task} items per subtask", site_sizes(root / "site"))
+        _print_sizes(f"{n:,} models, {items} items per subtask", site_sizes(root / "site"))
         if n == args.browser_size:
             if not Path(CHROMIUM).is_file():
                 print(f"  browser: skipped, {CHROMIUM} is absent (apt-get install -y chromium)")
