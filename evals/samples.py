@@ -12,7 +12,9 @@ metric. A row keeps what a reader needs to see why a score is what it is:
   log-likelihood (``loglikelihoods``) and ``pick``, the choice the primary
   metric counts as the answer (lm-eval's rule: the highest log-likelihood,
   divided by the choice's length in characters for ``acc_norm`` and in bytes
-  for ``acc_bytes``);
+  for ``acc_bytes``). Where each choice has a context of its own and they share
+  the continuation (winogrande), the prompt is the contexts' common start and
+  each choice the rest of its context followed by the continuation;
 - generation: the text as generated (``generation``) and what the filter
   made of it (``extracted``);
 - ``correct``: the task's primary metric on this row, when it is 0 or 1;
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,11 +105,19 @@ def _answer(sample: dict[str, Any], output_type: str, delimiter: str, metric: st
     filtered = sample.get("filtered_resps") or []
     if output_type in ("multiple_choice", "loglikelihood"):
         # acc_mutual_info adds unconditional requests (an empty context) after the real ones
-        scored = [i for i, args in enumerate(arguments) if len(args) > 1 and args[0] == prompt]
-        choices = [arguments[i][1] for i in scored]
+        scored = [i for i, args in enumerate(arguments) if len(args) > 1 and (args[0] != "" or prompt == "")]
+        contexts = [str(arguments[i][0]) for i in scored]
+        choices = [str(arguments[i][1]) for i in scored]
+        if len(set(contexts)) > 1:
+            # one context per choice, the same continuation (winogrande): the shared start is the prompt,
+            # each choice is the rest of its context followed by the continuation
+            shared = os.path.commonprefix(contexts)
+            answer["prompt"] = shared
+            choices = [context[len(shared) :] + choice for context, choice in zip(contexts, choices, strict=True)]
+            metric = metric if metric == "acc" else ""  # per-character rules apply to lm-eval's own choice texts
         lls = [_loglikelihood(filtered[i]) for i in scored if i < len(filtered)]
         answer |= {"choices": json.dumps(choices), "loglikelihoods": json.dumps(lls)}
-        if output_type == "multiple_choice" and lls and len(lls) == len(choices):
+        if output_type == "multiple_choice" and lls and len(lls) == len(choices) and metric:
             answer["pick"] = _pick(lls, [c.removeprefix(delimiter) for c in choices], metric)
     elif output_type == "loglikelihood_rolling":
         answer["loglikelihoods"] = json.dumps([_loglikelihood(r) for r in filtered])

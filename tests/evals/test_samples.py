@@ -110,3 +110,23 @@ def test_categories_and_metrics_that_are_not_right_or_wrong() -> None:
     assert group["correct"] is None  # a probability is neither right nor wrong
     plain = _rows(MC_CONFIG, [sample], SampleRule("acc", "no_such_field"))[0]
     assert plain["category"] is None
+
+
+def test_choices_that_are_contexts_of_their_own_read_as_the_shared_start_and_each_ending() -> None:
+    """winogrande: one context per option, the same continuation scored after each."""
+    start = "The trophy doesn't fit into the brown suitcase because the "
+    sample = {
+        "doc_id": 3,
+        "doc": {"sentence": "..."},
+        "target": 0,
+        "arguments": [[start + "trophy", " is too large."], [start + "suitcase", " is too large."]],
+        "filtered_resps": [[-9.5, False], [-11.0, False]],
+        "filter": "none",
+        "metrics": ["acc"],
+        "acc": 1.0,
+    }
+    results = {"configs": {"winogrande": {"output_type": "multiple_choice"}}}
+    row = _rows(results, [sample], SampleRule("acc"), subtask="winogrande", task="winogrande")[0]
+    assert row["prompt"] == start
+    assert json.loads(row["choices"]) == ["trophy is too large.", "suitcase is too large."]
+    assert (row["pick"], row["correct"]) == (0, True)
