@@ -70,8 +70,11 @@ def test_mbpp_pass_at_1() -> None:
 
 def test_code_verdicts_aggregate_to_counts_and_leave_the_score_alone() -> None:
     utils = _utils()
-    looping = _humaneval("    while True:\n        pass\n")
-    assert looping["pass@1"] == 0.0 and looping["sandbox"].startswith("timed out: ran past")
+    utils.TIMEOUT_S = 1.0  # this module's copy only: the loop need not run the task's 10 s
+    looping = utils.process_humaneval(
+        PROBLEM, [utils.build_predictions([["    while True:\n        pass\n"]], [PROBLEM])[0]]
+    )
+    assert looping["pass@1"] == 0.0 and looping["sandbox"] == "timed out: ran past the 1 s wall-clock limit"
     verdicts = [looping["sandbox"], "passed", "passed", "killed: by SIGSEGV before the tests finished"]
     assert utils.verdict_counts(verdicts) == "2 passed, 1 killed, 1 timed out"
 
