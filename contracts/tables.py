@@ -23,6 +23,11 @@ Tables and their keys:
 - ``queue``: the submission events the runs tables cannot know (a pull
   request's check passed, a run waits or is under way, a run failed before it
   staged anything), one row each, appended (``evals.warehouse.queue``).
+- ``samples``: one row per run, variant, task, subtask, filter and document:
+  what the model was given and what it answered, from lm-eval's logged
+  samples (``evals.samples``). Staged and published with the run's scores and
+  partitioned by run, so a run's items are read (and merged) without the
+  others'.
 
 Values that depend on the catalog (task keys, categories) are not fixed here,
 because ``contracts`` must not import ``evals``: a column names its
@@ -114,6 +119,7 @@ class Table:
     columns: tuple[Column, ...]
     keys: tuple[str, ...]
     checks: tuple[Check, ...] = ()
+    partition_by: tuple[str, ...] = ()  # Delta partition columns (a table read a run at a time)
 
     @property
     def schema(self) -> pl.Schema:
@@ -283,6 +289,11 @@ RUNS = Table(
         ),
         _str("error", "why the run failed: unit errors or failed expectations", nullable=True),
         Column("test_model", pl.Boolean(), "the submission says test_model: true (a fixture or test)", nullable=True),
+        _str(
+            "local_path",
+            "where the submission says its weights are: fixture://<name> or a path (null: the hub, hf_repo)",
+            nullable=True,
+        ),
     ),
 )
 
@@ -485,9 +496,68 @@ QUEUE = Table(
     ),
 )
 
+
+# lm-eval's request types, as a task's ``output_type`` names them.
+OUTPUT_TYPES = ("multiple_choice", "loglikelihood", "loglikelihood_rolling", "generate_until")
+
+SAMPLES = Table(
+    name="samples",
+    doc=(
+        "One row per run, variant, task, subtask, filter and document: the exact prompt, the model's answer "
+        "(each choice's log-likelihood, or the generated text and what the filter extracted), the target and "
+        "whether it was right, from lm-eval's logged samples."
+    ),
+    keys=("run_id", "variant_id", "task", "subtask", "filter", "doc_id"),
+    partition_by=("run_id",),
+    # items of planned units only (a run staged before samples were kept has none: it stays publishable)
+    checks=(
+        Check(
+            "planned unit (variant/task) of a sample",
+            _planned_task_units,
+            derive=lambda _: joined("variant_id", "task"),
+            sources=("variant_id", "task"),
+        ),
+    ),
+    columns=(
+        *_RUN_KEY,
+        _str("task", "catalog task key", domain="task"),
+        _str("subtask", "lm-eval task name; equals task unless a group was split"),
+        _str("filter", "lm-eval filter name ('none' when the task has one)"),
+        _int("doc_id", "the document's index in the task's evaluation split, as lm-eval numbers it", min_value=0),
+        _str(
+            "category",
+            "the item's category: the subtask of a split group, or the document field the catalog names",
+            nullable=True,
+        ),
+        _str("output_type", "lm-eval's request type: " + ", ".join(OUTPUT_TYPES), allowed=OUTPUT_TYPES),
+        _str("prompt", "the exact text the model was given, few-shot examples included"),
+        _str("choices", "JSON list: each continuation the model scored (multiple choice), as given", nullable=True),
+        _str("loglikelihoods", "JSON list: the model's log-likelihood of each continuation", nullable=True),
+        _int(
+            "pick",
+            "the choice the primary metric takes as the answer (highest log-likelihood; per character for acc_norm)",
+            nullable=True,
+            min_value=0,
+        ),
+        _str("generation", "the generated text, as the model wrote it", nullable=True),
+        _str("extracted", "what the filter made of the answer (text, or JSON when it is not text)", nullable=True),
+        _str("target", "the reference answer (text, or JSON: a choice index)"),
+        _str("metrics", "JSON: lm-eval's per-sample metric values"),
+        Column(
+            "correct",
+            pl.Boolean(),
+            "the task's primary metric is 1 (right) or 0 (wrong) on this row; null when it is not 0 or 1",
+            nullable=True,
+        ),
+        _str(
+            "sandbox", "code tasks: the sandbox's verdict (passed, failed, timed out, killed, and why)", nullable=True
+        ),
+    ),
+)
+
 # The tables a benchmark run stages, in the order they are written: runs last,
 # because a runs row with status "staged" is what makes the other rows visible.
-STAGED_TABLES: tuple[Table, ...] = (SCORES, EDGE, RUNS)
+STAGED_TABLES: tuple[Table, ...] = (SCORES, EDGE, SAMPLES, RUNS)
 
 # The tables of the warehouse, staged and published alike.
-TABLES: dict[str, Table] = {t.name: t for t in (RUNS, SCORES, EDGE, MODELS, LEADERBOARD, QUEUE)}
+TABLES: dict[str, Table] = {t.name: t for t in (RUNS, SCORES, EDGE, MODELS, LEADERBOARD, SAMPLES, QUEUE)}

@@ -211,8 +211,9 @@ def _create(target: str, table: Table) -> None:
     """Create an empty table with the contract's schema unless it exists (racing creators are fine)."""
     if DeltaTable.is_deltatable(target):
         return
+    options = {"partition_by": list(table.partition_by)} if table.partition_by else None
     try:
-        table.empty().write_delta(target, mode="ignore")
+        table.empty().write_delta(target, mode="ignore", delta_write_options=options)
     except CommitFailedError:
         if not DeltaTable.is_deltatable(target):
             raise

@@ -162,3 +162,49 @@ def test_large_site(large_site: BuiltSite) -> None:
     assert len(_board(large_site.site)["rows"]) == LARGE_MODELS
     assert len(list((large_site.site / "models").iterdir())) == LARGE_MODELS
     print(f"\n{LARGE_MODELS:,}-model site: generate + mkdocs build {large_site.seconds:.1f} s")
+
+
+def _items_index(page: Path) -> dict:
+    found = re.search(r'<script type="application/json" id="slmb-items-index">(.*?)</script>', page.read_text("utf-8"))
+    return json.loads(found.group(1))  # type: ignore[union-attr]
+
+
+def test_item_files_hold_every_item_of_the_scored_filter_and_stay_out_of_the_page(demo_site: BuiltSite) -> None:
+    import gzip
+
+    from evals.warehouse.storage import read_table
+    from tests.evals.sitegen.warehouses import HOSTILE_PROMPTS, ITEMS
+
+    catalog = load_catalog()
+    samples = read_table(demo_site.warehouse, "samples")
+    page = demo_site.site / "models" / "slmb-demo-trained" / "index.html"
+    index = _items_index(page)
+    assert index["base"] == "../../samples/slmb-demo-trained/"
+    assert sorted(index["tasks"]) == sorted(DEMO_MODELS[0][4]) and len(index["tasks"]["slmb_arith"]) == 3
+    for task, variants in index["tasks"].items():
+        for variant, (name, n, right) in variants.items():
+            body = json.loads(gzip.decompress((page.parent / index["base"] / name).read_bytes()))
+            rows = samples.filter(
+                (pl.col("variant_id") == variant)
+                & (pl.col("task") == task)
+                & (pl.col("filter") == catalog.tasks[task].filter)
+            )
+            assert body["n"] == n == rows.height == ITEMS and len(body["items"]) == n
+            assert right == rows["correct"].sum() and body["metric"] == catalog.tasks[task].metric
+            items = [dict(zip(body["fields"], item, strict=True)) for item in body["items"]]
+            assert [i["doc_id"] for i in items] == sorted(rows["doc_id"].to_list())
+            assert {i["prompt"] for i in items} == set(rows["prompt"].to_list())  # exact text, escaped only as JSON
+    # the page holds the index, never the items: a long prompt stays in its file
+    assert HOSTILE_PROMPTS[3][:200] not in page.read_text("utf-8") and page.stat().st_size < 200_000
+
+
+def test_every_task_score_has_a_reproduce_box(demo_site: BuiltSite) -> None:
+    html = (demo_site.site / "models" / "slmb-demo-trained" / "index.html").read_text("utf-8")
+    boxes = re.findall(r'<section class="slmb-repro" id="(repro-[^"]+)"', html)
+    assert len(boxes) == len(DEMO_MODELS[0][4]) * 3 == len(set(boxes))  # tasks x variants, one each
+    for anchor in boxes:
+        assert f'href="#{anchor}"' in html  # linked from its score
+    fp32 = re.search(r'id="repro-slmb-facts--slmb-demo-trained-fp32".*?</section>', html).group(0)  # type: ignore[union-attr]
+    assert "lm_eval --model hf" in unescape(fp32) and "slmbench run" in fp32
+    q4 = re.search(r'id="repro-slmb-facts--slmb-demo-trained-q4-k-m".*?</section>', html).group(0)  # type: ignore[union-attr]
+    assert "lm_eval --model" not in q4 and "llama.cpp" in q4 and "slmbench run" in q4

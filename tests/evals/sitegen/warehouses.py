@@ -12,6 +12,10 @@ a validated PR, a queued run, one running at 7 of 20 units, one that failed
 before staging, one whose contracts failed (with its report in its run folder
 and a reason full of markup), a staged run, and a published model whose first
 run failed.
+
+Every demo-like variant keeps ``ITEMS`` items per task; some of SLMB-Demo-Trained's
+are hostile (markup, scripts, a right-to-left override, control characters, a very
+long line) and its code items carry every kind of sandbox verdict.
 """
 
 from __future__ import annotations
@@ -23,6 +27,22 @@ import polars as pl
 
 from benchmarks.synthetic import OFFLINE_TASKS, publish_bulk, run_frames, scale_tables
 
+ITEMS = 12
+HOSTILE_MODEL, HOSTILE_TASK = "SLMB-Demo-Trained", "slmb_story"
+# Prompts and choices an item may hold; alert() must never run, nor the text change direction.
+HOSTILE_PROMPTS = (
+    "<script>alert(3)</script>question: which?",
+    '<img src=x onerror="alert(4)"></pre></code></div><b>bold</b>',
+    "file \u202eexe.txt\u202c name and \x1b[31mred\x1b[0m",
+    "long " + "A" * 20_000,
+)
+HOSTILE_CHOICE = ' <a href="javascript:alert(5)">click</a>'
+VERDICTS = (
+    "passed",
+    "failed: exit status 1 before the tests finished: AssertionError",
+    "timed out: ran past the 3 s wall-clock limit",
+    "killed: by SIGSEGV before the tests finished",
+)
 XSS_NAME = "<img src=x onerror=alert(1)>"
 TITLE_BREAKER = "</title><script>alert(2)</script>"
 FORMULA = '=HYPERLINK("http://evil.example","click")'  # a submitter handle a spreadsheet would run
@@ -53,6 +73,7 @@ def demo_like(uri: str, models: tuple[tuple, ...] = DEMO_MODELS) -> None:
             level=level,
             finished_at=start + timedelta(hours=i),
             parameters=params,
+            samples=ITEMS,
         )
         run["runs"] = run["runs"].with_columns(
             precision=pl.Series([v for v in variants]),
@@ -61,9 +82,14 @@ def demo_like(uri: str, models: tuple[tuple, ...] = DEMO_MODELS) -> None:
             submitted_by=pl.lit(FORMULA if name == XSS_NAME else "tester"),
             test_model=pl.lit(name in TEST_MODELS),
             flow_run_id=pl.lit(f"flow-{i}"),
+            local_path=pl.lit(
+                f"fixture://{name.lower().removeprefix('slmb-')}" if name.startswith("SLMB-") else None, pl.String
+            ),
         )
+        if name == HOSTILE_MODEL:
+            run["samples"] = _hostile(run["samples"])
         frames.append(run)
-    tables = {name: pl.concat([f[name] for f in frames]) for name in ("runs", "scores", "edge")}
+    tables = {name: pl.concat([f[name] for f in frames]) for name in ("runs", "scores", "edge", "samples")}
     tables["runs"] = tables["runs"].with_columns(status=pl.lit("published"))
     publish_bulk(uri, tables)
     fill_queue(uri, start)
@@ -167,6 +193,25 @@ def fill_queue(uri: str, start: datetime) -> None:
     report.failures.append(Failure("scores", "expect_column_values_to_be_between", "value", "<b>1.7</b> > 1"))
     broken_dir.mkdir(parents=True, exist_ok=True)
     (broken_dir / "contracts.json").write_text(report.to_json())
+
+
+def _hostile(samples: pl.DataFrame) -> pl.DataFrame:
+    """The first items of HOSTILE_TASK with hostile prompts and a hostile choice; code items with every verdict."""
+    n = len(HOSTILE_PROMPTS)
+    story = (pl.col("task") == HOSTILE_TASK) & (pl.col("doc_id") < n)
+    prompts = pl.lit(pl.Series(HOSTILE_PROMPTS)).get(pl.col("doc_id").clip(0, n - 1))
+    choices = f'["{HOSTILE_CHOICE.replace(chr(34), chr(92) + chr(34))}", " b", " c", " d"]'
+    code = pl.col("task") == "slmb_code"
+    verdicts = pl.lit(pl.Series(VERDICTS)).get(pl.col("doc_id") % len(VERDICTS))
+    return samples.with_columns(
+        prompt=pl.when(story).then(prompts).otherwise(pl.col("prompt")),
+        choices=pl.when(story).then(pl.lit(choices)).otherwise(pl.col("choices")),
+        generation=pl.when(code)
+        .then(pl.lit("\n    return x  # </pre><script>alert(7)</script>"))
+        .otherwise(pl.col("generation")),
+        sandbox=pl.when(code).then(verdicts).otherwise(pl.col("sandbox")),
+        correct=pl.when(code).then(verdicts == "passed").otherwise(pl.col("correct")),
+    )
 
 
 def synthetic(uri: str, n_models: int) -> None:
