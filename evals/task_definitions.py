@@ -66,6 +66,7 @@ class TaskDefinition:
     user: bool  # defined by the user: a suite file's entry, or an lm-eval YAML in a user's task folder
     source: str  # "built-in", or the user's suite file and task files
     subtask_hashes: tuple[tuple[str, str], ...] = ()  # (lm-eval task, config hash)
+    item_category: str | None = None  # the document field that is each item's category (the samples table)
     # The user's task files (YAML with its includes, the code beside it) a run folder keeps a copy of.
     files: tuple[tuple[str, tuple[str, ...]], ...] = field(default=(), compare=False)
 
@@ -104,6 +105,7 @@ def define_task(name: str, entry: TaskEntry, catalog: Catalog, index: TaskIndex)
         user=bool(where),
         source=", ".join(where) if where else BUILT_IN,
         subtask_hashes=hashes,
+        item_category=entry.item_category,
         files=tuple((sub, tuple(str(p) for p in paths)) for sub, paths in user_files.items()),
     )
 

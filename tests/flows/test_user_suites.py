@@ -70,13 +70,14 @@ def published(prefect_server, ray_local, demo_models, tmp_path_factory) -> Publi
 
 @pytest.fixture(scope="module")
 def lm_eval_results(published: Published, demo_models) -> dict:
-    """lm-eval's own evaluator and HF model on the same task folder, limit and batch size."""
+    """lm-eval's own evaluator and HF model on the copies of the task files the run kept, same limit and batch size."""
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
     from evals.taskpack import build_pack
 
-    manager = TaskManager(include_path=[str(published.suite.tasks_dir), str(build_pack())], include_defaults=False)
+    kept = published.run_dir / "tasks"  # what a reader reproduces from, not the user's folder
+    manager = TaskManager(include_path=[str(kept), str(build_pack())], include_defaults=False)
     out = simple_evaluate(
         model="hf",
         model_args=f"pretrained={demo_models['demo-trained'].hf_dir},dtype=float32",
@@ -151,6 +152,7 @@ def test_publish_and_the_leaderboard_use_the_runs_own_definitions(published: Pub
 
     runs = read_table(published.warehouse, "runs")
     assert runs.select("status", "batch_size", "suite").row(0) == ("published", BATCH, "my_suite.yaml:held")
+    assert runs["tasks_folder"][0] == str((published.run_dir / "tasks").resolve())
     recorded = {d["task"]: d for d in json.loads(runs["task_definitions"][0])}
     assert recorded["held_arc"] | {"config_hash": None} == {
         "task": "held_arc",
@@ -184,3 +186,37 @@ def test_the_site_lists_the_user_tasks_with_their_source(published: Published) -
     for task, subtask in USER_TASKS.items():
         assert f"my_suite.yaml, my_tasks/{subtask}.yaml" in methodology.replace("&#95;", "_").replace("&#46;", ".")
         assert f"<td>{task}</td>" in model and f"my_suite.yaml, my_tasks/{subtask}.yaml" in model
+
+
+def test_the_samples_table_has_every_item_of_the_user_tasks(published: Published) -> None:
+    from evals.warehouse.storage import read_table
+
+    samples = read_table(published.warehouse, "samples").filter(pl.col("run_id") == published.run_id)
+    scores = pl.read_parquet(published.run_dir / "scores.parquet")
+    for task, subtask in USER_TASKS.items():
+        rows = samples.filter((pl.col("task") == task) & (pl.col("subtask") == subtask) & (pl.col("filter") == "none"))
+        n = scores.filter(pl.col("subtask") == subtask)["n_samples"][0]
+        assert sorted(rows["doc_id"]) == list(range(n)), task
+        # judged by the run's own primary metric: right or wrong for accuracy; mc2's is a probability mass
+        verdicts = rows["correct"].null_count()
+        assert verdicts == (n if task == "held_tqa" else 0), task
+    # the model page's item browser has a file of them for each user task
+    model = (published.site / "models" / "held-out-demo" / "index.html").read_text()
+    for task in USER_TASKS:
+        assert f'"{task}":{{"held-out-demo--FP32":["held-out-demo-fp32/{task.replace("_", "-")}.json.gz"' in model
+
+
+def test_the_reproduce_box_of_a_user_task_names_the_kept_task_folder(published: Published) -> None:
+    import re
+    from html import unescape
+
+    model = (published.site / "models" / "held-out-demo" / "index.html").read_text()
+    boxes = {
+        found[1]: unescape(found[2])
+        for found in re.finditer(r'<section class="slmb-repro" id="repro-([^"]+)--[^"]+"[^>]*>(.*?)</section>', model)
+    }
+    kept = str((published.run_dir / "tasks").resolve())
+    for task, subtask in USER_TASKS.items():
+        box = boxes[task.replace("_", "-")]
+        assert f"  --include_path {kept} \\\n  --tasks {subtask} --num_fewshot 0 --limit {LIMIT}" in box, box
+    assert "--include_path .slmbench/taskpack" in boxes["slmb-yesno"]  # a built-in task: the project's pack
