@@ -88,8 +88,7 @@ def benchmark_submission(
         pr_number: The pull request the run tests (ChatOps sets it; one benchmark per PR at a time).
         head_sha: The pull request's head commit the submission was read at (40 hex digits).
         submission_yaml: The submission's text, when the file is not on this machine (ChatOps passes it).
-        batch_size: Requests per forward pass on the transformers backend (recorded with the run; llama.cpp
-            scores one request at a time).
+        batch_size: Requests per forward pass on the transformers backend (llama.cpp scores one at a time).
     """
     if head_sha is not None and not re.fullmatch(GIT_SHA, head_sha):
         raise UserError(
