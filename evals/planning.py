@@ -5,7 +5,12 @@ into their leaf subtasks so they spread over workers; scoring puts them back
 together the way lm-eval aggregates them. A unit's name
 (``<variant>/<subtask>``) is its output path; its content key is its cache key.
 
-:func:`make_plan` is a pure function of its inputs. Finding those inputs is
+:func:`make_plan` is a pure function of its inputs (and of the code installed:
+library versions and the digest of our engine's code go into every unit's
+key). It checks each planned task's lm-eval config against what the run's
+contracts will demand (``evals.task_checks``), so a run that could never pass
+fails here, and records every task's definition (``evals.task_definitions``)
+for the run's tables. Finding those inputs is
 done before, in steps of their own: the suite and its catalog
 (``evals.catalog.load_suite``), the lm-eval task index (:func:`index_tasks`,
 which builds the offline task pack when a task needs it) and the weights
@@ -25,15 +30,15 @@ from functools import cached_property
 from pathlib import Path
 
 from contracts.checks import EDGE_UNIT
+from contracts.errors import UserError
 from contracts.submission import Submission
 from evals import sandbox
-from evals.catalog import CatalogError, SuiteCatalog, TaskEntry, load_suite
+from evals.catalog import CatalogError, SuiteCatalog, TaskEntry, load_catalog, load_suite
+from evals.task_checks import check_planned_task
+from evals.task_definitions import TaskDefinition, define_task
 from evals.tasks_index import TaskIndex
 from evals.variants import Variant, resolve_variants
-from evals.versions import library_versions
-
-# Bump when a change in this repo changes what a unit measures.
-ENGINE_VERSION = "1"
+from evals.versions import engine_digest, library_versions
 
 # Requests per document, by lm-eval output type, for the cost estimate.
 _COST_PER_DOC = {"multiple_choice": 4.0, "loglikelihood": 1.0, "loglikelihood_rolling": 8.0, "generate_until": 16.0}
@@ -47,6 +52,18 @@ class PlanOptions:
     seed: int = 1234
     tasks_dirs: tuple[Path, ...] = ()
     submission_path: str = ""  # the file the submission came from, as the runs table records it
+    # Requests per forward pass of the transformers backend (lm-eval's batch_size); llama.cpp scores
+    # one request at a time. Padding moves log-likelihoods by float32 rounding only (tests/evals/backends).
+    batch_size: int = 1
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise UserError(f"batch_size: must be a whole number >= 1, got {self.batch_size}")
+
+
+def effective_batch_size(variant: Variant, batch_size: int) -> int:
+    """The batch size a variant's units run at: the asked one on transformers, 1 on llama.cpp."""
+    return batch_size if variant.backend == "transformers" else 1
 
 
 @dataclass(frozen=True)
@@ -65,6 +82,9 @@ class WorkUnit:
     task_config_hash: str
     backend_versions: tuple[tuple[str, str], ...]
     executes_code: bool = False  # runs model-generated programs in evals.sandbox
+    batch_size: int = 1  # requests per forward pass (effective_batch_size)
+    # evals.versions.engine_digest: the code that evaluates it (with the sandbox's, for code units).
+    code_digest: str = ""
 
     @property
     def name(self) -> str:
@@ -74,7 +94,7 @@ class WorkUnit:
     def cache_key(self) -> str:
         """Everything that can change the unit's scores, and nothing else."""
         key = {
-            "engine": ENGINE_VERSION,
+            "code": self.code_digest,
             "weights": self.variant.weights_digest,
             "revision": self.variant.revision,
             "backend": self.variant.backend,
@@ -85,10 +105,9 @@ class WorkUnit:
             "num_fewshot": self.num_fewshot,
             "limit": self.limit,
             "seed": self.seed,
+            "batch_size": self.batch_size,
             "versions": dict(self.backend_versions),
         }
-        if self.executes_code:  # a change in what passes the sandbox changes these units' scores only
-            key["sandbox"] = sandbox.PASS_RULE_VERSION
         if self.variant.chat_template:  # other prompts: the template (by digest) and lm-eval's options
             key["chat_template"] = {"sha256": self.variant.chat_template_sha256, **self.variant.chat_options()}
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
@@ -106,6 +125,10 @@ class Plan:
     # One edge unit per variant (evals.edge) when the submission asks for the edge category.
     measure_edge: bool = False
     seed: int = 1234
+    # The definitions of the planned tasks, as the run's contracts, scoring and site use them.
+    tasks: tuple[TaskDefinition, ...] = ()
+    batch_size: int = 1  # as asked; each unit's is its effective one
+    suite_file: str | None = None  # the user's suite file the tasks came from, if any
 
     @property
     def total_cost(self) -> float:
@@ -152,9 +175,11 @@ def index_tasks(submission: Submission, catalog: SuiteCatalog) -> TaskIndex:
     if any(entry.executes_code for _, entry in entries):
         sandbox.require_isolation()  # refuse here, before anything runs, where code would run weakly isolated
     include_paths = tuple(str(p) for p in catalog.catalog.tasks_dirs)
+    project_paths = {str(p) for p in load_catalog().tasks_dirs}
+    user_paths = tuple(p for p in include_paths if p not in project_paths)
     if any(entry.pack == "offline" for _, entry in entries):
         include_paths = (str(build_pack()),) + include_paths
-    return TaskIndex.for_names([e.lm_eval for _, e in entries], include_paths)
+    return TaskIndex.for_names([e.lm_eval for _, e in entries], include_paths, user_paths)
 
 
 def make_plan(
@@ -166,6 +191,8 @@ def make_plan(
 ) -> Plan:
     """The work units of a submission; raises a clear error for anything unknown. Pure: it reads only its inputs."""
     entries = planned_tasks(submission, catalog)
+    for name, entry in entries:  # what the run's contracts will demand, before anything runs
+        check_planned_task(name, entry, index, catalog.catalog.defined_in(name))
     wanted = set(submission.model.categories)
     measure_edge = "edge" in wanted
     units = [
@@ -187,6 +214,9 @@ def make_plan(
         skipped_categories=tuple(sorted(wanted - measured)),
         measure_edge=measure_edge,
         seed=options.seed,
+        tasks=tuple(define_task(name, entry, catalog.catalog, index) for name, entry in entries),
+        batch_size=options.batch_size,
+        suite_file=str(catalog.catalog.suite_file) if catalog.catalog.suite_file else None,
     )
 
 
@@ -219,4 +249,6 @@ def _unit(
         task_config_hash=index.config_hash(subtask),
         backend_versions=tuple(sorted(versions.items())),
         executes_code=entry.executes_code,
+        batch_size=effective_batch_size(variant, options.batch_size),
+        code_digest=engine_digest(entry.executes_code),
     )

@@ -17,13 +17,13 @@ from typing import Any
 import polars as pl
 
 from contracts.submission import Submission
-from contracts.tables import EDGE, RETENTION, RUNS, SANDBOX_ISOLATIONS, SCORES
+from contracts.tables import EDGE, RETENTION, RUNS, SAMPLES, SANDBOX_ISOLATIONS, SCORES
 from evals.cache import read_results
-from evals.catalog import load_catalog
 from evals.edge import EdgeReport
 from evals.execution import UnitReport
-from evals.planning import Plan, WorkUnit
+from evals.planning import Plan, WorkUnit, effective_batch_size
 from evals.runs import RunInfo
+from evals.task_definitions import definitions_json
 from evals.versions import hardware_json, recorded_versions, repo_commit
 
 
@@ -57,6 +57,7 @@ def unit_score_rows(run_id: str, unit: WorkUnit, results: dict[str, Any]) -> lis
                 "category": unit.category,
                 "num_fewshot": results.get("n-shot", {}).get(unit.subtask, unit.num_fewshot or 0),
                 "task_version": str(results.get("versions", {}).get(unit.subtask, "")),
+                "task_config_hash": unit.task_config_hash,
                 "chat_template": unit.variant.chat_template,
             }
         )
@@ -70,6 +71,28 @@ def scores_frame(run_id: str, plan: Plan, reports: list[UnitReport]) -> pl.DataF
         if report.status != "failed" and report.folder:
             rows += unit_score_rows(run_id, by_name[report.name], read_results(Path(report.folder)))
     return SCORES.conform(pl.DataFrame(rows, schema=SCORES.schema)) if rows else SCORES.empty()
+
+
+def samples_frame(run_id: str, plan: Plan, reports: list[UnitReport]) -> pl.DataFrame:
+    """Every item lm-eval logged for the run's finished units (``evals.samples``)."""
+    from evals.samples import SampleRule, read_samples, unit_sample_rows
+
+    definitions = {d.task: d for d in plan.tasks}  # the run's own tasks, a user's included
+    by_name = {u.name: u for u in plan.units}
+    rows = []
+    for report in reports:
+        if report.status == "failed" or not report.folder:
+            continue
+        unit, folder = by_name[report.name], Path(report.folder)
+        entry = definitions.get(unit.task)
+        rule = SampleRule(
+            entry.metric if entry else "", entry.item_category if entry else None, unit.subtask != unit.task
+        )
+        variant = unit.variant.variant_id
+        rows += unit_sample_rows(
+            run_id, variant, unit.task, unit.subtask, read_results(folder), read_samples(folder), rule
+        )
+    return SAMPLES.conform(pl.DataFrame(rows, schema=SAMPLES.schema)) if rows else SAMPLES.empty()
 
 
 def edge_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
@@ -123,6 +146,7 @@ def runs_frame(
                 "suite": plan.suite,
                 "limit": plan.units[0].limit if plan.units else None,
                 "seed": plan.units[0].seed if plan.units else 0,
+                "batch_size": effective_batch_size(variant, plan.batch_size),
                 "hardware": hardware_json(),
                 "versions": json.dumps(recorded_versions(), sort_keys=True),
                 "repo_commit": repo_commit(),
@@ -131,10 +155,14 @@ def runs_frame(
                 "head_sha": info.head_sha,
                 "started_at": info.started_at,
                 "finished_at": finished,
+                "task_definitions": definitions_json(plan.tasks),
+                "tasks_folder": str(info.run_dir.resolve() / "tasks") if any(d.user for d in plan.tasks) else None,
                 "n_units_planned": len(plan.units_of(variant)),
                 "n_units_succeeded": sum(r.status != "failed" for r in mine),
                 "sandbox_isolation": weakest_isolation([r.sandbox_isolation for r in mine]),
                 "error": error,
+                "test_model": card.test_model,
+                "local_path": card.local_path,
             }
         )
     return RUNS.conform(pl.DataFrame(rows, schema=RUNS.schema))
@@ -155,21 +183,22 @@ def summary_markdown(
     retention: pl.DataFrame | None = None,
 ) -> str:
     """The run summary: primary metric per variant and task (the PR comment and Prefect artifact)."""
-    catalog = load_catalog()
+    definitions = {d.task: d for d in plan.tasks}
     variants = [v.variant_id for v in plan.variants]
     tasks = list(dict.fromkeys(u.task for u in plan.units))
     lines = [
         f"## SLM Bench run `{info.run_id}`",
         "",
         f"Suite `{plan.suite}`, limit {plan.units[0].limit if plan.units else '-'}, "
-        f"{len(plan.units)} units ({sum(r.status == 'cached' for r in reports)} from cache, "
+        + (f"batch size {plan.batch_size}, " if any(v.backend == "transformers" for v in plan.variants) else "")
+        + f"{len(plan.units)} units ({sum(r.status == 'cached' for r in reports)} from cache, "
         f"{sum(r.status == 'failed' for r in reports)} failed).",
         "",
         "| task | category | metric | " + " | ".join(variants) + " |",
         "|---|---|---|" + "---|" * len(variants),
     ]
     for task in tasks:
-        entry = catalog.tasks.get(task)
+        entry = definitions.get(task)
         metric, filt = (entry.metric, entry.filter) if entry else ("?", "none")
         cells = []
         for variant in variants:
@@ -188,7 +217,8 @@ def summary_markdown(
                 mean = (rows["value"] * rows["n_samples"]).sum() / rows["n_samples"].sum()
                 cells.append(f"{mean:.4f} ({rows.height} subtasks)")
         category = entry.category if entry else "?"
-        lines.append(f"| {task} | {category} | {metric} | " + " | ".join(cells) + " |")
+        shown = f"{task} (user: {entry.source.replace('|', '/')})" if entry and entry.user else task
+        lines.append(f"| {shown} | {category} | {metric} | " + " | ".join(cells) + " |")
     if edge is not None and not edge.is_empty():
         lines += ["", "| edge metric | " + " | ".join(variants) + " |", "|---|" + "---|" * len(variants)]
         for metric in edge["metric"].unique(maintain_order=True):
@@ -230,7 +260,7 @@ def summary_markdown(
 class RunResults:
     """Everything a finished run reports: its frames, its summary and the units that failed."""
 
-    frames: dict[str, pl.DataFrame]  # runs, scores, edge, retention
+    frames: dict[str, pl.DataFrame]  # runs, scores, edge, retention, samples
     summary: str
     failures: list[UnitReport]
 
@@ -247,4 +277,6 @@ def run_results(
     runs = runs_frame(info, plan, submission, reports, "failed" if failures else "staged", error)
     kept = retention_frame(runs, scores)
     summary = summary_markdown(info, plan, scores, reports, edge_rows, kept)
-    return RunResults({"scores": scores, "edge": edge_rows, "runs": runs, "retention": kept}, summary, failures)
+    frames = {"scores": scores, "edge": edge_rows, "runs": runs, "retention": kept}
+    frames["samples"] = samples_frame(info.run_id, plan, reports)
+    return RunResults(frames, summary, failures)

@@ -23,6 +23,8 @@ from flows import settings
 
 if TYPE_CHECKING:
     from contracts.submission import Problem, Quantization, Submission
+    from evals.catalog import SuiteCatalog
+    from evals.tasks_index import TaskIndex
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -100,6 +102,7 @@ def _plan(args: argparse.Namespace) -> int:
         seed=args.seed,
         tasks_dirs=tuple(args.tasks_dir),
         submission_path=str(args.file),
+        batch_size=args.batch_size,
     )
     plan = plan_submission(load_submission(args.file), options)
     print(plan.table())
@@ -113,13 +116,17 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from contracts.submission import load_submission
-    from evals.catalog import resolve_suite
+    from evals.catalog import load_suite
+    from evals.planning import index_tasks
     from evals.variants import resolve_variants
     from flows.benchmark import benchmark_submission
 
     # Fail fast on bad input, before Prefect and Ray start (seconds): the flow checks again.
-    resolve_suite(args.suite, tuple(args.tasks_dir))
-    resolve_variants(load_submission(args.file))
+    submission = load_submission(args.file)
+    catalog = load_suite(args.suite, tuple(args.tasks_dir))
+    resolve_variants(submission)
+    if catalog.catalog.user_tasks or args.tasks_dir:  # a user's tasks: check them against the contracts now
+        _check_tasks(submission, catalog, index_tasks(submission, catalog))
     benchmark_submission(
         submission_path=str(args.file),
         suite=args.suite,
@@ -130,8 +137,17 @@ def _run(args: argparse.Namespace) -> int:
         tasks_dirs=[str(d) for d in args.tasks_dir],
         output_dir=str(args.output_dir) if args.output_dir else None,
         warehouse=args.warehouse,
+        batch_size=args.batch_size,
     )
     return 0
+
+
+def _check_tasks(submission: Submission, catalog: SuiteCatalog, index: TaskIndex) -> None:
+    from evals.planning import planned_tasks
+    from evals.task_checks import check_planned_task
+
+    for name, entry in planned_tasks(submission, catalog):
+        check_planned_task(name, entry, index, catalog.catalog.defined_in(name))
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -253,6 +269,12 @@ def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tasks-dir", type=Path, action="append", default=[], help="extra lm-eval task folder (repeatable)"
     )
+    parser.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=1,
+        help="requests per forward pass on transformers (default 1; recorded with the run; llama.cpp takes one at a time)",
+    )
 
 
 def _positive(text: str) -> int:
@@ -310,7 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     publish.set_defaults(handler=_publish)
 
     results = commands.add_parser("results", help="list, read or export the results tables at any version")
-    results.add_argument("table", nargs="?", help="runs, scores, edge, models or leaderboard (none: list tables)")
+    results.add_argument(
+        "table", nargs="?", help="runs, scores, edge, samples, models, leaderboard or queue (none: list tables)"
+    )
     results.add_argument("--warehouse", default=WAREHOUSE, help=f"Delta tables URI (default ./{WAREHOUSE})")
     results.add_argument("--staging", action="store_true", help="read the staging tables, not the published ones")
     results.add_argument("--as-of", type=int, default=None, metavar="N", help="read table version N")

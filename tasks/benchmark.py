@@ -25,7 +25,7 @@ from evals.cache import UnitCache
 from evals.catalog import SuiteCatalog, load_suite
 from evals.edge import EdgeReport
 from evals.execution import UnitReport, execute_unit, failure_cause
-from evals.planning import Plan, PlanOptions, WorkUnit, index_tasks, make_plan
+from evals.planning import Plan, PlanOptions, WorkUnit, effective_batch_size, index_tasks, make_plan
 from evals.pool import PoolOptions, WorkerPool, ensure_ray, is_transient
 from evals.progress import Progress
 from evals.results import run_results
@@ -33,6 +33,7 @@ from evals.runs import RunFolder, RunFrames, RunInfo, start_run
 from evals.tasks_index import TaskIndex
 from evals.variants import Variant, resolve_variants
 from tasks.flow_runs import unfinished_runs
+from tasks.logs import say
 
 UNIT_RETRIES = 2
 HUB_RETRIES = 3
@@ -147,7 +148,10 @@ def start_workers(plan: Plan, variant: Variant, options: PoolOptions) -> WorkerP
         # Ray here, in the flow's own thread, not in a unit's: Ray's daemons are bound
         # (PR_SET_PDEATHSIG) to the thread that starts them and die when it ends.
         ensure_ray()
-    return WorkerPool(variant, plan.include_paths, plan.needs_builtin_tasks, options, seed=plan.seed)
+    batch_size = effective_batch_size(variant, plan.batch_size)
+    return WorkerPool(
+        variant, plan.include_paths, plan.needs_builtin_tasks, options, seed=plan.seed, batch_size=batch_size
+    )
 
 
 def _unit_run_name() -> str:
@@ -169,7 +173,7 @@ def _cluster_hiccup(task: Any, run: Any, state: Any) -> bool:
 )
 def run_unit(unit: WorkUnit, pool: WorkerPool, run_dir: Path, progress: Progress) -> UnitReport:
     report = execute_unit(unit, pool, UnitCache(), run_dir)
-    print(progress.done(unit, report))
+    say(progress.done(unit, report))
     return report
 
 
@@ -180,7 +184,7 @@ def unit_reports(units: list[WorkUnit], runs: PrefectFutureList[UnitReport], pro
         if not isinstance(outcome, UnitReport):
             outcome = UnitReport.failed(unit.name, outcome)
             get_run_logger().error("unit %s failed: %s", unit.name, outcome.error)
-            print(progress.done(unit, outcome))
+            say(progress.done(unit, outcome))
         reports.append(outcome)
     return reports
 
@@ -196,7 +200,7 @@ def measure_edge(pool: WorkerPool, run: RunInfo, progress: Progress) -> EdgeRepo
     except Exception as exc:  # recorded as data, like a unit
         report = EdgeReport(pool.variant.variant_id, error=failure_cause(exc))
         get_run_logger().error("edge unit %s failed: %s", report.name, report.error)
-    print(progress.edge_done(report.name, report.error))
+    say(progress.edge_done(report.name, report.error))
     return report
 
 
