@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from contracts.submission import FLOAT_PRECISIONS, HF_REPO_RE, REVISION_RE
+from contracts.quantizations import FLOAT_PRECISIONS
+from contracts.submission import HF_REPO_RE, REVISION_RE
 from evals.retention import OVERALL
 from evals.retention import retention as quantization_retention
 from evals.scoring import ScoringSpec, task_scores
