@@ -17,6 +17,7 @@ import pytest
 
 from evals.backends import BackendSpec, load_backend
 from evals.fixtures import TRAINED
+from evals.samples import SampleRule, unit_sample_rows
 from tests.evals.gguf_copies import copy_gguf
 
 lm_eval = pytest.importorskip("lm_eval")
@@ -206,7 +207,8 @@ def _write_tasks(root: Path) -> Path:
     return root
 
 
-def _requests(lm: object, tasks: Path) -> dict[tuple[str, int], list]:
+def _requests(lm: object, tasks: Path) -> tuple[dict[tuple[str, int], list], dict[tuple[str, int], str]]:
+    """Each sample's requests, and the prompt the site's items panel shows for it (evals.samples)."""
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
@@ -222,13 +224,20 @@ def _requests(lm: object, tasks: Path) -> dict[tuple[str, int], list]:
         log_samples=True,
         bootstrap_iters=0,
     )
-    return {(task, s["doc_id"]): s["arguments"] for task, samples in out["samples"].items() for s in samples}
+    requests = {(task, s["doc_id"]): s["arguments"] for task, samples in out["samples"].items() for s in samples}
+    rule = {"chat_arc_easy": SampleRule("acc"), "chat_gsm8k": SampleRule("exact_match")}
+    shown = {
+        (task, row["doc_id"]): row["prompt"]
+        for task, samples in out["samples"].items()
+        for row in unit_sample_rows("run-1", "m--chat", task, task, out, samples, rule[task])
+    }
+    return requests, shown
 
 
 def test_real_lm_eval_task_requests_are_byte_identical(backends, tmp_path: Path) -> None:
     hf, llama = backends
     tasks = _write_tasks(tmp_path)
-    expected, got = _requests(hf, tasks), _requests(llama, tasks)
+    (expected, hf_items), (got, llama_items) = _requests(hf, tasks), _requests(llama, tasks)
     assert set(got) == set(expected) and len(expected) == 6
     assert got == expected
     # what the prompts are: the system message, two few-shot turns, the question, the assistant cue
@@ -238,3 +247,6 @@ def test_real_lm_eval_task_requests_are_byte_identical(backends, tmp_path: Path)
     assert context.endswith("<|user|>\nQuestion: Which part of a plant takes in water?\nAnswer:</s>\n<|assistant|>\n")
     assert continuation == "stems"  # lm-eval drops the target delimiter under a chat template
     assert expected[("chat_gsm8k", 0)][0][0].endswith("How many apples does he have?\nAnswer:</s>\n<|assistant|>\n")
+    # the items panel shows the prompt the model saw: the templated context, the same on both backends
+    assert llama_items == hf_items and hf_items[("chat_arc_easy", 0)] == context
+    assert hf_items[("chat_gsm8k", 0)] == expected[("chat_gsm8k", 0)][0][0]
