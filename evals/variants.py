@@ -281,7 +281,7 @@ def _fixture_path(name: str, quant: Quantization, where: str) -> Path:
     model = build_all()[name]
     if quant.format == "safetensors":
         return Path(model.hf_dir)
-    if quant.name is None:  # the name is read from the file: gguf_file says which
+    if quant.gguf_file is not None:  # the file named, whose type _check_gguf compares with any declared name
         by_file = {p.name: p for p in model.gguf.values()}
         if quant.gguf_file not in by_file:
             raise VariantError(

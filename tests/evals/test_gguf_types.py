@@ -215,3 +215,19 @@ def test_a_left_out_name_is_read_from_the_file_and_the_mix_travels_with_the_vari
     assert resolve_variants(_submission_for(Path(demo_models[TRAINED].gguf["Q4_K_M"]), "q4_k"))[0].quantization == (
         "Q4_K_M"
     )
+
+
+def test_a_fixture_s_named_gguf_file_is_checked_against_the_declared_name(demo_models) -> None:
+    from contracts.submission import parse_submission
+    from evals.variants import VariantError, resolve_variants
+
+    def fixture(quant: str) -> object:
+        return parse_submission(
+            'model:\n  name: "m"\n  local_path: "fixture://demo-trained"\n  parameters: "1.7M"\n'
+            f"  quantizations:\n    - {quant}\n"
+        )
+
+    with pytest.raises(VariantError, match="says Q8_0, but demo-trained-Q5_1.gguf is Q5_1"):
+        resolve_variants(fixture("{name: Q8_0, format: gguf, gguf_file: demo-trained-Q5_1.gguf}"))
+    (agreed,) = resolve_variants(fixture("{name: Q5_1, format: gguf, gguf_file: demo-trained-Q5_1.gguf}"))
+    assert agreed.quantization == "Q5_1"
