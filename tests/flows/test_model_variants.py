@@ -23,6 +23,7 @@ import html
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -194,6 +195,33 @@ def test_the_transformers_numbers_with_the_template_are_lm_evals_cli(
     # and the template changed something: the plain variant's numbers are not these
     plain = pl.read_parquet(published["run"] / "scores.parquet").filter(pl.col("variant_id") == PLAIN)
     assert plain.sort("task", "metric")["value"].to_list() != ours.sort("task", "metric")["value"].to_list()
+
+
+def test_the_reproduce_box_of_a_chat_score_gives_it_with_lm_evals_cli(
+    published: dict[str, Path], demo_models, tmp_path: Path
+) -> None:
+    """The lm-eval command the site shows for a chat variant's score (from its runs row), run as copied."""
+    from evals import paths
+    from evals.reproduce import PACK_DIR, PublishedScore, reproduce
+    from evals.taskpack import build_pack
+    from evals.warehouse.storage import read_table
+
+    build_pack()
+    run = read_table(str(published["warehouse"]), "runs").filter(pl.col("variant_id") == CHAT).row(0, named=True)
+    score = pl.read_parquet(published["run"] / "scores.parquet").filter(
+        (pl.col("variant_id") == CHAT) & (pl.col("task") == "slmb_facts") & (pl.col("metric") == "acc")
+    )
+    value = score["value"][0]
+    command = reproduce(PublishedScore(run, "slmb_facts", "slmb_facts", "acc", "none", 0, value, LIMIT, PACK_DIR))
+    assert "--apply_chat_template --fewshot_as_multiturn true" in command.lm_eval and SYSTEM in command.lm_eval
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / ".slmbench").symlink_to(paths.home())
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(["bash", "-c", command.lm_eval], cwd=checkout, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(next((checkout / "lm-eval-results").rglob("results_*.json")).read_text())["results"]
+    assert abs(results["slmb_facts"]["acc,none"] - value) <= 1e-9, (results["slmb_facts"], value)
 
 
 def test_the_site_shows_the_template_column_and_the_tensor_types(published: dict[str, Path]) -> None:
