@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,16 @@ class WorkerPool:
         actor = self._acquire()
         try:
             return ray.get(actor.run.remote(unit))
+        finally:
+            self._idle.put(actor)
+
+    def merge(self, unit: WorkUnit, shards: Sequence[UnitOutcome]) -> UnitOutcome:
+        """A sharded task's outcome from its shards', aggregated on one of this variant's actors (evals.sharding)."""
+        import ray
+
+        actor = self._acquire()
+        try:
+            return ray.get(actor.merge.remote(unit, list(shards)))
         finally:
             self._idle.put(actor)
 

@@ -6,9 +6,11 @@ HELM, where a run's spec name is its output path)::
     <runs dir>/<run id>/              or the folder the user gave (--output-dir)
         submission.yaml               the submission's bytes, as evaluated
         plan.md, plan.json            the work units and their cache keys
-        units/<variant>/<subtask>/    lm-eval's results and samples of each unit (evals.execution.unit_folder)
+        units/<variant>/<subtask>/    lm-eval's results and samples of each unit (evals.execution.unit_folder);
+                                      a sharded task's merged ones (its unit.json lists the shards)
         runs.parquet, scores.parquet, edge.parquet, retention.parquet
         summary.md                    the run summary: the Prefect artifact and the PR comment
+        schedule.json                 every unit and shard: status, worker, start, duration (evals.balance)
         contracts.json, contracts.md  the failed expectations, when the rows failed their contracts
 
 The benchmark flow writes it; ChatOps reporting reads the summary back by the
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,17 +104,26 @@ class RunFolder:
         """The plan (as a table and as JSON) and the submission's bytes: what the run evaluates."""
         self.path.mkdir(parents=True, exist_ok=True)
         (self.path / "plan.md").write_text(plan.table() + "\n")
-        units = [{"name": u.name, "cache_key": u.cache_key, "cost": u.cost} for u in plan.units]
+        units = [
+            {"name": u.name, "cache_key": u.cache_key, "cost": u.cost, "cost_source": u.cost_source} for u in plan.units
+        ]
         (self.path / "plan.json").write_text(
             json.dumps({"submission": plan.submission_path, "suite": plan.suite, "units": units}, indent=1)
         )
         (self.path / "submission.yaml").write_bytes(submission)
 
-    def write_results(self, frames: Mapping[str, pl.DataFrame], summary: str, failures: list[UnitReport]) -> RunFrames:
-        """The run's frames as parquet and its summary; returns where they are."""
+    def write_results(
+        self,
+        frames: Mapping[str, pl.DataFrame],
+        summary: str,
+        failures: list[UnitReport],
+        schedule: Sequence[Mapping[str, object]] = (),
+    ) -> RunFrames:
+        """The run's frames as parquet, its summary and where each unit ran; returns where they are."""
         for name in FRAMES:
             frames[name].write_parquet(self.frame(name))
         self.summary_path.write_text(summary)
+        (self.path / "schedule.json").write_text(json.dumps(list(schedule), indent=1))
         return RunFrames(self.path, summary, failures)
 
 

@@ -1,7 +1,7 @@
 """Flow ``benchmark_submission``: a submission file in, measured and staged scores out.
 
-validate -> suite, task index, weights -> plan -> run folder
--> per variant: Ray actors, one Prefect task per unit, then its edge unit
+validate -> suite, task index, weights, task costs -> plan -> run folder
+-> per variant: Ray actors, one Prefect task per unit (or shard), shards merged, then its edge unit
 -> frames (scores, edge, runs) in the run folder -> contracts -> staging tables -> summary artifact
 """
 
@@ -23,10 +23,13 @@ from evals.progress import Progress
 from tasks.benchmark import (
     check_pull_request_free,
     collect_results,
+    estimate_task_costs,
     index_suite_tasks,
+    keep_costs,
     load_suite_catalog,
     locate_weights,
     measure_edge,
+    merge_shards,
     open_run,
     plan_benchmark,
     report_summary,
@@ -76,13 +79,16 @@ def benchmark_submission(
     from_pull_request = pr_number is not None or submission_yaml is not None
     submission = validate_submission(submission_path, submission_yaml, from_pull_request)
     tasks_paths = tuple(Path(d) for d in tasks_dirs or ())
-    options = PlanOptions(suite=suite, limit=limit, seed=seed, tasks_dirs=tasks_paths, submission_path=submission_path)
+    options = PlanOptions(
+        suite=suite, limit=limit, seed=seed, tasks_dirs=tasks_paths, submission_path=submission_path, workers=workers
+    )
     catalog = load_suite_catalog(options)
     variants = locate_weights(submission)  # bad weights fail before the task index builds the task pack
     index = index_suite_tasks(submission, catalog)
-    plan = plan_benchmark(submission, catalog, variants, index, options)
+    task_costs = estimate_task_costs(submission, catalog, index, options)
+    plan = plan_benchmark(submission, catalog, variants, index, options, task_costs)
     run = open_run(plan, submission, output_dir, pr_number, head_sha, submission_yaml)
-    print(f"run {run.run_id}: {len(plan.units)} units, {len(plan.variants)} variant(s) -> {run.run_dir}")
+    print(f"run {run.run_id}: {len(plan.units)} units and shards, {len(plan.variants)} variant(s) -> {run.run_dir}")
 
     progress = Progress(plan.units)
     pool_options = PoolOptions(workers=workers, threads_per_worker=threads_per_worker)
@@ -92,12 +98,14 @@ def benchmark_submission(
         pool = start_workers(plan, variant, pool_options)
         units = plan.units_of(variant)
         runs = run_unit.map(units, unmapped(pool), unmapped(run.run_dir), unmapped(progress))
-        reports += unit_reports(units, runs, progress)
+        done = unit_reports(units, runs, progress)
+        reports += done + merge_shards(plan, variant, pool, run.run_dir, done, progress)
         if plan.measure_edge:  # after the variant's units, so nothing else runs meanwhile
             edge.append(measure_edge(pool, run, progress))
         stop_workers(pool)
 
     frames = collect_results(run, plan, submission, reports, edge)
+    keep_costs(plan, reports)
     status = stage_results(frames, warehouse, plan, run)
     report_summary(run, frames)
     print(frames.summary)
@@ -105,7 +113,7 @@ def benchmark_submission(
         raise BenchmarkFailed(f"run {run.run_id} failed its contracts; see {run.run_dir / 'contracts.md'}")
     if frames.failures:
         raise BenchmarkFailed(
-            f"{len(frames.failures)} of {len(plan.units)} units failed (finished units are cached; rerun to resume):\n"
+            f"{len(frames.failures)} of {len(plan.result_units())} units failed (finished units are cached; rerun to resume):\n"
             + "\n".join(f"  - {r.name}: {r.error}" for r in frames.failures)
         )
     return run.run_id

@@ -89,7 +89,8 @@ def _plan(args: argparse.Namespace) -> int:
     plan = plan_submission(load_submission(args.file), options)
     print(plan.table())
     print(
-        f"\n{len(plan.units)} units over {len(plan.variants)} variant(s); about {plan.total_cost:,.0f} model requests"
+        f"\n{len(plan.units)} units over {len(plan.variants)} variant(s); estimated cost {plan.total_cost:,.0f} "
+        "(requests x tokens, evals/costs.py)"
     )
     if plan.skipped_categories:
         print(f"not measured by suite {plan.suite!r}: {', '.join(plan.skipped_categories)}")

@@ -24,15 +24,18 @@ from typing import Any
 import yaml
 
 from evals import paths
-from evals.taskpack import items, safety
+from evals.taskpack import items, safety, truthful
 
 GENERATOR_VERSION = "1"
 MANIFEST = "manifest.json"
 TAG = "slmb_offline"  # lm-eval tag naming every pack task at once
 # The tasks whose data comes from the training world (items.py); the safety
-# tasks (safety.py) are listed apart because their documents come from there.
+# tasks (safety.py) and the many-choice task (truthful.py) are listed apart
+# because their documents come from there.
 TASKS: tuple[str, ...] = ("slmb_facts", "slmb_story", "slmb_yesno", "slmb_arith", "slmb_code")
-ALL_TASKS: tuple[str, ...] = TASKS + safety.TASKS
+ALL_TASKS: tuple[str, ...] = TASKS + safety.TASKS + truthful.TASKS
+# Tasks scored by a hook of utils.py (pack_utils.py), by the hook's name.
+_PROCESS_RESULTS = {"slmb_code": "process_results", "slmb_truthful": "process_results_mc2"}
 
 _MC_METRICS = [
     {"metric": "acc", "aggregation": "mean", "higher_is_better": True},
@@ -58,6 +61,8 @@ def _task_config(name: str, data_file: Path) -> dict[str, Any]:
     }
     if name in safety.TASKS:
         return safety.task_config(name, base)
+    if name in truthful.TASKS:
+        return truthful.task_config(name, base)
     base["doc_to_text"] = _jinja(short)
     if short in ("facts", "story"):
         return base | {
@@ -125,9 +130,10 @@ _Dumper.add_representer(str, _str)
 
 def _yaml(config: dict[str, Any]) -> bytes:
     text = yaml.dump(config, Dumper=_Dumper, sort_keys=False, allow_unicode=False, width=1000)
-    if config["task"] == "slmb_code":
-        # a YAML tag safe_dump cannot write; lm-eval's loader resolves it to utils.process_results
-        text += "process_results: !function utils.process_results\n"
+    hook = _PROCESS_RESULTS.get(config["task"])
+    if hook:
+        # a YAML tag safe_dump cannot write; lm-eval's loader resolves it to the function in utils.py
+        text += f"process_results: !function utils.{hook}\n"
     return (text + "metadata:\n  version: " + GENERATOR_VERSION + ".0\n").encode()
 
 
@@ -146,7 +152,7 @@ def _utils_source() -> bytes:
 
 def render(dest: Path) -> dict[str, bytes]:
     """Every file of the pack as it will be written under ``dest`` (paths inside are absolute)."""
-    docs = items.eval_docs() | safety.docs()
+    docs = items.eval_docs() | safety.docs() | truthful.docs()
     files: dict[str, bytes] = {"utils.py": _utils_source()}
     for name in ALL_TASKS:
         short = name.removeprefix("slmb_")
@@ -194,6 +200,7 @@ def build_pack(dest: Path | None = None, force: bool = False) -> Path:
         "digest": expected,
         "tasks": list(TASKS),
         "safety_tasks": list(safety.TASKS),
+        "many_choice_tasks": list(truthful.TASKS),
         "files": {rel: hashlib.sha256(data).hexdigest() for rel, data in sorted(files.items())},
     }
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -35,3 +35,10 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, float]
     """pass@1 of one greedy completion, run in the SLM Bench sandbox (never in this process)."""
     outcome = _sandbox().run_python(program_for(doc, results[0]), timeout_s=_TIMEOUT_S)
     return {"pass@1": 1.0 if outcome.passed else 0.0}
+
+
+def process_results_mc2(doc: dict[str, Any], results: list[tuple[float, bool]]) -> dict[str, float]:
+    """TruthfulQA-MC2's scoring, lm-eval's own: the normalized probability mass on the true answers."""
+    from lm_eval.tasks.truthfulqa.utils import process_results_mc2 as mc2
+
+    return mc2(doc, results)
