@@ -200,3 +200,34 @@ def test_a_resumed_task_reruns_only_its_missing_shard(worker: ModelWorker, runs,
     from evals.cache import read_results
 
     assert max_gap(_numbers(read_results(folder)["results"][task]), _numbers(expected)) <= TOLERANCE
+
+
+def test_a_run_measures_the_figures_of_a_task_planning_could_only_guess(runs, tmp_path: Path) -> None:
+    """For tasks whose data is not local: the requests a complete run logged, kept once (evals.costs)."""
+    import json
+
+    from evals.cache import write_outcome
+    from evals.costs import REQUEST_OVERHEAD, CostStore, cost_key, record_measured, tokens
+    from evals.taskpack.truthful import _PREAMBLE
+
+    task, docs, _ = CASES["multiple_choice (mc2, long prompts)"]
+    whole, merged = runs["multiple_choice (mc2, long prompts)"]
+    write_outcome(tmp_path / "unit", whole, {})
+    store = CostStore(tmp_path)
+    assert record_measured([(task, "hash", None, tmp_path / "unit")], store) == 1
+    measured = store.get(cost_key("hash", None))
+    lines = (build_pack() / "data" / "truthful.jsonl").read_text().splitlines()
+    evaluated = [json.loads(line) for line in lines[:docs]]
+    per_doc = [
+        sum(
+            REQUEST_OVERHEAD + tokens(f"{_PREAMBLE}\n\nq: {d['question']}\na:") + tokens(" " + c)
+            for c in d["mc2_targets"]["choices"]
+        )
+        for d in evaluated
+    ]
+    assert measured is not None and measured.source == "measured" and measured.n_docs == len(lines)
+    assert measured.requests_per_doc == pytest.approx(sum(len(d["mc2_targets"]["choices"]) for d in evaluated) / docs)
+    assert measured.per_doc == pytest.approx(sum(per_doc) / docs)
+    # Kept once: a later run does not move the shards an earlier plan made from it.
+    write_outcome(tmp_path / "again", merged, {})
+    assert record_measured([(task, "hash", None, tmp_path / "again")], store) == 0
