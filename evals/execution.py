@@ -68,6 +68,11 @@ def whole_task(unit: WorkUnit) -> WorkUnit:
     return replace(unit, docs=None) if unit.is_shard else unit
 
 
+def needs_evaluation(unit: WorkUnit, cache: UnitCache) -> bool:
+    """Whether running the unit needs a worker: neither it nor (for a shard) its whole task is cached."""
+    return cache.get(unit.cache_key) is None and cache.get(whole_task(unit).cache_key) is None
+
+
 def execute_unit(unit: WorkUnit, runner: UnitRunner, cache: UnitCache, run_dir: Path) -> UnitReport:
     """Evaluate a unit (or reuse its cached outcome) and file it in the run folder (a shard: only in the cache)."""
     started = time.perf_counter()

@@ -201,6 +201,8 @@ class WorkerPool:
         return ray.get([a.__ray_call__.remote(lambda self: os.getpid()) for a in self._actors])
 
     def shutdown(self) -> None:
+        if not self._actors:
+            return  # no actor started (every unit was cached): no need to import Ray
         import ray
 
         with self._lock:

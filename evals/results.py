@@ -208,6 +208,16 @@ def summary_markdown(
                     cells.append("—")
             lines.append(f"| {metric} | " + " | ".join(cells) + " |")
         lines += ["", f"Hardware: `{edge['hardware_profile'][0]}`."]
+        reused = edge.filter(pl.col("measured_in_run").is_not_null()).unique("variant_id", maintain_order=True)
+        if reused.height:
+            lines += [
+                "",
+                "Edge figures reused, not measured in this run: "
+                + ", ".join(
+                    f"`{r['variant_id']}` from run `{r['measured_in_run']}`" for r in reused.iter_rows(named=True)
+                )
+                + " (the same weights on this machine, measured the same way).",
+            ]
     if retention is not None and not retention.is_empty():
         overall = retention.filter(pl.col("category") == "overall")
         if overall.height:

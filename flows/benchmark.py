@@ -13,6 +13,7 @@ from pathlib import Path
 from prefect import flow, unmapped
 
 from contracts.errors import UserError
+from contracts.expectations import warm_up
 from contracts.tables import GIT_SHA
 from evals.edge import EdgeReport
 from evals.execution import UnitReport
@@ -24,6 +25,7 @@ from tasks.benchmark import (
     check_pull_request_free,
     collect_results,
     estimate_task_costs,
+    find_edge,
     index_suite_tasks,
     keep_costs,
     load_suite_catalog,
@@ -69,6 +71,7 @@ def benchmark_submission(
     ``submission_path`` then only names it (its path in the repository). A submission that comes
     from a pull request (either is given) may name only hub weights or files in its own folder.
     """
+    warm_up()  # contracts run at the end; their library imports meanwhile
     if head_sha is not None and not re.fullmatch(GIT_SHA, head_sha):
         raise UserError(
             f"head_sha: {head_sha!r} is not a full git commit id (40 lowercase hex digits); "
@@ -95,13 +98,14 @@ def benchmark_submission(
     reports: list[UnitReport] = []
     edge: list[EdgeReport] = []
     for variant in plan.variants:  # one variant's actors at a time: each holds a loaded model
-        pool = start_workers(plan, variant, pool_options)
+        found = find_edge(plan, variant, pool_options, run)
+        pool = start_workers(plan, variant, pool_options, edge_found=found is not None)
         units = plan.units_of(variant)
         runs = run_unit.map(units, unmapped(pool), unmapped(run.run_dir), unmapped(progress))
         done = unit_reports(units, runs, progress)
         reports += done + merge_shards(plan, variant, pool, run.run_dir, done, progress)
         if plan.measure_edge:  # after the variant's units, so nothing else runs meanwhile
-            edge.append(measure_edge(pool, run, progress))
+            edge.append(measure_edge(pool, run, progress, pool_options, found))
         stop_workers(pool)
 
     frames = collect_results(run, plan, submission, reports, edge)

@@ -98,6 +98,12 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from flows import local_api
+
+    api = local_api.start()  # Prefect's local server starts meanwhile (flows/local_api.py)
+    from contracts.expectations import warm_up
+
+    warm_up()  # so does Great Expectations' import: contracts run at the end
     from contracts.submission import load_submission
     from evals.catalog import resolve_suite
     from evals.variants import resolve_variants
@@ -106,6 +112,8 @@ def _run(args: argparse.Namespace) -> int:
     # Fail fast on bad input, before Prefect and Ray start (seconds): the flow checks again.
     resolve_suite(args.suite, tuple(args.tasks_dir))
     resolve_variants(load_submission(args.file))
+    if api is not None:
+        api.wait_ready()
     benchmark_submission(
         submission_path=str(args.file),
         suite=args.suite,
@@ -121,9 +129,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from flows import local_api
+
+    api = local_api.start()  # Prefect's local server starts while the demo's modules import
     from evals.warehouse.storage import read_table
     from flows.demo import demo
 
+    if api is not None:
+        api.wait_ready()
     run_ids = demo(suite=args.suite, limit=args.limit, workers=args.workers, warehouse=args.warehouse)
     board = read_table(args.warehouse, "leaderboard").sort("rank")
     print(f"\nPublished {len(run_ids)} run(s) to {args.warehouse}. Leaderboard:\n")

@@ -25,7 +25,8 @@ from evals.cache import UnitCache
 from evals.catalog import SuiteCatalog, load_suite
 from evals.costs import TaskCost, record_measured
 from evals.edge import EdgeReport
-from evals.execution import UnitReport, execute_unit, failure_cause, merge_unit
+from evals.edge_reuse import EdgeStore, edge_key
+from evals.execution import UnitReport, execute_unit, failure_cause, merge_unit, needs_evaluation
 from evals.planning import Plan, PlanOptions, WorkUnit, estimate_costs, index_tasks, make_plan
 from evals.pool import PoolOptions, WorkerPool, ensure_ray, is_transient
 from evals.progress import Progress
@@ -152,11 +153,21 @@ def open_run(
     )
 
 
+@task(name="find-edge", task_run_name="find edge {variant.variant_id}", cache_policy=NO_CACHE)
+def find_edge(plan: Plan, variant: Variant, options: PoolOptions, run: RunInfo) -> EdgeReport | None:
+    """The variant's edge figures measured by an earlier run of the same weights here (evals.edge_reuse), if any."""
+    if not plan.measure_edge:
+        return None
+    key = edge_key(variant, options.workers, options.threads_per_worker)
+    return EdgeStore().get(key, run.run_id, variant.variant_id)
+
+
 @task(name="start-workers", cache_policy=NO_CACHE)
-def start_workers(plan: Plan, variant: Variant, options: PoolOptions) -> WorkerPool:
-    """A pool for the variant; actors start on the first unit that misses the cache."""
+def start_workers(plan: Plan, variant: Variant, options: PoolOptions, edge_found: bool = False) -> WorkerPool:
+    """A pool for the variant; Ray starts only when a unit or the edge unit needs a worker, actors on first use."""
     cache = UnitCache()
-    if plan.measure_edge or any(cache.get(u.cache_key) is None for u in plan.units_of(variant)):
+    measure = plan.measure_edge and not edge_found
+    if measure or any(needs_evaluation(u, cache) for u in plan.units_of(variant)):
         # Ray here, in the flow's own thread, not in a unit's: Ray's daemons are bound
         # (PR_SET_PDEATHSIG) to the thread that starts them and die when it ends.
         ensure_ray()
@@ -221,16 +232,23 @@ def merge_shards(
 
 
 @task(name="measure-edge", task_run_name="edge {pool.variant.variant_id}", cache_policy=NO_CACHE)
-def measure_edge(pool: WorkerPool, run: RunInfo, progress: Progress) -> EdgeReport:
+def measure_edge(
+    pool: WorkerPool, run: RunInfo, progress: Progress, options: PoolOptions, found: EdgeReport | None = None
+) -> EdgeReport:
     """Edge figures of the variant, on one of its actors, after its units: nothing else runs meanwhile.
 
-    Never cached: they describe the machine as much as the model.
+    ``found``: figures an earlier run measured of the same weights on this machine (``find_edge``),
+    reused as they are and labelled so. Figures measured here are kept for later runs.
     """
+    if found is not None:
+        print(progress.edge_done(found.name, None, reused_from=found.reused_from))
+        return found
     try:
         report = pool.measure_edge(run.run_id)
     except Exception as exc:  # recorded as data, like a unit
         report = EdgeReport(pool.variant.variant_id, error=failure_cause(exc))
         get_run_logger().error("edge unit %s failed: %s", report.name, report.error)
+    EdgeStore().put(edge_key(pool.variant, options.workers, options.threads_per_worker), report, run.run_id)
     print(progress.edge_done(report.name, report.error))
     return report
 
