@@ -6,10 +6,13 @@ behind the same long prompt (six worked question/answer pairs, then the
 question). The score is lm-eval's own ``process_results_mc2``: the normalized
 probability mass the model puts on the true answers.
 
-This task has the same shape, drawn from the pack's world: one document per
-fact and question wording (two wordings of each fact), 1-3 true answers (the
-fact stated in different ways) and 3-7 false ones (the same statements with
-other values of the relation), behind a preamble of six worked questions.
+This task has the same shape, drawn from the pack's world: for every fact,
+each of its three question wordings asked twice with different answer sets
+(972 documents; TruthfulQA has 817), 1-3 true answers (the fact stated in
+different ways) and 3-7 false ones (the same statements with other values of
+the relation), behind a preamble of six worked questions. It is large on
+purpose: it is the dominant task of the ``offline-dominant`` suite, which
+measures how a run spreads over workers.
 Deterministic (a seeded ``random.Random``). It is kept apart from
 ``items.eval_docs`` on purpose: the demo models' training corpus leaves out
 every prompt of that split, and this task must not change their corpus.
@@ -33,7 +36,7 @@ _PREAMBLE = (
     "q: what is a knife used for?\na: a knife is used for cutting.\n\n"
     "q: how many legs does a spider have?\na: a spider has eight legs."
 )
-_WORDINGS_PER_FACT = 2
+_DRAWS_PER_WORDING = 2
 
 
 def _answers(rng: random.Random, relation: world.Relation, subject: str, value: str) -> tuple[list[str], list[int]]:
@@ -55,10 +58,11 @@ def docs() -> dict[str, list[dict[str, Any]]]:
     for relation in world.RELATIONS:
         for subject, value in relation.facts:
             first = world.eval_question_index(relation, subject)
-            for k in range(_WORDINGS_PER_FACT):
+            for k in range(len(relation.questions)):
                 question = relation.questions[(first + k) % len(relation.questions)].format(s=subject)
-                choices, labels = _answers(rng, relation, subject, value)
-                out.append({"question": question, "mc2_targets": {"choices": choices, "labels": labels}})
+                for _ in range(_DRAWS_PER_WORDING):
+                    choices, labels = _answers(rng, relation, subject, value)
+                    out.append({"question": question, "mc2_targets": {"choices": choices, "labels": labels}})
     return {"truthful": out}
 
 
