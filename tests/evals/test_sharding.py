@@ -231,3 +231,12 @@ def test_a_run_measures_the_figures_of_a_task_planning_could_only_guess(runs, tm
     # Kept once: a later run does not move the shards an earlier plan made from it.
     write_outcome(tmp_path / "again", merged, {})
     assert record_measured([(task, "hash", None, tmp_path / "again")], store) == 0
+
+
+def test_the_worker_describes_its_environment_once(worker: ModelWorker, runs) -> None:
+    """lm-eval's environment report (pip list: 1-2 s) is computed by the first unit and copied into the others."""
+    import lm_eval.evaluator as evaluator
+
+    assert getattr(evaluator.add_env_info, "computed_once", False)
+    reports = {outcome.results.get("pretty_env_info") for pair in runs.values() for outcome in pair}
+    assert len(reports) == 1 and all(isinstance(r, str) and "PyTorch version" in r for r in reports)
