@@ -205,14 +205,17 @@ def estimate(
         elif profile and local:
             missing.append((name, shots, key))
         else:
-            out[name] = guess(str(index.config(name).get("output_type", "multiple_choice")), index.size(name))
+            out[name] = _guessed(index, name)
     if missing:
         from lm_eval.tasks import TaskManager
 
         manager = TaskManager(include_path=list(index.include_paths) or None, include_defaults=index.uses_builtin)
         for name, shots, key in missing:
-            task = manager.load([name])["tasks"][name]
-            out[name] = profile_local_task(task, shots)
+            try:
+                out[name] = profile_local_task(manager.load([name])["tasks"][name], shots)
+            except Exception:  # a task lm-eval cannot load: its unit reports lm-eval's error when it runs (as data)
+                out[name] = _guessed(index, name)
+                continue
             store.put(key, out[name])
     return out
 
@@ -239,3 +242,8 @@ def record_measured(units: Iterable[tuple[str, str, int | None, Path]], store: C
         store.put(key, from_samples(samples, n_docs))
         added += 1
     return added
+
+
+def _guessed(index: TaskIndex, name: str) -> TaskCost:
+    """A guess by output type, over the task's real document count when its data is local."""
+    return guess(str(index.config(name).get("output_type", "multiple_choice")), index.size(name))
