@@ -150,8 +150,12 @@ def profile_local_task(task: Any, num_fewshot: int | None) -> TaskCost:
         requests = task.construct_requests(doc=doc, ctx=context, metadata=(task.task_name, i, 1))
         requests = requests if isinstance(requests, list) else [requests]
         per_doc_args.append([r.args for r in requests])
-        if shots:
-            worked.append(tokens(str(task.doc_to_text(doc))) + tokens(str(task.doc_to_target(doc))) + 1.0)
+        if shots:  # a worked example: the question as prompted, and an answer (a choice's continuation)
+            first = requests[0].args
+            answer = first[1] if len(first) > 1 and isinstance(first[1], str) else str(task.doc_to_target(doc))
+            worked.append(
+                sum(tokens(c) for c in ([context] if isinstance(context, str) else context[:1])) + tokens(answer)
+            )
     fewshot = (shots or 0) * (sum(worked) / len(worked) if worked else 0.0)
     return from_requests(n, per_doc_args, fewshot)
 
