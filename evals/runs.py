@@ -8,7 +8,7 @@ HELM, where a run's spec name is its output path)::
         plan.md, plan.json            the work units and their cache keys
         units/<variant>/<subtask>/    lm-eval's results and samples of each unit (evals.execution.unit_folder);
                                       a sharded task's merged ones (its unit.json lists the shards)
-        runs.parquet, scores.parquet, edge.parquet, retention.parquet
+        runs.parquet, scores.parquet, edge.parquet, retention.parquet, samples.parquet (every item, evals.samples)
         summary.md                    the run summary: the Prefect artifact and the PR comment
         schedule.json                 every unit and shard: status, worker, start, duration (evals.balance)
         contracts.json, contracts.md  the failed expectations, when the rows failed their contracts
@@ -35,8 +35,8 @@ from evals.planning import Plan
 from evals.variants import slug
 
 # The run's frames, as parquet files in its folder; runs is read back last when staging.
-FRAMES = ("scores", "edge", "runs", "retention")
-STAGED_FRAMES = ("runs", "scores", "edge")
+FRAMES = ("scores", "edge", "runs", "retention", "samples")
+STAGED_FRAMES = ("runs", "scores", "edge", "samples")
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,9 @@ class RunFrames:
     failures: list[UnitReport] = field(default_factory=list)
 
     def read(self) -> dict[str, pl.DataFrame]:
-        """The frames staging checks and writes: runs, scores, edge."""
-        return {name: pl.read_parquet(RunFolder(self.folder).frame(name)) for name in STAGED_FRAMES}
+        """The frames staging checks and writes: runs, scores, edge, samples (those the folder holds)."""
+        folder = RunFolder(self.folder)
+        return {name: pl.read_parquet(folder.frame(name)) for name in STAGED_FRAMES if folder.frame(name).is_file()}
 
 
 def new_run_id(model_name: str, now: datetime | None = None) -> str:
@@ -121,7 +122,8 @@ class RunFolder:
     ) -> RunFrames:
         """The run's frames as parquet, its summary and where each unit ran; returns where they are."""
         for name in FRAMES:
-            frames[name].write_parquet(self.frame(name))
+            if name in frames:
+                frames[name].write_parquet(self.frame(name))
         self.summary_path.write_text(summary)
         (self.path / "schedule.json").write_text(json.dumps(list(schedule), indent=1))
         return RunFrames(self.path, summary, failures)

@@ -35,6 +35,7 @@ from evals.runs import RunFolder, RunFrames, RunInfo, start_run
 from evals.tasks_index import TaskIndex
 from evals.variants import Variant, resolve_variants
 from tasks.flow_runs import unfinished_runs
+from tasks.logs import say
 
 UNIT_RETRIES = 2
 HUB_RETRIES = 3
@@ -193,7 +194,7 @@ def _cluster_hiccup(task: Any, run: Any, state: Any) -> bool:
 )
 def run_unit(unit: WorkUnit, pool: WorkerPool, run_dir: Path, progress: Progress) -> UnitReport:
     report = execute_unit(unit, pool, UnitCache(), run_dir)
-    print(progress.done(unit, report))
+    say(progress.done(unit, report))
     return report
 
 
@@ -204,7 +205,7 @@ def unit_reports(units: list[WorkUnit], runs: PrefectFutureList[UnitReport], pro
         if not isinstance(outcome, UnitReport):
             outcome = UnitReport.failed(unit.name, outcome)
             get_run_logger().error("unit %s failed: %s", unit.name, outcome.error)
-            print(progress.done(unit, outcome))
+            say(progress.done(unit, outcome))
         reports.append(outcome)
     return reports
 
@@ -226,7 +227,7 @@ def merge_shards(
             report = UnitReport.failed(unit.name, exc)
         if report.status == "failed":
             get_run_logger().error("unit %s failed: %s", unit.name, report.error)
-        print(progress.merged(unit, report, len(shards)))
+        say(progress.merged(unit, report, len(shards)))
         merged.append(report)
     return merged
 
@@ -241,7 +242,7 @@ def measure_edge(
     reused as they are and labelled so. Figures measured here are kept for later runs.
     """
     if found is not None:
-        print(progress.edge_done(found.name, None, reused_from=found.reused_from))
+        say(progress.edge_done(found.name, None, reused_from=found.reused_from))
         return found
     try:
         report = pool.measure_edge(run.run_id)
@@ -249,7 +250,7 @@ def measure_edge(
         report = EdgeReport(pool.variant.variant_id, error=failure_cause(exc))
         get_run_logger().error("edge unit %s failed: %s", report.name, report.error)
     EdgeStore().put(edge_key(pool.variant, options.workers, options.threads_per_worker), report, run.run_id)
-    print(progress.edge_done(report.name, report.error))
+    say(progress.edge_done(report.name, report.error))
     return report
 
 

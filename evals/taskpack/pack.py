@@ -34,9 +34,6 @@ TAG = "slmb_offline"  # lm-eval tag naming every pack task at once
 # because their documents come from there.
 TASKS: tuple[str, ...] = ("slmb_facts", "slmb_story", "slmb_yesno", "slmb_arith", "slmb_code")
 ALL_TASKS: tuple[str, ...] = TASKS + safety.TASKS + truthful.TASKS
-# Tasks scored by a hook of utils.py (pack_utils.py), by the hook's name.
-_PROCESS_RESULTS = {"slmb_code": "process_results", "slmb_truthful": "process_results_mc2"}
-
 _MC_METRICS = [
     {"metric": "acc", "aggregation": "mean", "higher_is_better": True},
     {"metric": "acc_norm", "aggregation": "mean", "higher_is_better": True},
@@ -61,8 +58,8 @@ def _task_config(name: str, data_file: Path) -> dict[str, Any]:
     }
     if name in safety.TASKS:
         return safety.task_config(name, base)
-    if name in truthful.TASKS:
-        return truthful.task_config(name, base)
+    if name in truthful.TASKS:  # scored by lm-eval's own TruthfulQA-MC2 function (pack_utils.py)
+        return truthful.task_config(name, base) | {"process_results": _Function("utils.process_results_mc2")}
     base["doc_to_text"] = _jinja(short)
     if short in ("facts", "story"):
         return base | {
@@ -111,29 +108,40 @@ def _task_config(name: str, data_file: Path) -> dict[str, Any]:
                 "max_gen_toks": 48,
                 "do_sample": False,
             },
-            # process_results replaces lm-eval's code_eval (a hub download) with our sandbox
-            "metric_list": [{"metric": "pass@1", "aggregation": "mean", "higher_is_better": True}],
+            # process_results replaces lm-eval's code_eval (a hub download) with our sandbox; it also
+            # returns the sandbox's verdict per program, logged with each sample and counted, not scored
+            "process_results": _Function("utils.process_results"),
+            "metric_list": [
+                {"metric": "pass@1", "aggregation": "mean", "higher_is_better": True},
+                {"metric": "sandbox", "aggregation": _Function("utils.verdicts"), "higher_is_better": True},
+            ],
         }
     raise ValueError(f"unknown pack task {name!r}; known: {', '.join(ALL_TASKS)}")
 
 
 class _Dumper(yaml.SafeDumper):
-    """Writes strings with a newline as one double-quoted line (``"a\\nb"``), as lm-eval's own YAMLs do."""
+    """Writes strings with a newline as one double-quoted line (``"a\\nb"``), as lm-eval's own YAMLs do,
+    and :class:`_Function` as lm-eval's ``!function`` tag."""
+
+
+class _Function(str):
+    """A ``module.function`` lm-eval resolves from the pack's folder (``!function utils.process_results``)."""
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"' if "\n" in value else None)
 
 
+def _function(dumper: yaml.SafeDumper, value: _Function) -> yaml.ScalarNode:
+    return dumper.represent_scalar("!function", str(value))
+
+
 _Dumper.add_representer(str, _str)
+_Dumper.add_representer(_Function, _function)
 
 
 def _yaml(config: dict[str, Any]) -> bytes:
     text = yaml.dump(config, Dumper=_Dumper, sort_keys=False, allow_unicode=False, width=1000)
-    hook = _PROCESS_RESULTS.get(config["task"])
-    if hook:
-        # a YAML tag safe_dump cannot write; lm-eval's loader resolves it to the function in utils.py
-        text += f"process_results: !function utils.{hook}\n"
     return (text + "metadata:\n  version: " + GENERATOR_VERSION + ".0\n").encode()
 
 

@@ -52,6 +52,8 @@ class Receiver:
     github: GitHubStandIn
     github_url: str
     state_dir: Path
+    warehouse: str = "warehouse"  # where the receiver writes the submissions queue
+    chatops: Any = None  # the receiver's ChatOps (its queue writer)
 
     def audit_records(self) -> list[dict[str, Any]]:
         from flows.chatops.audit import AuditLog
@@ -85,10 +87,12 @@ def receiver(
 ) -> Iterator[Receiver]:
     from flows.chatops.app import create_app
     from flows.chatops.config import ChatOpsConfig
+    from flows.chatops.dispatch import new_chatops
     from flows.chatops.server import uvicorn_config
 
     standin, github_url = github
     state_dir = tmp_path_factory.mktemp("chatops")
+    warehouse = str(tmp_path_factory.mktemp("receiver-warehouse"))
     config = ChatOpsConfig.from_env(
         {
             "SLMBENCH_WEBHOOK_SECRET": SECRET.decode(),
@@ -96,12 +100,14 @@ def receiver(
             "SLMBENCH_GITHUB_TOKEN": "t0ken",
             "SLMBENCH_MAINTAINERS": "Trusted-Outsider",
             "SLMBENCH_CHATOPS_DIR": str(state_dir),
+            "SLMBENCH_WAREHOUSE": warehouse,
         }
     )
-    app = create_app(config)
+    ops = new_chatops(config)
+    app = create_app(config, ops)
     # the receiver's own server settings (header deadline, connection cap), as `slmbench webhook` runs it
     with serving(app, uvicorn_config(app, config, "127.0.0.1", 0, log_level="warning", lifespan="off")) as url:
-        yield Receiver(url, standin, github_url, state_dir)
+        yield Receiver(url, standin, github_url, state_dir, warehouse, ops)
 
 
 _COMMENT_IDS = itertools.count(1)
@@ -132,6 +138,17 @@ def pull_request(pr: int, head_sha: str, action: str = "opened") -> dict[str, An
         "repository": {"full_name": REPO},
         "pull_request": {"number": pr, "head": {"sha": head_sha}},
     }
+
+
+def queue_events(receiver: Receiver, pr: int) -> list[dict[str, Any]]:
+    """The submissions queue's events of one PR, oldest first, once the receiver has written what it was given."""
+    import polars as pl
+
+    from evals.warehouse.queue import read_queue
+
+    assert receiver.chatops.queue.flush()
+    events, _, _, _ = read_queue(receiver.warehouse)
+    return events.filter(pl.col("pr_number") == pr).sort("at").to_dicts()
 
 
 def flow_runs_of(pr: int) -> list[Any]:
