@@ -21,7 +21,7 @@ import pytest
 
 from contracts.submission import load_submission
 from evals.cache import UnitCache, UnitOutcome
-from evals.execution import execute_unit, merge_unit
+from evals.execution import UnitReport, execute_unit, merge_unit
 from evals.planning import WorkUnit
 from evals.scoring import ScoringSpec, TaskRule, task_scores
 from evals.taskpack import build_pack
@@ -240,3 +240,33 @@ def test_the_worker_describes_its_environment_once(worker: ModelWorker, runs) ->
     assert getattr(evaluator.add_env_info, "computed_once", False)
     reports = {outcome.results.get("pretty_env_info") for pair in runs.values() for outcome in pair}
     assert len(reports) == 1 and all(isinstance(r, str) and "PyTorch version" in r for r in reports)
+
+
+def test_samples_of_a_sharded_task_come_once_each_from_its_merge(worker: ModelWorker, runs, tmp_path: Path) -> None:
+    """The ``samples`` table reads a sharded task's merged records: every document once, with its own doc id.
+
+    The shards' reports carry folders too (their cache entries); reading them as well would count each
+    document twice.
+    """
+    from evals.planning import Plan
+    from evals.results import samples_frame
+
+    task, docs, ranges = CASES["multiple_choice (mc2, long prompts)"]
+    whole = _unit(worker.variant, task, docs)
+    shards = [replace(whole, docs=r) for r in ranges]
+    cache = UnitCache(tmp_path / "cache")
+    reports = [execute_unit(s, worker, cache, tmp_path / "run") for s in shards]
+    assert all(r.folder for r in reports)  # each shard's records are on disk as well
+    reports.append(merge_unit(whole, shards, reports, worker, cache, tmp_path / "run"))
+    plan = Plan("", "test", tuple(shards), (worker.variant,), (), False)
+
+    rows = samples_frame("run-1", plan, reports)
+    assert rows["doc_id"].to_list() == list(range(docs))  # all shards, in order, none twice
+    assert set(rows["subtask"]) == {task} and rows["variant_id"].unique().to_list() == [worker.variant.variant_id]
+    # The rows are the unsharded run's, document for document.
+    from evals.cache import write_outcome
+
+    write_outcome(tmp_path / "whole", runs["multiple_choice (mc2, long prompts)"][0], {})
+    whole_plan = Plan("", "test", (whole,), (worker.variant,), (), False)
+    expected = samples_frame("run-1", whole_plan, [UnitReport(whole.name, "evaluated", str(tmp_path / "whole"), 0.0)])
+    assert rows.equals(expected)
