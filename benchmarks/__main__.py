@@ -19,6 +19,7 @@ BENCHMARKS = (
     "flow_run_creates",
     "edge_repeatability",
     "sandbox_overhead",
+    "engine_digest",
 )
 
 

@@ -331,7 +331,7 @@ def scale_tables(n_models: int, seed: int = 0, samples_per_task: int = 0) -> dic
     )
     tables = {
         "runs": RUNS.conform(runs.select(RUNS.names)),
-        "scores": SCORES.conform(scores),
+        "scores": SCORES.conform(SCORES.upgrade(scores)),
         "edge": EDGE.conform(edge),
     }
     if samples_per_task:

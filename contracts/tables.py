@@ -269,6 +269,13 @@ RUNS = Table(
         _str("suite", "the catalog suite that was planned"),
         _int("limit", "lm-eval --limit (null: the whole task)", nullable=True, min_value=1),
         _int("seed", "the seed every random choice used", min_value=0),
+        _int(
+            "batch_size",
+            "requests per forward pass (lm-eval's batch_size; 1 on llama.cpp, which scores one request at a time); "
+            "null on rows recorded before it was",
+            nullable=True,
+            min_value=1,
+        ),
         _str("hardware", "JSON: the hardware profile (cpu, gpu, memory)"),
         _str("versions", "JSON: library versions (lm-eval, torch, llama-cpp, ...)"),
         _str("repo_commit", "git commit of this repo that ran the benchmark"),
@@ -278,6 +285,19 @@ RUNS = Table(
         _time("started_at", "when the run started (UTC)"),
         _time("finished_at", "when the run finished (UTC)"),
         _str("planned_tasks", "JSON list of the catalog tasks planned for this variant ('edge': the edge unit)"),
+        _str(
+            "task_definitions",
+            "JSON list: each planned task as the run used it (task, lm_eval, category, metric, filter, num_fewshot, "
+            "baseline, group, executes_code, config_hash, user, source; evals.task_definitions); the contracts, "
+            "scoring and site read a run's tasks from here. Null on rows recorded before it was",
+            nullable=True,
+        ),
+        _str(
+            "tasks_folder",
+            "the run folder's tasks/ on the machine that ran it: the copies of its user tasks' files, lm-eval's "
+            "--include_path to reproduce them (evals.reproduce); null when it ran no user task",
+            nullable=True,
+        ),
         _int("n_units_planned", "work units planned for this variant", min_value=0),
         _int("n_units_succeeded", "work units that produced results", min_value=0),
         _str(
@@ -339,6 +359,12 @@ SCORES = Table(
         _str("category", "the catalog category of the task", domain="category"),
         _int("num_fewshot", "few-shot examples used", min_value=0),
         _str("task_version", "lm-eval's version of the task config"),
+        _str(
+            "task_config_hash",
+            "sha256 of the lm-eval task's config, code and local data (evals.tasks_index); null on rows recorded "
+            "before it was",
+            nullable=True,
+        ),
     ),
 )
 

@@ -19,8 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from contracts.errors import UserError
 from contracts.names import did_you_mean
+from contracts.tables import PROPORTION_METRICS
 
 CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
+# Measured by each variant's edge unit (evals.edge), never by a task.
+EDGE_CATEGORY = "edge"
 
 
 class CatalogError(UserError):
@@ -74,6 +77,9 @@ class Catalog(BaseModel):
     tasks: dict[str, TaskEntry]
     suites: dict[str, Suite]
     tasks_dirs: tuple[Path, ...] = ()
+    # The tasks a user's suite file added, and that file: recorded with every run that plans them.
+    user_tasks: tuple[str, ...] = ()
+    suite_file: Path | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Catalog:
@@ -84,6 +90,17 @@ class Catalog(BaseModel):
             if task.category not in self.categories:
                 raise ValueError(
                     f"task {name}: unknown category {task.category!r}{did_you_mean(task.category, self.categories)}"
+                )
+            if task.category == EDGE_CATEGORY:
+                raise ValueError(
+                    f"task {name}: category {EDGE_CATEGORY!r} is measured by each variant's edge unit, not by a "
+                    "task (its score would never count); choose another category"
+                )
+            # The leaderboard averages task scores in [0, 1] where higher is better (evals.scoring).
+            if task.metric not in PROPORTION_METRICS:
+                raise ValueError(
+                    f"task {name}: metric {task.metric!r} is not a proportion in [0, 1] the leaderboard can average; "
+                    f"choose one of {', '.join(PROPORTION_METRICS)}"
                 )
         for name, suite in self.suites.items():
             for task in suite.tasks:
@@ -107,6 +124,12 @@ class Catalog(BaseModel):
                 "(or give the path of a suite YAML file)"
             ) from None
 
+    def defined_in(self, name: str) -> str:
+        """Where a task's catalog entry comes from: the user's suite file, or the built-in catalog."""
+        if name in self.user_tasks and self.suite_file is not None:
+            return self.suite_file.name
+        return "built-in catalog"
+
     def weight(self, category: str) -> float:
         return self.categories[category].weight
 
@@ -118,17 +141,32 @@ class Catalog(BaseModel):
             raise CatalogError(
                 f"{path}: unknown key(s) {sorted(unknown)}; a suite file has tasks, suites and tasks_dirs"
             )
-        dirs = tuple(path.parent / d for d in data.get("tasks_dirs", ())) + tasks_dirs
+        # Absolute: a Ray worker on another node, or in another folder, reads them too.
+        dirs = tuple((path.parent / d).resolve() for d in data.get("tasks_dirs", ())) + tasks_dirs
+        user_tasks = data.get("tasks") or {}
+        if not isinstance(user_tasks, dict):
+            raise CatalogError(f"{path}: tasks: expected a mapping of task names to their entries")
+        taken = sorted(set(user_tasks) & set(self.tasks))
+        if taken:
+            raise CatalogError(
+                f"{path}: tasks: {', '.join(repr(t) for t in taken)} "
+                f"{'names a built-in task' if len(taken) == 1 else 'name built-in tasks'}; published scores "
+                "are keyed by task name, so a task of your own under that name would mix with the built-in one's "
+                "on the leaderboard. Rename yours (e.g. 'my_" + taken[0] + "'), or drop its entry to run the "
+                "built-in task (list it in your suite as it is)"
+            )
         merged = {
             "categories": {k: v.model_dump() for k, v in self.categories.items()},
-            "tasks": {**{k: v.model_dump() for k, v in self.tasks.items()}, **(data.get("tasks") or {})},
+            "tasks": {**{k: v.model_dump() for k, v in self.tasks.items()}, **user_tasks},
             "suites": {**{k: v.model_dump() for k, v in self.suites.items()}, **(data.get("suites") or {})},
             "tasks_dirs": self.tasks_dirs + dirs,
+            "user_tasks": self.user_tasks + tuple(user_tasks),
+            "suite_file": path,
         }
         return _validated(merged, str(path))
 
     def with_tasks_dirs(self, dirs: tuple[Path, ...]) -> Catalog:
-        return self.model_copy(update={"tasks_dirs": self.tasks_dirs + dirs})
+        return self.model_copy(update={"tasks_dirs": self.tasks_dirs + tuple(Path(d).resolve() for d in dirs)})
 
 
 def _read_yaml(path: Path) -> dict:

@@ -11,7 +11,12 @@ split into document-range shards (``evals.sharding``), named
 ``<variant>/<subtask>[start:stop]`` and cached one by one; the shards of a task
 merge back into the one unit whose results the run reports.
 
-:func:`make_plan` is a pure function of its inputs. Finding those inputs is
+:func:`make_plan` is a pure function of its inputs (and of the code installed:
+library versions and the digest of our engine's code go into every unit's
+key). It checks each planned task's lm-eval config against what the run's
+contracts will demand (``evals.task_checks``), so a run that could never pass
+fails here, and records every task's definition (``evals.task_definitions``)
+for the run's tables. Finding those inputs is
 done before, in steps of their own: the suite and its catalog
 (``evals.catalog.load_suite``), the lm-eval task index (:func:`index_tasks`,
 which builds the offline task pack when a task needs it), the task costs
@@ -32,16 +37,16 @@ from functools import cached_property
 from pathlib import Path
 
 from contracts.checks import EDGE_UNIT
+from contracts.errors import UserError
 from contracts.submission import Submission
 from evals import costs, sandbox, sharding
-from evals.catalog import CatalogError, SuiteCatalog, TaskEntry, load_suite
+from evals.catalog import CatalogError, SuiteCatalog, TaskEntry, load_catalog, load_suite
 from evals.costs import TaskCost
+from evals.task_checks import check_planned_task
+from evals.task_definitions import TaskDefinition, define_task
 from evals.tasks_index import TaskIndex
 from evals.variants import Variant, resolve_variants
-from evals.versions import library_versions
-
-# Bump when a change in this repo changes what a unit measures.
-ENGINE_VERSION = "1"
+from evals.versions import engine_digest, library_versions
 
 
 @dataclass(frozen=True)
@@ -55,11 +60,23 @@ class PlanOptions:
     # workers, whatever the count, so their cache keys hold across worker counts; only more
     # workers than that make finer shards.
     workers: int | None = None
+    # Requests per forward pass of the transformers backend (lm-eval's batch_size); llama.cpp scores
+    # one request at a time. Padding moves log-likelihoods by float32 rounding only (tests/evals/backends).
+    batch_size: int = 1
 
     @property
     def granularity(self) -> int:
         """No unit costs more than 1/granularity of its variant's total."""
         return max(sharding.GRANULARITY, self.workers or 0)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise UserError(f"batch_size: must be a whole number >= 1, got {self.batch_size}")
+
+
+def effective_batch_size(variant: Variant, batch_size: int) -> int:
+    """The batch size a variant's units run at: the asked one on transformers, 1 on llama.cpp."""
+    return batch_size if variant.backend == "transformers" else 1
 
 
 @dataclass(frozen=True)
@@ -80,6 +97,9 @@ class WorkUnit:
     executes_code: bool = False  # runs model-generated programs in evals.sandbox
     docs: sharding.DocRange | None = None  # a shard: documents [start, stop) of the task; None: the whole task
     cost_source: str = "guess"  # where the cost figures came from (evals.costs.TaskCost.source)
+    batch_size: int = 1  # requests per forward pass (effective_batch_size)
+    # evals.versions.engine_digest: the code that evaluates it (with the sandbox's, for code units).
+    code_digest: str = ""
 
     @property
     def name(self) -> str:
@@ -94,7 +114,7 @@ class WorkUnit:
     def cache_key(self) -> str:
         """Everything that can change the unit's scores, and nothing else."""
         key = {
-            "engine": ENGINE_VERSION,
+            "code": self.code_digest,
             "weights": self.variant.weights_digest,
             "revision": self.variant.revision,
             "backend": self.variant.backend,
@@ -106,12 +126,11 @@ class WorkUnit:
             # A shard's documents are its range whatever the run's limit: shards of runs with other limits share it.
             "limit": None if self.docs else self.limit,
             "seed": self.seed,
+            "batch_size": self.batch_size,
             "versions": dict(self.backend_versions),
         }
         if self.docs:
             key["docs"] = list(self.docs)
-        if self.executes_code:  # a change in what passes the sandbox changes these units' scores only
-            key["sandbox"] = sandbox.PASS_RULE_VERSION
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
@@ -127,6 +146,10 @@ class Plan:
     # One edge unit per variant (evals.edge) when the submission asks for the edge category.
     measure_edge: bool = False
     seed: int = 1234
+    # The definitions of the planned tasks, as the run's contracts, scoring and site use them.
+    tasks: tuple[TaskDefinition, ...] = ()
+    batch_size: int = 1  # as asked; each unit's is its effective one
+    suite_file: str | None = None  # the user's suite file the tasks came from, if any
 
     @property
     def total_cost(self) -> float:
@@ -189,9 +212,11 @@ def index_tasks(submission: Submission, catalog: SuiteCatalog) -> TaskIndex:
     if any(entry.executes_code for _, entry in entries):
         sandbox.require_isolation()  # refuse here, before anything runs, where code would run weakly isolated
     include_paths = tuple(str(p) for p in catalog.catalog.tasks_dirs)
+    project_paths = {str(p) for p in load_catalog().tasks_dirs}
+    user_paths = tuple(p for p in include_paths if p not in project_paths)
     if any(entry.pack == "offline" for _, entry in entries):
         include_paths = (str(build_pack()),) + include_paths
-    return TaskIndex.for_names([e.lm_eval for _, e in entries], include_paths)
+    return TaskIndex.for_names([e.lm_eval for _, e in entries], include_paths, user_paths)
 
 
 def estimate_costs(
@@ -225,6 +250,8 @@ def make_plan(
     by a guess and never sharded.
     """
     entries = planned_tasks(submission, catalog)
+    for name, entry in entries:  # what the run's contracts will demand, before anything runs
+        check_planned_task(name, entry, index, catalog.catalog.defined_in(name))
     wanted = set(submission.model.categories)
     measure_edge = "edge" in wanted
     units: list[WorkUnit] = []
@@ -250,6 +277,9 @@ def make_plan(
         skipped_categories=tuple(sorted(wanted - measured)),
         measure_edge=measure_edge,
         seed=options.seed,
+        tasks=tuple(define_task(name, entry, catalog.catalog, index) for name, entry in entries),
+        batch_size=options.batch_size,
+        suite_file=str(catalog.catalog.suite_file) if catalog.catalog.suite_file else None,
     )
 
 
@@ -300,4 +330,6 @@ def _unit(
         backend_versions=tuple(sorted(versions.items())),
         executes_code=entry.executes_code,
         cost_source=cost.source,
+        batch_size=effective_batch_size(variant, options.batch_size),
+        code_digest=engine_digest(entry.executes_code),
     )

@@ -119,13 +119,20 @@ class WorkerPool:
     """Actors for one variant, started on first use and lent one unit at a time."""
 
     def __init__(
-        self, variant: Variant, include_paths: tuple[str, ...], include_builtin: bool, options: PoolOptions, seed: int
+        self,
+        variant: Variant,
+        include_paths: tuple[str, ...],
+        include_builtin: bool,
+        options: PoolOptions,
+        seed: int,
+        batch_size: int = 1,
     ) -> None:
         self.variant = variant
         self.include_paths = include_paths
         self.include_builtin = include_builtin
         self.options = options
         self.seed = seed
+        self.batch_size = batch_size
         self._idle: queue.Queue[Any] = queue.Queue()
         self._actors: list[Any] = []
         self._lock = threading.Lock()
@@ -152,6 +159,7 @@ class WorkerPool:
             n_threads=threads,
             seed=self.seed,
             include_builtin_tasks=self.include_builtin,
+            batch_size=self.batch_size,
         )
 
     def _acquire(self) -> Any:

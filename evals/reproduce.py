@@ -188,10 +188,15 @@ def slmbench_command(score: PublishedScore) -> str:
     if str(run.get("repo_commit", "")).endswith("-dirty"):
         head += "  # the run had uncommitted changes on top of this commit"
     limit = f" --limit {run['limit']}" if run.get("limit") else ""
+    batch = f" --batch-size {run['batch_size']}" if (run.get("batch_size") or DEFAULT_BATCH_SIZE) > 1 else ""
+    kept = run.get("tasks_folder")
+    tasks_dir = " --tasks-dir <the task folder>" if kept else ""
     command = (
         f"slmbench run {shlex.quote(str(run.get('submission_path')))} --suite {shlex.quote(str(run.get('suite')))} "
-        f"--seed {run.get('seed', 1234)}{limit}"
+        f"--seed {run.get('seed', 1234)}{limit}{batch}{tasks_dir}"
     )
+    if kept:  # a user's suite: its suite file and task files are not in the checkout, the run kept a copy
+        head += f"\n# the suite file (suite.yaml) and task files as the run used them: {kept}"
     where = f"# the score: task {score.task}, variant {run.get('variant_id')}, {score.metric} ({score.filter}) in the run summary"
     return f"# in an SLM Bench checkout (make setup; . .venv/bin/activate)\n{head}\n{command}\n{where}"
 

@@ -20,11 +20,11 @@ from contracts.submission import Submission
 from contracts.tables import EDGE, RETENTION, RUNS, SAMPLES, SANDBOX_ISOLATIONS, SCORES
 from evals.balance import balance, describe
 from evals.cache import read_results
-from evals.catalog import load_catalog
 from evals.edge import EdgeReport
 from evals.execution import UnitReport
-from evals.planning import Plan, WorkUnit
+from evals.planning import Plan, WorkUnit, effective_batch_size
 from evals.runs import RunInfo
+from evals.task_definitions import definitions_json
 from evals.versions import hardware_json, recorded_versions, repo_commit
 
 
@@ -58,6 +58,7 @@ def unit_score_rows(run_id: str, unit: WorkUnit, results: dict[str, Any]) -> lis
                 "category": unit.category,
                 "num_fewshot": results.get("n-shot", {}).get(unit.subtask, unit.num_fewshot or 0),
                 "task_version": str(results.get("versions", {}).get(unit.subtask, "")),
+                "task_config_hash": unit.task_config_hash,
             }
         )
     return rows
@@ -85,14 +86,14 @@ def samples_frame(run_id: str, plan: Plan, reports: list[UnitReport]) -> pl.Data
     """
     from evals.samples import SampleRule, read_samples, unit_sample_rows
 
-    catalog = load_catalog()
+    definitions = {d.task: d for d in plan.tasks}  # the run's own tasks, a user's included
     by_name = {u.name: u for u in plan.result_units()}
     rows = []
     for report in result_reports(plan, reports):
         if report.status == "failed" or not report.folder:
             continue
         unit, folder = by_name[report.name], Path(report.folder)
-        entry = catalog.tasks.get(unit.task)
+        entry = definitions.get(unit.task)
         rule = SampleRule(
             entry.metric if entry else "", entry.item_category if entry else None, unit.subtask != unit.task
         )
@@ -149,6 +150,7 @@ def runs_frame(
                 "suite": plan.suite,
                 "limit": plan.units[0].limit if plan.units else None,
                 "seed": plan.units[0].seed if plan.units else 0,
+                "batch_size": effective_batch_size(variant, plan.batch_size),
                 "hardware": hardware_json(),
                 "versions": json.dumps(recorded_versions(), sort_keys=True),
                 "repo_commit": repo_commit(),
@@ -157,6 +159,8 @@ def runs_frame(
                 "head_sha": info.head_sha,
                 "started_at": info.started_at,
                 "finished_at": finished,
+                "task_definitions": definitions_json(plan.tasks),
+                "tasks_folder": str(info.run_dir.resolve() / "tasks") if any(d.user for d in plan.tasks) else None,
                 "n_units_planned": len(plan.result_units(variant)),
                 "n_units_succeeded": sum(r.status != "failed" for r in mine),
                 "sandbox_isolation": weakest_isolation([r.sandbox_isolation for r in mine]),
@@ -183,7 +187,7 @@ def summary_markdown(
     retention: pl.DataFrame | None = None,
 ) -> str:
     """The run summary: primary metric per variant and task (the PR comment and Prefect artifact)."""
-    catalog = load_catalog()
+    definitions = {d.task: d for d in plan.tasks}
     variants = [v.variant_id for v in plan.variants]
     tasks = list(dict.fromkeys(u.task for u in plan.units))
     results = result_reports(plan, reports)
@@ -192,7 +196,8 @@ def summary_markdown(
         f"## SLM Bench run `{info.run_id}`",
         "",
         f"Suite `{plan.suite}`, limit {plan.units[0].limit if plan.units else '-'}, "
-        f"{len(results)} units ({sum(r.status == 'cached' for r in results)} from cache, "
+        + (f"batch size {plan.batch_size}, " if any(v.backend == "transformers" for v in plan.variants) else "")
+        + f"{len(results)} units ({sum(r.status == 'cached' for r in results)} from cache, "
         f"{sum(r.status == 'failed' for r in results)} failed)"
         + (f"; large tasks ran as {shards} shards." if shards else "."),
         "",
@@ -200,7 +205,7 @@ def summary_markdown(
         "|---|---|---|" + "---|" * len(variants),
     ]
     for task in tasks:
-        entry = catalog.tasks.get(task)
+        entry = definitions.get(task)
         metric, filt = (entry.metric, entry.filter) if entry else ("?", "none")
         cells = []
         for variant in variants:
@@ -219,7 +224,8 @@ def summary_markdown(
                 mean = (rows["value"] * rows["n_samples"]).sum() / rows["n_samples"].sum()
                 cells.append(f"{mean:.4f} ({rows.height} subtasks)")
         category = entry.category if entry else "?"
-        lines.append(f"| {task} | {category} | {metric} | " + " | ".join(cells) + " |")
+        shown = f"{task} (user: {entry.source.replace('|', '/')})" if entry and entry.user else task
+        lines.append(f"| {shown} | {category} | {metric} | " + " | ".join(cells) + " |")
     if edge is not None and not edge.is_empty():
         lines += ["", "| edge metric | " + " | ".join(variants) + " |", "|---|" + "---|" * len(variants)]
         for metric in edge["metric"].unique(maintain_order=True):

@@ -87,7 +87,9 @@ def retention(runs: pl.DataFrame, scores: pl.DataFrame, spec: ScoringSpec) -> pl
             "score_se": pl.Float64,
         }
     )
-    cats = category_scores(task_scores(scores, spec), empty_edge, spec).filter(pl.col("category") != EDGE_CATEGORY)
+    cats = category_scores(task_scores(scores, spec, runs), empty_edge, spec).filter(
+        pl.col("category") != EDGE_CATEGORY
+    )
     cats = cats.select("run_id", "variant_id", "category", "score")
     ref = cats.rename({"variant_id": "reference_variant_id", "score": "reference_score"})
     both = pairs.join(cats, on=["run_id", "variant_id"], how="inner").join(

@@ -5,7 +5,10 @@ HELM, where a run's spec name is its output path)::
 
     <runs dir>/<run id>/              or the folder the user gave (--output-dir)
         submission.yaml               the submission's bytes, as evaluated
-        plan.md, plan.json            the work units and their cache keys
+        plan.md, plan.json            the work units and their cache keys, the batch size
+        tasks/definitions.json        every planned task's definition (evals.task_definitions)
+        tasks/suite.yaml              the user's suite file, when the tasks came from one
+        tasks/<lm-eval task>/         a user task's YAML (with those it includes), its code, its config_hash
         units/<variant>/<subtask>/    lm-eval's results and samples of each unit (evals.execution.unit_folder);
                                       a sharded task's merged ones (its unit.json lists the shards)
         runs.parquet, scores.parquet, edge.parquet, retention.parquet, samples.parquet (every item, evals.samples)
@@ -32,6 +35,7 @@ import polars as pl
 from evals import paths
 from evals.execution import UnitReport
 from evals.planning import Plan
+from evals.task_definitions import copy_task_files
 from evals.variants import slug
 
 # The run's frames, as parquet files in its folder; runs is read back last when staging.
@@ -106,12 +110,38 @@ class RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         (self.path / "plan.md").write_text(plan.table() + "\n")
         units = [
-            {"name": u.name, "cache_key": u.cache_key, "cost": u.cost, "cost_source": u.cost_source} for u in plan.units
+            {
+                "name": u.name,
+                "cache_key": u.cache_key,
+                "cost": u.cost,
+                "cost_source": u.cost_source,
+                "batch_size": u.batch_size,
+            }
+            for u in plan.units
         ]
         (self.path / "plan.json").write_text(
-            json.dumps({"submission": plan.submission_path, "suite": plan.suite, "units": units}, indent=1)
+            json.dumps(
+                {
+                    "submission": plan.submission_path,
+                    "suite": plan.suite,
+                    "batch_size": plan.batch_size,
+                    "units": units,
+                },
+                indent=1,
+            )
         )
         (self.path / "submission.yaml").write_bytes(submission)
+        self.write_task_definitions(plan)
+
+    def write_task_definitions(self, plan: Plan) -> None:
+        """What each planned task was, so a published score stays reproducible: definitions and user task files."""
+        folder = self.path / "tasks"
+        folder.mkdir(parents=True, exist_ok=True)
+        records = [{**d.record(), "subtasks": dict(d.subtask_hashes)} for d in plan.tasks]
+        (folder / "definitions.json").write_text(json.dumps(records, indent=1, sort_keys=True) + "\n")
+        if plan.suite_file:
+            (folder / "suite.yaml").write_bytes(Path(plan.suite_file).read_bytes())
+        copy_task_files(plan.tasks, folder)
 
     def write_results(
         self,

@@ -142,9 +142,8 @@ from contracts.errors import UserError
 Status = Literal["passed", "failed", "timeout", "error"]
 Mode = Literal["full", "ns+uid", "netns", "userns+netns", "none"]
 MODES: tuple[Mode, ...] = ("full", "ns+uid", "netns", "userns+netns", "none")  # strongest first
-# Part of every code unit's cache key: bump when a change here changes which programs pass
-# (2: a pass needs the token written at the program's end; exit status 0 used to be enough).
-PASS_RULE_VERSION = "2"
+# Which programs pass is decided here: this module's code digest is part of every code unit's
+# cache key (evals.versions.engine_digest), so a change to the rule reruns those units.
 ISOLATION_ENV = "SLMBENCH_SANDBOX_ISOLATION"
 MIN_ISOLATION_ENV = "SLMBENCH_SANDBOX_MIN_ISOLATION"
 

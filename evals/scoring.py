@@ -2,8 +2,11 @@
 
 The methodology, exactly as computed here:
 
-1. **Task score.** Each catalog task counts through its primary metric and
-   filter (``catalog.yaml``), a value in [0, 1]. A task group that planning
+1. **Task score.** Each task counts through its primary metric and filter,
+   a value in [0, 1], as the run that measured it defined the task (its
+   category, metric, filter and random baseline, recorded in the run's rows:
+   ``catalog.yaml`` for built-in tasks, the user's suite file for their own;
+   runs recorded before definitions were use ``catalog.yaml``). A task group that planning
    split into subtasks (mmlu) counts once, aggregated the way lm-eval
    aggregates groups: the mean of its subtasks weighted by their sizes, with
    the pooled standard error (``lm_eval.api.metrics``).
@@ -50,10 +53,10 @@ import polars as pl
 import yaml
 
 from contracts.tables import EDGE_UNITS, leaderboard
-from evals.catalog import Catalog, load_catalog
+from evals.catalog import EDGE_CATEGORY, Catalog, load_catalog
+from evals.task_definitions import definitions_frame
 
 EDGE_REFERENCE_PATH = Path(__file__).with_name("edge_reference.yaml")
-EDGE_CATEGORY = "edge"
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 _RUN_VARIANT = ["run_id", "variant_id"]
 
@@ -164,25 +167,52 @@ def aggregate(category_scores: Mapping[str, float | None], weights: Mapping[str,
     return Aggregate(value=value, coverage=coverage, partial=coverage < 1.0 - 1e-9)
 
 
-def task_scores(scores: pl.DataFrame, spec: ScoringSpec) -> pl.DataFrame:
-    """One row per run, variant and catalog task: the primary metric in [0, 1].
+def task_rules(spec: ScoringSpec, runs: pl.DataFrame | None = None) -> pl.DataFrame:
+    """How each task of each run is scored: run_id, task, metric, filter, rule_category, baseline.
 
-    Columns: run_id, variant_id, task, category, value, stderr, n_samples, baseline.
-    Groups (several subtasks) are aggregated with lm-eval's own helpers.
+    A run's own task definitions (``runs.task_definitions``); the spec's rules for
+    runs recorded without them, or for every run when ``runs`` is not given.
     """
-    rules = pl.DataFrame(
+    catalog = pl.DataFrame(
         {
             "task": list(spec.tasks),
             "metric": [r.metric for r in spec.tasks.values()],
             "filter": [r.filter for r in spec.tasks.values()],
             "rule_category": [r.category for r in spec.tasks.values()],
             "baseline": [r.baseline for r in spec.tasks.values()],
-        }
+        },
+        schema={
+            "task": pl.String,
+            "metric": pl.String,
+            "filter": pl.String,
+            "rule_category": pl.String,
+            "baseline": pl.Float64,
+        },
     )
-    primary = scores.join(rules, on=["task", "metric", "filter"], how="inner")
+    if runs is None:
+        return catalog
+    recorded = definitions_frame(runs).select(
+        "run_id", "task", "metric", "filter", pl.col("category").alias("rule_category"), "baseline"
+    )
+    legacy = runs.select("run_id").unique().join(recorded.select("run_id").unique(), on="run_id", how="anti")
+    return pl.concat([recorded, legacy.join(catalog, how="cross")], how="vertical_relaxed")
+
+
+def task_scores(scores: pl.DataFrame, spec: ScoringSpec, runs: pl.DataFrame | None = None) -> pl.DataFrame:
+    """One row per run, variant and task: the primary metric in [0, 1].
+
+    Columns: run_id, variant_id, task, category, metric, value, stderr, n_samples, baseline.
+    Each task is scored by its run's own definition (:func:`task_rules`; the
+    spec's rules when ``runs`` is not given). Groups (several subtasks) are
+    aggregated with lm-eval's own helpers.
+    """
+    rules = task_rules(spec, runs)
+    on = ["task", "metric", "filter"] if runs is None else ["run_id", "task", "metric", "filter"]
+    primary = scores.join(rules, on=on, how="inner")
     keys = [*_RUN_VARIANT, "task"]
     grouped = primary.group_by(keys).agg(
         pl.col("rule_category").first().alias("category"),
+        pl.col("metric").first(),
         pl.col("baseline").first(),
         pl.col("value"),
         pl.col("stderr"),
@@ -192,6 +222,7 @@ def task_scores(scores: pl.DataFrame, spec: ScoringSpec) -> pl.DataFrame:
     single = grouped.filter(pl.col("parts") == 1).select(
         *keys,
         "category",
+        "metric",
         pl.col("value").list.first(),
         pl.col("stderr").list.first(),
         pl.col("n_samples").list.first(),
@@ -206,6 +237,7 @@ def _aggregate_groups(groups: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     schema = {
         **{k: pl.Utf8 for k in keys},
         "category": pl.Utf8,
+        "metric": pl.Utf8,
         "value": pl.Float64,
         "stderr": pl.Float64,
         "n_samples": pl.Int64,
@@ -226,6 +258,7 @@ def _aggregate_groups(groups: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
             {
                 **{k: row[k] for k in keys},
                 "category": row["category"],
+                "metric": row["metric"],
                 "value": float(aggregate_subtask_metrics(row["value"], sizes, weight_by_size=True)),
                 "stderr": stderr,
                 "n_samples": sum(sizes),
@@ -310,7 +343,7 @@ def build_leaderboard(
     scores = scores.join(current.select(_RUN_VARIANT), on=_RUN_VARIANT, how="semi")
     edge = edge.join(current.select(_RUN_VARIANT), on=_RUN_VARIANT, how="semi")
     scored_edge = edge.filter(pl.col("hardware_profile") == reference_profile(edge)) if not edge.is_empty() else edge
-    cats = category_scores(task_scores(scores, spec), edge_scores(scored_edge, spec), spec)
+    cats = category_scores(task_scores(scores, spec, runs), edge_scores(scored_edge, spec), spec)
 
     weights = pl.DataFrame({"category": spec.categories, "weight": list(spec.weights.values())})
     total_weight = math.fsum(spec.weights.values())

@@ -19,24 +19,41 @@ from evals.catalog import CatalogError
 
 
 class TaskIndex:
-    def __init__(self, entries: dict[str, Any], uses_builtin: bool, include_paths: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        entries: dict[str, Any],
+        uses_builtin: bool,
+        include_paths: tuple[str, ...] = (),
+        user_paths: tuple[str, ...] = (),
+        shadowed: frozenset[str] = frozenset(),
+    ) -> None:
         self._entries = entries
         self.uses_builtin = uses_builtin
         self.include_paths = include_paths  # the task folders indexed, before lm-eval's built-ins
         self._hashes: dict[str, str] = {}  # config hashes read the task's data files: once per task
+        self.user_paths = user_paths  # those of them the user gave (--tasks-dir, a suite file's tasks_dirs)
+        self.shadowed = shadowed  # task names a user folder defines that the project's own folders define too
 
     @classmethod
-    def for_names(cls, names: Iterable[str], include_paths: Iterable[str]) -> TaskIndex:
+    def for_names(cls, names: Iterable[str], include_paths: Iterable[str], user_paths: Iterable[str] = ()) -> TaskIndex:
+        """The index of ``include_paths`` (lm-eval's built-ins too when a name needs them).
+
+        ``user_paths``: those include paths the user gave; the rest are the project's own.
+        """
+        from lm_eval.tasks._index import Kind
         from lm_eval.tasks._index import TaskIndex as LmEvalIndex
 
-        names, include_paths = list(names), list(include_paths)
+        names, include_paths, user_paths = list(names), list(include_paths), list(user_paths)
         roots = [Path(p) for p in include_paths]
         for root in roots:
             if not root.is_dir():
                 raise CatalogError(
                     f"tasks folder {root} does not exist; fix --tasks-dir or the suite file's tasks_dirs"
                 )
-        entries = LmEvalIndex.build(roots) if roots else {}
+        user_roots = [Path(p) for p in user_paths]
+        project = LmEvalIndex.build([r for r in roots if r not in user_roots])
+        user = LmEvalIndex.build([r for r in roots if r in user_roots])
+        entries = {**project, **user}  # later include paths override earlier ones, as in lm-eval
         uses_builtin = False
         if any(n not in entries for n in names):
             import lm_eval.tasks
@@ -44,7 +61,8 @@ class TaskIndex:
             builtin = LmEvalIndex.build([Path(lm_eval.tasks.__file__).parent])
             entries = {**builtin, **entries}  # include paths override built-ins, as in lm-eval
             uses_builtin = True
-        index = cls(entries, uses_builtin, tuple(str(p) for p in include_paths))
+        shadowed = frozenset(n for n, e in user.items() if n in project and e.kind != Kind.TAG)
+        index = cls(entries, uses_builtin, tuple(str(p) for p in include_paths), tuple(user_paths), shadowed)
         for name in names:
             index._entry(name)
         return index
@@ -77,6 +95,42 @@ class TaskIndex:
 
     def config(self, name: str) -> dict[str, Any]:
         return dict(self._entry(name).cfg or {})
+
+    def is_python_task(self, name: str) -> bool:
+        """A task defined by a Python class (``class: !function ...``): its metrics are the class's own."""
+        from lm_eval.tasks._index import Kind
+
+        return self._entry(name).kind == Kind.PY_TASK
+
+    def yaml_path(self, name: str) -> Path | None:
+        path = self._entry(name).yaml_path
+        return Path(path) if path else None
+
+    def user_root(self, name: str) -> Path | None:
+        """The user's task folder that defines ``name``, or None for the project's or lm-eval's own."""
+        path = self.yaml_path(name)
+        for root in map(Path, self.user_paths):
+            if path is not None and path.resolve().is_relative_to(root.resolve()):
+                return root
+        return None
+
+    def source_files(self, name: str) -> list[Path]:
+        """The files that define a task, not its data: its YAML, the YAMLs it includes, and the code beside it.
+
+        All the ``*.py`` beside the YAML, as :meth:`config_hash` counts them.
+        """
+        path = self.yaml_path(name)
+        if path is None:
+            return []
+        chain: list[Path] = []
+        pending = [path]
+        while pending:
+            current = pending.pop()
+            if current in chain or not current.is_file():
+                continue
+            chain.append(current)
+            pending += [current.parent / inc for inc in _includes(current)]
+        return chain + sorted(path.parent.glob("*.py"))
 
     def size(self, name: str) -> int | None:
         """Number of documents in a local JSON/JSONL test split, if the task has one."""
@@ -120,3 +174,19 @@ class TaskIndex:
             values = [data_files]
         files = [Path(v) for group in values for v in (group if isinstance(group, list) else [group])]
         return [f for f in files if f.is_file()]
+
+
+def _includes(path: Path) -> list[str]:
+    """The ``include:`` names of one task YAML (lm-eval's ``!function`` tags read as plain text)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=Loader)  # noqa: S506 (a SafeLoader)
+    except (OSError, yaml.YAMLError):
+        return []
+    include = data.get("include") if isinstance(data, dict) else None
+    return [include] if isinstance(include, str) else [i for i in include or [] if isinstance(i, str)]

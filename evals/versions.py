@@ -1,7 +1,9 @@
-"""Library versions and the machine a number was measured on (provenance)."""
+"""Library versions, the digest of our own engine code, and the machine a number was measured on (provenance)."""
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import json
 import os
 import platform
@@ -30,6 +32,68 @@ def _version(dist: str) -> str:
 def library_versions(backend: str) -> dict[str, str]:
     """The versions that belong in a unit's cache key for this backend."""
     return {name: _version(name) for name in _COMMON + _BY_BACKEND.get(backend, ())}
+
+
+# Our own code that can change a unit's outcome, relative to the repo root: what loads and runs
+# the model, how a unit is evaluated and filed, the task overrides and the offline pack's generator.
+# Part of every unit's cache key (``WorkUnit.cache_key``), so an edit to any of it misses the cache.
+ENGINE_SOURCES = (
+    "evals/backends",
+    "evals/worker.py",
+    "evals/execution.py",
+    "evals/cache.py",
+    "evals/tasks_overrides",
+    "evals/taskpack",
+)
+# What decides whether a generated program passes: part of code units' keys only.
+SANDBOX_SOURCES = ("evals/sandbox.py",)
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def source_digest(root: Path, sources: tuple[str, ...]) -> str:
+    """sha256 over the code under ``root`` at ``sources`` (files, or folders taken whole).
+
+    Python files count by their syntax tree without docstrings, so a comment, a
+    docstring or a reformat leaves the digest (and hours of cached units) alone,
+    while any change to what the code does changes it. Other files (task YAML,
+    templates) count by their bytes. Each file enters with its path, so a rename
+    or a new file changes the digest too.
+    """
+    digest = hashlib.sha256()
+    for relative in sources:
+        path = root / relative
+        files = sorted(f for f in path.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
+        for file in files if path.is_dir() else [path]:
+            digest.update(file.relative_to(root).as_posix().encode() + b"\0")
+            digest.update(_code_bytes(file) + b"\0")
+    return digest.hexdigest()
+
+
+def _code_bytes(file: Path) -> bytes:
+    data = file.read_bytes()
+    if file.suffix != ".py":
+        return data
+    tree = ast.parse(data, filename=str(file))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=False).encode()
+
+
+@cache
+def engine_digest(executes_code: bool = False) -> str:
+    """The digest of this checkout's engine code (once per process); with the sandbox's for code units."""
+    if not executes_code:
+        return source_digest(REPO_ROOT, ENGINE_SOURCES)
+    engine = engine_digest(executes_code=False)
+    return hashlib.sha256(f"{engine}+{source_digest(REPO_ROOT, SANDBOX_SOURCES)}".encode()).hexdigest()
 
 
 @cache

@@ -23,9 +23,12 @@ from evals.edge import EdgeReport
 from evals.planning import WorkUnit
 from evals.sandbox import require_isolation
 from evals.variants import Variant
+from evals.versions import engine_digest
 
 
-def backend_spec(variant: Variant, *, device: str, n_threads: int | None, seed: int) -> BackendSpec:
+def backend_spec(
+    variant: Variant, *, device: str, n_threads: int | None, seed: int, batch_size: int = 1
+) -> BackendSpec:
     """How to load a variant on this worker."""
     return BackendSpec(
         backend=variant.backend,
@@ -34,6 +37,7 @@ def backend_spec(variant: Variant, *, device: str, n_threads: int | None, seed: 
         device=device,  # type: ignore[arg-type]
         n_threads=n_threads,
         seed=seed,
+        batch_size=batch_size,
     )
 
 
@@ -73,6 +77,7 @@ class ModelWorker:
         n_threads: int | None = None,
         seed: int = 1234,
         include_builtin_tasks: bool = False,
+        batch_size: int = 1,
     ) -> None:
         from evals.backends import load_backend
 
@@ -81,11 +86,16 @@ class ModelWorker:
 
             # One fixed thread count per worker, so workers share cores evenly.
             torch.set_num_threads(n_threads)
+        # evaluate's code_eval (lm-eval's own HumanEval/MBPP metric) runs model output in this process when
+        # this is "1"; our code tasks run it in evals.sandbox, so nothing here may switch it on.
+        os.environ["HF_ALLOW_CODE_EVAL"] = "0"
         self.variant = variant
         self.include_paths = include_paths
         self.include_builtin_tasks = include_builtin_tasks
+        self.batch_size = batch_size
         started = time.perf_counter()
-        self.lm = load_backend(backend_spec(variant, device=device, n_threads=n_threads, seed=seed))
+        spec = backend_spec(variant, device=device, n_threads=n_threads, seed=seed, batch_size=batch_size)
+        self.lm = load_backend(spec)
         self.load_s = time.perf_counter() - started
         self._task_manager: Any = None
         environment_info_once()
@@ -106,6 +116,16 @@ class ModelWorker:
             raise ValueError(
                 f"unit {unit.name} is for {unit.variant.variant_id}, this worker holds {self.variant.variant_id}"
             )
+        if unit.batch_size != self.batch_size:
+            raise ValueError(
+                f"unit {unit.name} is planned at batch size {unit.batch_size}, this worker runs {self.batch_size}"
+            )
+        # The unit's cache key names the code that evaluates it: this worker's must be that code.
+        if unit.code_digest and unit.code_digest != engine_digest(unit.executes_code):
+            raise RuntimeError(
+                f"unit {unit.name}: this worker's engine code differs from the planner's (evals.versions."
+                "engine_digest); run the same checkout on every node"
+            )
         # Refuse before generating anything where the sandbox is weaker than the operator accepts.
         isolation = require_isolation().mode if unit.executes_code else None
         started_at, started = time.time(), time.perf_counter()
@@ -124,6 +144,9 @@ class ModelWorker:
             numpy_random_seed=unit.seed,
             torch_random_seed=unit.seed,
             fewshot_random_seed=unit.seed,
+            # Never: a task marked unsafe_code would run model output here, outside evals.sandbox. Planning
+            # refuses such tasks (evals.task_checks); lm-eval's own refusal is the second line.
+            confirm_run_unsafe_code=False,
         )
         if out is None:
             raise RuntimeError(f"lm-eval returned no results for {unit.name}")

@@ -73,6 +73,7 @@ def benchmark_submission(
     pr_number: int | None = None,
     head_sha: str | None = None,
     submission_yaml: str | None = None,
+    batch_size: int = 1,
 ) -> str:
     """Evaluate every variant of a submission on a suite; returns the run id.
 
@@ -92,6 +93,7 @@ def benchmark_submission(
         pr_number: The pull request the run tests (ChatOps sets it; one benchmark per PR at a time).
         head_sha: The pull request's head commit the submission was read at (40 hex digits).
         submission_yaml: The submission's text, when the file is not on this machine (ChatOps passes it).
+        batch_size: Requests per forward pass on the transformers backend (llama.cpp scores one at a time).
     """
     warm_up()  # contracts run at the end; their library imports meanwhile
     if head_sha is not None and not re.fullmatch(GIT_SHA, head_sha):
@@ -106,7 +108,13 @@ def benchmark_submission(
     note_started(warehouse, submission_path, submission.model.name, pr_number, head_sha)
     tasks_paths = tuple(Path(d) for d in tasks_dirs or ())
     options = PlanOptions(
-        suite=suite, limit=limit, seed=seed, tasks_dirs=tasks_paths, submission_path=submission_path, workers=workers
+        suite=suite,
+        limit=limit,
+        seed=seed,
+        tasks_dirs=tasks_paths,
+        submission_path=submission_path,
+        workers=workers,
+        batch_size=batch_size,
     )
     catalog = load_suite_catalog(options)
     variants = locate_weights(submission)  # bad weights fail before the task index builds the task pack

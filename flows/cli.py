@@ -23,6 +23,8 @@ from flows import settings
 
 if TYPE_CHECKING:
     from contracts.submission import Problem, Submission
+    from evals.catalog import SuiteCatalog
+    from evals.tasks_index import TaskIndex
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -85,6 +87,7 @@ def _plan(args: argparse.Namespace) -> int:
         seed=args.seed,
         tasks_dirs=tuple(args.tasks_dir),
         submission_path=str(args.file),
+        batch_size=args.batch_size,
     )
     plan = plan_submission(load_submission(args.file), options)
     print(plan.table())
@@ -105,13 +108,17 @@ def _run(args: argparse.Namespace) -> int:
 
     warm_up()  # so does Great Expectations' import: contracts run at the end
     from contracts.submission import load_submission
-    from evals.catalog import resolve_suite
+    from evals.catalog import load_suite
+    from evals.planning import index_tasks
     from evals.variants import resolve_variants
     from flows.benchmark import benchmark_submission
 
     # Fail fast on bad input, before Prefect and Ray start (seconds): the flow checks again.
-    resolve_suite(args.suite, tuple(args.tasks_dir))
-    resolve_variants(load_submission(args.file))
+    submission = load_submission(args.file)
+    catalog = load_suite(args.suite, tuple(args.tasks_dir))
+    resolve_variants(submission)
+    if catalog.catalog.user_tasks or args.tasks_dir:  # a user's tasks: check them against the contracts now
+        _check_tasks(submission, catalog, index_tasks(submission, catalog))
     if api is not None:
         api.wait_ready()
     benchmark_submission(
@@ -124,8 +131,17 @@ def _run(args: argparse.Namespace) -> int:
         tasks_dirs=[str(d) for d in args.tasks_dir],
         output_dir=str(args.output_dir) if args.output_dir else None,
         warehouse=args.warehouse,
+        batch_size=args.batch_size,
     )
     return 0
+
+
+def _check_tasks(submission: Submission, catalog: SuiteCatalog, index: TaskIndex) -> None:
+    from evals.planning import planned_tasks
+    from evals.task_checks import check_planned_task
+
+    for name, entry in planned_tasks(submission, catalog):
+        check_planned_task(name, entry, index, catalog.catalog.defined_in(name))
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -251,6 +267,12 @@ def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1234, help="seed for every random choice (default 1234)")
     parser.add_argument(
         "--tasks-dir", type=Path, action="append", default=[], help="extra lm-eval task folder (repeatable)"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=1,
+        help="requests per forward pass on transformers (default 1; recorded with the run; llama.cpp takes one at a time)",
     )
 
 

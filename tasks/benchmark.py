@@ -27,7 +27,7 @@ from evals.costs import TaskCost, record_measured
 from evals.edge import EdgeReport
 from evals.edge_reuse import EdgeStore, edge_key
 from evals.execution import UnitReport, execute_unit, failure_cause, merge_unit, needs_evaluation
-from evals.planning import Plan, PlanOptions, WorkUnit, estimate_costs, index_tasks, make_plan
+from evals.planning import Plan, PlanOptions, WorkUnit, effective_batch_size, estimate_costs, index_tasks, make_plan
 from evals.pool import PoolOptions, WorkerPool, ensure_ray, is_transient
 from evals.progress import Progress
 from evals.results import run_results
@@ -172,7 +172,10 @@ def start_workers(plan: Plan, variant: Variant, options: PoolOptions, edge_found
         # Ray here, in the flow's own thread, not in a unit's: Ray's daemons are bound
         # (PR_SET_PDEATHSIG) to the thread that starts them and die when it ends.
         ensure_ray()
-    return WorkerPool(variant, plan.include_paths, plan.needs_builtin_tasks, options, seed=plan.seed)
+    batch_size = effective_batch_size(variant, plan.batch_size)
+    return WorkerPool(
+        variant, plan.include_paths, plan.needs_builtin_tasks, options, seed=plan.seed, batch_size=batch_size
+    )
 
 
 def _unit_run_name() -> str:

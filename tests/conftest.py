@@ -19,6 +19,22 @@ if TYPE_CHECKING:
     from tests.evals.sitegen.sites import BuiltSite
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fresh_unit_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every session evaluates against an empty unit cache of its own (Ray workers and CLI subprocesses
+    inherit it), so no score check can pass on outcomes an earlier session's code cached."""
+    import os
+
+    path = tmp_path_factory.mktemp("unit-cache")
+    before = os.environ.get("SLMBENCH_CACHE_DIR")
+    os.environ["SLMBENCH_CACHE_DIR"] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop("SLMBENCH_CACHE_DIR", None)
+    else:
+        os.environ["SLMBENCH_CACHE_DIR"] = before
+
+
 @pytest.fixture(scope="session")
 def demo_models() -> dict[str, DemoModel]:
     """The demo models by name, built once (under 2 minutes on 2 cores) and cached in the fixtures folder."""
@@ -44,6 +60,18 @@ def stories260k_path() -> Path:
     if not path.is_file():
         pytest.skip(f"{path} is absent; put stories260K.gguf there or set SLMBENCH_SHARED_MODELS")
     return path
+
+
+@pytest.fixture(scope="module")
+def ray_local() -> Iterator[None]:
+    """A local Ray for one test module (shut down after it, so no module inherits another's workers)."""
+    import ray
+
+    from evals.pool import ensure_ray
+
+    ensure_ray()
+    yield
+    ray.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -52,6 +52,9 @@ class BackendSpec(BaseModel):
     # None lets the backend pick (llama-cpp-python: half the cores, all for prompts; torch: its own). Give each
     # worker its own share: oversubscribed, llama.cpp's spinning threads slow down ~50x (2 cores).
     n_threads: int | None = Field(default=None, ge=1)
+    # transformers only: requests per forward pass, padded on the right. A padded batch moves each
+    # log-likelihood by float32 rounding only (SDPA tiles the padded keys differently; about 1e-7
+    # relative), so scores agree across batch sizes (tests/evals/backends/test_batch_size.py).
     batch_size: int = Field(default=1, ge=1)
     # lm-eval's own default seed, so a bare spec reproduces a bare lm-eval run.
     seed: int = 1234
@@ -85,6 +88,11 @@ class BackendSpec(BaseModel):
                 )
             if self.path.suffix != ".gguf":
                 raise ValueError(f"path: backend 'llamacpp' needs a .gguf file, got {str(self.path)!r}")
+            if self.batch_size != 1:
+                raise ValueError(
+                    "batch_size: applies to backend 'transformers' only; llama.cpp here scores one request at a "
+                    "time (reusing the KV cache of the prefix it shares with the previous one), so leave it 1"
+                )
         if self.backend == "transformers" and self.kv_cache_dtype is not None:
             raise ValueError(
                 "kv_cache_dtype: applies to backend 'llamacpp' only; transformers keeps its cache "

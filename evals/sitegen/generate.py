@@ -180,7 +180,7 @@ def _score_extras(
         return model_pages.ScoreExtras()
     labels = model_pages.variant_labels(variants)
     keys = variant_keys(variants["variant_id"].to_list())
-    index = write_item_files(pages_dir, slug, samples.rows(runs.select("run_id", "variant_id")), tasks, spec)
+    index = write_item_files(pages_dir, slug, samples.rows(runs.select("run_id", "variant_id")), tasks, spec, runs)
 
     def actions(task: str, variant: str) -> str:
         return reproduce_link(task, keys[variant]) + (items_link(task, variant) if index.has(task, variant) else "")

@@ -29,7 +29,7 @@ from urllib.parse import urlencode
 
 import polars as pl
 
-from evals.scoring import ScoringSpec
+from evals.scoring import ScoringSpec, task_rules
 from evals.sitegen.text import attr, html, slug
 
 COMPRESSION = 6  # gzip level: 9 makes files ~1% smaller and takes twice as long to write
@@ -75,22 +75,35 @@ def variant_keys(variant_ids: list[str]) -> dict[str, str]:
 
 
 def write_item_files(
-    site_dir: Path, model_slug: str, samples: pl.DataFrame, tasks: pl.DataFrame, spec: ScoringSpec
+    site_dir: Path,
+    model_slug: str,
+    samples: pl.DataFrame,
+    tasks: pl.DataFrame,
+    spec: ScoringSpec,
+    runs: pl.DataFrame | None = None,
 ) -> ItemIndex:
-    """The item files of one model; ``tasks``: its published task scores (run_id, variant_id, task, value)."""
+    """The item files of one model; ``tasks``: its published task scores (run_id, variant_id, task, value).
+
+    Each task's metric and filter are its run's own (``runs.task_definitions``, a user's task included) when
+    ``runs`` is given, as scoring reads them; the spec's otherwise.
+    """
     index = ItemIndex(base=f"samples/{model_slug}/")
     if samples.is_empty() or tasks.is_empty():
         return index
     keys = variant_keys(sorted(set(tasks["variant_id"].to_list())))
     # the rows of each task's scored filter, in file order, split once (not filtered per file)
-    primary = pl.DataFrame({"task": list(spec.tasks), "filter": [r.filter for r in spec.tasks.values()]})
-    scored = samples.join(primary, on=["task", "filter"], how="semi").sort("subtask", "doc_id")
+    rules = task_rules(spec, runs)
+    if runs is None:
+        rules = samples.select("run_id").unique().join(rules, how="cross")
+    primary = {(r["run_id"], r["task"]): (r["metric"], r["filter"]) for r in rules.iter_rows(named=True)}
+    on = ["run_id", "task", "filter"]
+    scored = samples.join(rules.select(on), on=on, how="semi").sort("subtask", "doc_id")
     parts = scored.partition_by(["run_id", "variant_id", "task"], as_dict=True)
     for row in tasks.iter_rows(named=True):
         part = parts.get((row["run_id"], row["variant_id"], row["task"]))
         if part is None:
             continue
-        metric, filter_name = spec.tasks[row["task"]].metric, spec.tasks[row["task"]].filter
+        metric, filter_name = primary[(row["run_id"], row["task"])]
         items = [_item(r, metric) for r in part.iter_rows(named=True)]
         verdicts = [i[3] for i in items if i[3] is not None]
         body = {

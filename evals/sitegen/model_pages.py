@@ -30,6 +30,7 @@ PROVENANCE = (
     ("suite", "Suite"),
     ("limit", "Limit (documents per task)"),
     ("seed", "Seed"),
+    ("batch_size", "Batch size"),
     ("repo_commit", "Repo commit"),
     ("flow_run_id", "Prefect flow run"),
     ("pr_number", "Pull request"),
@@ -193,16 +194,26 @@ def _task_table(
         value = f"{fmt(100.0 * r['value'], 'task')}{stderr} ({r['n_samples']:,})"
         cells[(r["task"], r["variant_id"])] = value + actions(r["task"], r["variant_id"])
         fewshot.setdefault(r["task"], set()).add(r["num_fewshot"])
-    order = [t for t in spec.tasks if any((t, v) in cells for v in ids)]
+    # As its run defined it: a user's task names its suite file and task folder.
+    rules = {r["task"]: (r["category"], r["metric"], r["source"]) for r in tasks.iter_rows(named=True)}
+    known = [t for t in spec.tasks if t in rules]
+    order = known + sorted(set(rules) - set(known))
     rows = []
     for task in order:
-        rule = spec.tasks[task]
+        category, metric, source = rules[task]
         shots = ", ".join(str(s) for s in sorted(s for s in fewshot[task] if s is not None)) or MISSING
         rows.append(
-            [html(task), html(rule.category), html(rule.metric), shots, *[cells.get((task, v), MISSING) for v in ids]]
+            [
+                html(task),
+                html(category),
+                html(metric),
+                shots,
+                *[cells.get((task, v), MISSING) for v in ids],
+                html(source),
+            ]
         )
-    header = ["Task", "Category", "Metric", "Few-shot", *[html(labels[v]) for v in ids]]
-    return text + html_table(header, rows, ["l", "l", "l", "r", *["r"] * len(ids)])
+    header = ["Task", "Category", "Metric", "Few-shot", *[html(labels[v]) for v in ids], "Source"]
+    return text + html_table(header, rows, ["l", "l", "l", "r", *["r"] * len(ids), "l"])
 
 
 def _edge_table(edge: pl.DataFrame, ids: list[str], labels: dict[str, str]) -> str:

@@ -23,6 +23,7 @@ from contracts.submission import Submission, parse_submission
 from evals.catalog import Catalog
 from evals.scoring import EDGE_REFERENCE_PATH, ScoringSpec, aggregate
 from evals.sitegen.text import html, md_table, md_text
+from evals.task_definitions import definitions_frame
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = ("models/submissions/example-hub-model.yaml", "models/submissions/demo-trained.yaml")
@@ -41,6 +42,8 @@ def methodology_page(catalog: Catalog, spec: ScoringSpec, runs: pl.DataFrame, ed
         _categories(catalog),
         "## Tasks\n",
         _tasks(catalog),
+        "## User-defined tasks\n",
+        _user_tasks(runs),
         "## Suites\n",
         md_table(
             ["Suite", "Tasks", "Description"],
@@ -117,6 +120,41 @@ def _tasks(catalog: Catalog) -> str:
     return md_table(header, rows, ["l", "l", "l", "l", "l", "r", "r", "l"])
 
 
+def _user_tasks(runs: pl.DataFrame) -> str:
+    """The tasks of published runs that users defined (a suite file, a task folder), each with its source."""
+    text = (
+        "Tasks a submitter defined in a suite file of their own (`slmbench run --suite my_suite.yaml "
+        "--tasks-dir my_tasks/`), as the runs that measured them recorded them. Each run folder keeps the "
+        "task's YAML, its code and its config hash (`tasks/`); the scores table carries the hash of every "
+        "subtask (`task_config_hash`).\n\n"
+    )
+    definitions = definitions_frame(runs)
+    if definitions.is_empty() or not definitions["user"].any():
+        return text + "No published run used a user-defined task.\n"
+    mine = definitions.filter(pl.col("user"))
+    counted = mine.group_by(
+        "task", "lm_eval", "category", "metric", "filter", "num_fewshot", "baseline", "config_hash", "source"
+    ).agg(pl.col("run_id").n_unique().alias("runs"))
+    rows = [
+        [
+            f"`{md_text(r['task'])}`",
+            md_text(r["lm_eval"]),
+            md_text(r["category"]),
+            md_text(r["metric"]),
+            md_text(r["filter"]),
+            "task default" if r["num_fewshot"] is None else str(r["num_fewshot"]),
+            f"{r['baseline']:.2f}",
+            f"`{r['config_hash'][:12]}`",
+            md_text(r["source"]),
+            str(r["runs"]),
+        ]
+        for r in counted.sort("task", "config_hash").iter_rows(named=True)
+    ]
+    header = ["Task", "lm-eval task", "Category", "Metric", "Filter", "Few-shot", "Random baseline"]
+    header += ["Config hash", "Source", "Runs"]
+    return text + md_table(header, rows, ["l", "l", "l", "l", "l", "r", "r", "l", "l", "r"])
+
+
 def _edge_bounds(spec: ScoringSpec) -> str:
     reference = yaml.safe_load(EDGE_REFERENCE_PATH.read_text(encoding="utf-8"))
     titles = {k: v.get("title", k) for k, v in reference["metrics"].items()}
@@ -174,7 +212,8 @@ def _reproduce() -> str:
         "slmbench run models/submissions/<model>.yaml --suite <suite> --seed <seed> [--limit N]\n"
         "slmbench results scores --staging --run <new run id>   # compare with the published run's scores\n```\n\n"
         "The same inputs give the same scores: seeds are fixed and unit results are cached by a content key "
-        "(weights digest, task config, harness and backend versions, limit, few-shot, seed).\n"
+        "(weights digest, task config, the digest of the engine's own code, harness and backend versions, limit, "
+        "few-shot, seed, batch size).\n"
     )
 
 

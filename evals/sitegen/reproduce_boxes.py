@@ -19,6 +19,7 @@ import polars as pl
 from evals.catalog import Catalog, TaskEntry
 from evals.reproduce import PACK_DIR, PublishedScore, Reproduction, reproduce
 from evals.sitegen.text import attr, html, slug
+from evals.task_definitions import definitions_frame
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,22 +44,30 @@ def reproduce_boxes(
 ) -> str:
     """Every task score's box (``tasks``: the model's rows of ``views.task_table``)."""
     by_variant = {r["variant_id"]: r for r in runs.iter_rows(named=True)}
+    # Each task as its run defined it (a user's task included); the catalog's for runs that recorded none.
+    recorded = {(d["run_id"], d["task"]): d for d in definitions_frame(runs).iter_rows(named=True)}
     boxes = []
     for row in tasks.sort("task", "variant_id").iter_rows(named=True):
         entry = catalog.tasks.get(row["task"])
         run = by_variant.get(row["variant_id"])
-        if entry is None or run is None or row["value"] is None:
+        definition = recorded.get((run["run_id"], row["task"])) if run else None
+        if (entry is None and definition is None) or run is None or row["value"] is None:
             continue
+        rule = definition or {"lm_eval": entry.lm_eval, "metric": entry.metric, "filter": entry.filter}  # type: ignore[union-attr]
+        if definition and definition["user"]:
+            folder = run.get("tasks_folder")  # the copies of the user's task files the run kept
+        else:
+            folder = task_dir(entry, catalog) if entry else None
         score = PublishedScore(
             run=run,
             task=row["task"],
-            lm_eval_task=entry.lm_eval,
-            metric=entry.metric,
-            filter=entry.filter,
+            lm_eval_task=rule["lm_eval"],
+            metric=rule["metric"],
+            filter=rule["filter"],
             num_fewshot=row["num_fewshot"] or 0,
             value=row["value"],
             n_samples=row["n_samples"],
-            task_dir=task_dir(entry, catalog),
+            task_dir=folder,
         )
         boxes.append(_box(score, reproduce(score), box_id(row["task"], keys[row["variant_id"]]), labels))
     return '<div class="slmb-repros">' + "".join(boxes) + "</div>\n" if boxes else ""

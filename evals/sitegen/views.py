@@ -20,6 +20,7 @@ from evals.retention import retention as quantization_retention
 from evals.scoring import ScoringSpec, task_scores
 from evals.sitegen.snapshot import Snapshot
 from evals.sitegen.text import is_missing, parameters_bucket, parameters_label, slug
+from evals.task_definitions import BUILT_IN, definitions_frame
 
 HUB = "https://huggingface.co"
 EDGE_METRICS = ("tokens_per_s", "latency_ms", "peak_memory_gb")
@@ -206,7 +207,8 @@ def _provenance(snapshot: Snapshot) -> dict[tuple[str, str], dict[str, str | Non
 
 
 def task_table(snapshot: Snapshot, spec: ScoringSpec) -> pl.DataFrame:
-    """Per run, variant and catalog task: the primary metric with its stderr (groups aggregated as scoring does)."""
+    """Per run, variant and task: the primary metric with its stderr (groups aggregated as scoring does),
+    few-shot, and where the task's definition came from ("built-in", or the user's files)."""
     if snapshot.scores.is_empty():
         return pl.DataFrame(
             schema={
@@ -214,15 +216,22 @@ def task_table(snapshot: Snapshot, spec: ScoringSpec) -> pl.DataFrame:
                 "variant_id": pl.String,
                 "task": pl.String,
                 "category": pl.String,
+                "metric": pl.String,
                 "value": pl.Float64,
                 "stderr": pl.Float64,
                 "n_samples": pl.Int64,
                 "num_fewshot": pl.Int64,
+                "source": pl.String,
             }
         )
-    tasks = task_scores(snapshot.scores, spec)
+    tasks = task_scores(snapshot.scores, spec, snapshot.runs)
     fewshot = snapshot.scores.group_by(["run_id", "variant_id", "task"]).agg(pl.col("num_fewshot").max())
-    return tasks.join(fewshot, on=["run_id", "variant_id", "task"], how="left")
+    sources = definitions_frame(snapshot.runs).select("run_id", "task", "source")
+    return (
+        tasks.join(fewshot, on=["run_id", "variant_id", "task"], how="left")
+        .join(sources, on=["run_id", "task"], how="left")
+        .with_columns(pl.col("source").fill_null(BUILT_IN))
+    )
 
 
 def parsed_json(text: str | None) -> dict:

@@ -21,6 +21,7 @@ from contracts.expectations import ValidationReport, validate
 from contracts.tables import EDGE, RUNS, SAMPLES, SCORES, STAGED_TABLES
 from evals import paths
 from evals.catalog import Catalog, load_catalog
+from evals.task_definitions import recorded_domains
 from evals.warehouse.storage import STAGING, WarehouseError, atomic_write, merge, read_table
 
 log = logging.getLogger(__name__)
@@ -51,12 +52,21 @@ def catalog_domains(catalog: Catalog) -> CatalogDomains:
     )
 
 
+def run_domains(runs: pl.DataFrame) -> CatalogDomains:
+    """The facts a run's rows are checked against: the task definitions the run recorded.
+
+    Its own tasks, built-in or the user's, as it planned them, whatever catalog
+    this machine has; the built-in catalog only for rows recorded without them.
+    """
+    catalog = load_catalog()
+    return recorded_domains(runs, catalog.categories) or catalog_domains(catalog)
+
+
 def stage_run(
     uri: str,
     frames: Mapping[str, pl.DataFrame],
     expected_units: Mapping[str, Sequence[str]],
     *,
-    catalog: Catalog | None = None,
     report_dir: Path | None = None,
 ) -> StageResult:
     """Validate one run's frames and write them to the staging tables.
@@ -67,16 +77,17 @@ def stage_run(
     already says ``failed`` (units failed) is recorded as failed, scores unwritten.
     ``expected_units``: variant_id -> the catalog task keys planned for it,
     plus ``"edge"`` when an edge unit was planned (``Plan.expected_units()``).
+    The tasks' categories and primary metrics are those ``runs.task_definitions``
+    recorded (:func:`run_domains`).
 
     Returns the outcome; a failed contract is an outcome, not an exception. The
     report of a failed run is written to ``report_dir`` (default
     ``<runs dir>/<run_id>``) as ``contracts.json`` and ``contracts.md``.
     """
-    catalog = catalog or load_catalog()
     runs = _with_plan(frames.get("runs", RUNS.empty()), expected_units)
     run_id = _single_run_id(runs)
     plan = RunPlan(run_id=run_id, units={v: list(t) for v, t in expected_units.items()})
-    domains = catalog_domains(catalog)
+    domains = run_domains(runs)
     unit_failure = "status" in runs.columns and runs["status"].eq("failed").any()
 
     # The runs rows are checked once, as staged: status and error, the two columns set
@@ -116,7 +127,7 @@ def write_report(report: ValidationReport, run_id: str, report_dir: Path | None 
     return atomic_write(folder / "contracts.json", report.to_json())
 
 
-def check_staged_run(uri: str, run_id: str, catalog: Catalog | None = None) -> ValidationReport:
+def check_staged_run(uri: str, run_id: str) -> ValidationReport:
     """Re-validate a staged run against its contracts and plan before it is published.
 
     Raises :class:`WarehouseError` when the run is unknown or failed, and
@@ -127,9 +138,8 @@ def check_staged_run(uri: str, run_id: str, catalog: Catalog | None = None) -> V
         raise WarehouseError(f"run {run_id!r} is not staged in {uri}; run the benchmark first (slmbench run)")
     if runs["status"].eq("failed").any():
         raise WarehouseError(f"run {run_id!r} failed: {_first_error(runs) or 'see its contracts report'}")
-    catalog = catalog or load_catalog()
     plan = RunPlan(run_id, {v: json.loads(p) for v, p in runs.select("variant_id", "planned_tasks").iter_rows()})
-    domains = catalog_domains(catalog)
+    domains = run_domains(runs)
     report = ValidationReport()
     for table in STAGED_TABLES:
         report.extend(validate(table, read_table(uri, table.name, STAGING, run_id=run_id), domains, plan))

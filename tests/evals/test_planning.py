@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from contracts.errors import UserError
 from contracts.submission import parse_submission
 from evals.catalog import CatalogError, load_catalog, load_suite, resolve_suite
 from evals.planning import PlanOptions, index_tasks, make_plan, plan_submission
@@ -152,3 +153,37 @@ def test_pickle_only_model_folder_is_refused(tmp_path: Path) -> None:
     text = SUBMISSION.format(path=folder, categories="language").replace("format: gguf", "format: safetensors")
     with pytest.raises(VariantError, match="never loads pickle"):
         plan_submission(parse_submission(text), PlanOptions(suite="offline-quick", submission_path="s.yaml"))
+
+
+def test_the_batch_size_applies_to_transformers_variants_only_and_is_keyed() -> None:
+    submission = _submission(Path("/nowhere/model.gguf"), "language")
+    catalog = load_suite("offline")
+    index = index_tasks(submission, catalog)
+    gguf = Variant("m--Q8_0", "m", "Q8_0", "llamacpp", "/nowhere/model.gguf", None, "0" * 64, None)
+    hf = Variant("m--FP32", "m", "FP32", "transformers", "/nowhere/hf", None, "1" * 64, None)
+    one = make_plan(submission, catalog, [gguf, hf], index, PlanOptions())
+    eight = make_plan(submission, catalog, [gguf, hf], index, PlanOptions(batch_size=8))
+    assert {(u.variant.backend, u.batch_size) for u in eight.units} == {("llamacpp", 1), ("transformers", 8)}
+    keys = {u.name: u.cache_key for u in one.units}
+    for unit in eight.units:  # llama.cpp's units stay cached across batch sizes; transformers' do not
+        assert (keys[unit.name] == unit.cache_key) == (unit.variant.backend == "llamacpp")
+    with pytest.raises(UserError, match="batch_size: must be a whole number >= 1, got 0"):
+        PlanOptions(batch_size=0)
+
+
+def test_a_plan_records_its_tasks_definitions() -> None:
+    submission = _submission(Path("/nowhere/model.gguf"), "language")
+    catalog = load_suite("offline-quick")
+    variant = Variant("m--FP32", "m", "FP32", "llamacpp", "/nowhere/model.gguf", None, "0" * 64, None)
+    plan = make_plan(submission, catalog, [variant], index_tasks(submission, catalog), PlanOptions())
+    (yesno,) = plan.tasks
+    entry = load_catalog().tasks["slmb_yesno"]
+    assert (yesno.task, yesno.category, yesno.metric, yesno.filter, yesno.baseline) == (
+        "slmb_yesno",
+        entry.category,
+        entry.metric,
+        entry.filter,
+        entry.baseline,
+    )
+    assert (yesno.user, yesno.source, yesno.files) == (False, "built-in", ())
+    assert yesno.config_hash == plan.units[0].task_config_hash

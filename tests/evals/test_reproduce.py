@@ -101,3 +101,12 @@ def test_the_slmbench_command_quotes_what_a_shell_would_run() -> None:
     assert f"git checkout {RUN['repo_commit']}" in shown.slmbench
     dirty = reproduce(_score(RUN | {"repo_commit": RUN["repo_commit"] + "-dirty"})).slmbench
     assert f"git checkout {RUN['repo_commit']}  # the run had uncommitted changes" in dirty
+
+
+def test_a_user_task_is_reproduced_from_the_task_files_its_run_kept() -> None:
+    kept = "/runs/20260101T000000-m-abc123/tasks"
+    shown = reproduce(_score(RUN | {"batch_size": 4, "tasks_folder": kept}, task="held_arc", task_dir=kept))
+    argv = _argv(shown.lm_eval)
+    assert argv[argv.index("--include_path") + 1] == kept
+    assert f"task files as the run used them: {kept}" in shown.slmbench
+    assert "--batch-size 4 --tasks-dir" in shown.slmbench

@@ -274,3 +274,52 @@ def test_edge_figures_from_another_hardware_profile_are_not_scored() -> None:
     by_variant = {r["variant_id"]: r for r in board.iter_rows(named=True)}
     assert by_variant["FP32"]["score_edge"] is not None and by_variant["Q8_0"]["score_edge"] is not None
     assert by_variant["Q4_K_M"]["score_edge"] is None and by_variant["Q4_K_M"]["partial"]
+
+
+def test_each_run_is_scored_by_the_task_definitions_it_recorded() -> None:
+    """A run's own definitions win over the catalog (a user's task the catalog never heard of, and a built-in task
+    recorded with another primary metric); a run recorded without them falls back to the catalog."""
+    import json
+
+    from evals.task_definitions import BUILT_IN
+
+    def definition(task: str, category: str, metric: str, baseline: float, source: str) -> dict:
+        return {
+            "task": task,
+            "lm_eval": task,
+            "category": category,
+            "metric": metric,
+            "filter": "none",
+            "num_fewshot": 0,
+            "baseline": baseline,
+            "group": False,
+            "executes_code": False,
+            "config_hash": "0" * 64,
+            "user": source != BUILT_IN,
+            "source": source,
+        }
+
+    recorded = [
+        definition("held_qa", "language", "acc", 0.5, "my_suite.yaml, my_tasks/held_qa.yaml"),
+        definition("boolq", "language", "acc_norm", 0.5, BUILT_IN),  # the catalog says acc
+    ]
+    runs = _runs(("r1", "v1", "m1"), ("r2", "v2", "m2")).with_columns(
+        pl.when(pl.col("run_id") == "r1").then(pl.lit(json.dumps(recorded))).alias("task_definitions")
+    )
+    row = _scores("r1", "v1", {"boolq": 0.0})[0]
+    rows = [
+        row | {"task": "held_qa", "subtask": "held_qa", "value": 0.80},
+        row | {"metric": "acc", "value": 0.10},
+        row | {"metric": "acc_norm", "value": 0.60},
+        *_scores("r2", "v2", {"boolq": 0.40}),  # recorded before definitions: acc, as the catalog says
+    ]
+    tasks = task_scores(pl.DataFrame(rows, schema=SCORES.schema), SPEC, runs)
+    got = {(r["run_id"], r["task"]): (r["metric"], r["value"], r["category"]) for r in tasks.iter_rows(named=True)}
+    assert got == {
+        ("r1", "held_qa"): ("acc", 0.80, "language"),
+        ("r1", "boolq"): ("acc_norm", 0.60, "language"),
+        ("r2", "boolq"): ("acc", 0.40, "language"),
+    }
+    board = build_leaderboard(runs, pl.DataFrame(rows, schema=SCORES.schema), EDGE.empty(), SPEC, data_version=0)
+    scores = dict(zip(board["variant_id"], board["score_language"], strict=True))
+    assert scores == {"v1": pytest.approx(70.0), "v2": pytest.approx(40.0)}

@@ -26,7 +26,7 @@ from contracts.submission import load_submission
 from evals.cache import UnitCache, read_results
 from evals.catalog import load_catalog
 from evals.planning import PlanOptions, plan_submission
-from evals.pool import PoolOptions, WorkerPool, ensure_ray
+from evals.pool import PoolOptions, WorkerPool
 from evals.worker import ModelWorker
 from flows.benchmark import BenchmarkFailed, benchmark_submission
 
@@ -38,15 +38,6 @@ LIMIT = 12
 HEAD_SHA = "0123456789abcdef0123456789abcdef01234567"  # the PR commit a ChatOps run names
 # ChatOps passes the submission's text; the path only names it and exists on no worker.
 PR_ONLY_PATH = "models/submissions/pr-only/demo-untrained.yaml"
-
-
-@pytest.fixture(scope="module")
-def ray_local():
-    import ray
-
-    ensure_ray()
-    yield
-    ray.shutdown()
 
 
 def _primary(scores: pl.DataFrame, variant: str) -> dict[str, float]:
@@ -133,6 +124,8 @@ def test_a_maintainer_follows_the_run_in_prefect_and_the_queue(demo_runs: dict[s
 def test_run_folder_holds_raw_results_samples_and_summary(demo_runs: dict[str, Path]) -> None:
     run = demo_runs["demo-trained"]
     assert (run / "summary.md").read_text().startswith("## SLM Bench run")
+    # evaluated in this session, on its fresh unit cache (tests/conftest.py): no score below comes from older code
+    assert "units (0 from cache, 0 failed)" in (run / "summary.md").read_text()
     units = sorted((run / "units").glob("*/*"))
     assert len(units) == 3 * len(load_catalog().suite("offline").tasks)  # 3 variants x every offline task
     for unit in units:
@@ -267,9 +260,12 @@ def _wait_for_busy_worker(pool: WorkerPool) -> int:
 def test_a_failing_unit_names_itself_and_finished_units_stay_cached(ray_local, tmp_path: Path) -> None:
     tasks = tmp_path / "tasks"
     tasks.mkdir()
+    (tasks / "data.jsonl").write_text('{"x": 1}\n')
+    # Passes every plan-time check; its prompt names a field the documents lack, so the unit fails as it runs.
     (tasks / "broken.yaml").write_text(
-        "task: broken_task\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: /nonexistent/data.jsonl\n"
-        "test_split: test\noutput_type: multiple_choice\ndoc_to_text: q\ndoc_to_choice: ['a', 'b']\ndoc_to_target: 0\n"
+        f"task: broken_task\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {tasks / 'data.jsonl'}\n"
+        "test_split: test\noutput_type: multiple_choice\ndoc_to_text: '{{question.text}}'\ndoc_to_choice: ['a', 'b']\n"
+        "doc_to_target: 0\n"
     )
     suite = tmp_path / "suite.yaml"
     suite.write_text(

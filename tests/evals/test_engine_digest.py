@@ -1,0 +1,115 @@
+"""The unit cache key covers the engine's own code: an edit that can change a score misses the cache.
+
+Digests are computed over a copy of the engine's sources, edited there, never over the checkout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+
+from evals.cache import UnitCache, UnitOutcome
+from evals.catalog import load_suite
+from evals.execution import unit_meta
+from evals.planning import PlanOptions, WorkUnit, make_plan
+from evals.tasks_index import TaskIndex
+from evals.variants import Variant
+from evals.versions import ENGINE_SOURCES, REPO_ROOT, SANDBOX_SOURCES, engine_digest, source_digest
+
+SOURCES = ENGINE_SOURCES + SANDBOX_SOURCES
+
+
+@pytest.fixture()
+def engine_copy(tmp_path: Path) -> Path:
+    for relative in SOURCES:
+        source, target = REPO_ROOT / relative, tmp_path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, target)
+    return tmp_path
+
+
+@pytest.fixture()
+def units() -> list[WorkUnit]:
+    """Real units of the offline suite: a code unit (slmb_code) and the others."""
+    from contracts.submission import parse_submission
+    from evals.planning import index_tasks
+
+    submission = parse_submission(
+        'model:\n  name: "m"\n  local_path: "/nowhere/m.gguf"\n  parameters: "1K"\n  test_model: true\n'
+        "  quantizations:\n    - {name: FP32, format: gguf}\n  categories: [coding, language]\n"
+    )
+    catalog = load_suite("offline")
+    index: TaskIndex = index_tasks(submission, catalog)
+    variant = Variant("m--FP32", "m", "FP32", "llamacpp", "/nowhere/m.gguf", None, "0" * 64, None)
+    return list(make_plan(submission, catalog, [variant], index, PlanOptions(limit=4)).units)
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_the_copy_has_the_checkouts_digest_and_units_carry_it(engine_copy: Path, units: list[WorkUnit]) -> None:
+    assert source_digest(engine_copy, ENGINE_SOURCES) == engine_digest()
+    assert {u.code_digest for u in units if not u.executes_code} == {engine_digest()}
+    assert {u.code_digest for u in units if u.executes_code} == {engine_digest(executes_code=True)}
+
+
+def test_editing_a_backend_source_file_invalidates_the_cached_entry(
+    engine_copy: Path, units: list[WorkUnit], tmp_path: Path
+) -> None:
+    unit = next(u for u in units if not u.executes_code)
+    cache = UnitCache(tmp_path / "cache")
+    cache.put(unit.cache_key, UnitOutcome({"results": {}}, [], 0.1), unit_meta(unit))
+    assert cache.get(unit.cache_key) is not None
+
+    # One line of llama.cpp's scoring changes: the unit's key changes, so the cached entry is not served.
+    _edit(engine_copy / "evals/backends/llamacpp.py", "DEFAULT_MAX_GEN_TOKS = 256", "DEFAULT_MAX_GEN_TOKS = 255")
+    edited = dataclasses.replace(unit, code_digest=source_digest(engine_copy, ENGINE_SOURCES))
+    assert edited.code_digest != unit.code_digest
+    assert cache.get(edited.cache_key) is None
+
+
+@pytest.mark.parametrize(
+    "relative",
+    ["evals/worker.py", "evals/execution.py", "evals/tasks_overrides/utils.py", "evals/taskpack/items.py"],
+)
+def test_every_part_of_the_engine_counts(engine_copy: Path, relative: str) -> None:
+    before = source_digest(engine_copy, ENGINE_SOURCES)
+    with (engine_copy / relative).open("a") as code:
+        code.write("\nSOMETHING_NEW = 1\n")
+    assert source_digest(engine_copy, ENGINE_SOURCES) != before
+
+
+def test_comments_docstrings_and_formatting_do_not_count(engine_copy: Path) -> None:
+    """The digest reads the syntax tree: a reworded docstring or comment keeps hours of cached units."""
+    before = source_digest(engine_copy, ENGINE_SOURCES)
+    path = engine_copy / "evals/backends/transformers.py"
+    _edit(path, '"""The transformers backend:', '"""Reworded: the transformers backend:')
+    _edit(path, "# Suffixes of weight files", "#   Suffixes  of weight files (reworded)")
+    _edit(path, "PICKLE_SUFFIXES = (", "PICKLE_SUFFIXES    =    (")
+    assert source_digest(engine_copy, ENGINE_SOURCES) == before
+    (engine_copy / "evals/backends/new_backend.py").write_text("X = 1\n")  # a new file is new code
+    assert source_digest(engine_copy, ENGINE_SOURCES) != before
+
+
+def test_the_sandbox_counts_for_code_units_only(engine_copy: Path) -> None:
+    """Which programs pass is decided in evals/sandbox.py: an edit there reruns code units, not the others."""
+    engine = source_digest(engine_copy, ENGINE_SOURCES)
+    with_sandbox = source_digest(engine_copy, ENGINE_SOURCES + SANDBOX_SOURCES)
+    with (engine_copy / "evals/sandbox.py").open("a") as code:
+        code.write("\nPASS_TOKEN_LENGTH = 33\n")
+    assert source_digest(engine_copy, ENGINE_SOURCES) == engine
+    assert source_digest(engine_copy, ENGINE_SOURCES + SANDBOX_SOURCES) != with_sandbox
+
+
+def test_batch_size_is_part_of_the_key(units: list[WorkUnit]) -> None:
+    unit = units[0]
+    assert dataclasses.replace(unit, batch_size=8).cache_key != unit.cache_key
