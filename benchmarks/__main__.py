@@ -10,6 +10,8 @@ import sys
 
 BENCHMARKS = (
     "engine_scaling",
+    "scheduling",
+    "startup",
     "publish_scale",
     "site_build",
     "webhook_load",

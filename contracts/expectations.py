@@ -26,6 +26,7 @@ context with analytics off.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -386,6 +387,25 @@ def _exception_message(info: Any) -> str | None:
 
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
+
+
+@cache
+def warm_up() -> threading.Thread:
+    """Import Great Expectations and make its context in a background thread; returns the thread.
+
+    The import takes 3-14 s and a run needs it only at its end, to validate its frames; started
+    while the run waits on other things (the Prefect server starting, its workers), it costs the
+    run little. :func:`validate` waits for it (the same lock). Once per process.
+    """
+
+    def warm() -> None:
+        # A failure here is met again, and reported, by the validate() that needs the context.
+        with _GX_LOCK, contextlib.suppress(Exception):
+            _batch_definition()
+
+    thread = threading.Thread(target=warm, name="gx-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 @cache

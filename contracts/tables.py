@@ -422,6 +422,12 @@ EDGE = Table(
         _int("repetitions", "measurements taken", min_value=1),
         _str("hardware_profile", "the named hardware profile the measurement ran on"),
         _str("unit", "the metric's unit", allowed=tuple(sorted(set(EDGE_UNITS.values())))),
+        _str(
+            "measured_in_run",
+            "the earlier run that measured these figures, reused for the same weights on the same machine "
+            "(evals/edge_reuse.py); null: measured in this run",
+            nullable=True,
+        ),
     ),
 )
 

@@ -32,6 +32,8 @@ class UnitOutcome:
     samples: list[dict[str, Any]]
     duration_s: float
     sandbox_isolation: str | None = None  # the sandbox mode its generated programs ran under; None: it ran none
+    worker: str | None = None  # "<host>:<pid>" of the worker process that evaluated it (None: merged from shards)
+    started_at: float | None = None  # when that worker started it (seconds since the epoch)
 
 
 class UnitCache:
@@ -67,7 +69,13 @@ def write_outcome(folder: Path, outcome: UnitOutcome, meta: dict[str, Any]) -> N
     # META last: its presence marks a complete entry.
     (folder / META).write_text(
         json.dumps(
-            {**meta, "duration_s": outcome.duration_s, "sandbox_isolation": outcome.sandbox_isolation},
+            {
+                **meta,
+                "duration_s": outcome.duration_s,
+                "sandbox_isolation": outcome.sandbox_isolation,
+                "worker": outcome.worker,
+                "started_at": outcome.started_at,
+            },
             indent=1,
             sort_keys=True,
             default=str,
@@ -81,3 +89,18 @@ def read_results(folder: Path) -> dict[str, Any]:
 
 def read_meta(folder: Path) -> dict[str, Any]:
     return json.loads((folder / META).read_text())
+
+
+def read_outcome(folder: Path) -> UnitOutcome:
+    """The outcome stored in an entry (or a unit folder of a run)."""
+    meta = read_meta(folder)
+    with (folder / SAMPLES).open() as lines:
+        samples = [json.loads(line) for line in lines if line.strip()]
+    return UnitOutcome(
+        read_results(folder),
+        samples,
+        float(meta.get("duration_s") or 0.0),
+        sandbox_isolation=meta.get("sandbox_isolation"),
+        worker=meta.get("worker"),
+        started_at=meta.get("started_at"),
+    )

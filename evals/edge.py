@@ -122,6 +122,7 @@ class EdgeReport:
     variant_id: str
     rows: tuple[dict[str, object], ...] = ()
     error: str | None = None
+    reused_from: str | None = None  # the run that measured the figures, when they were reused (evals.edge_reuse)
 
     @property
     def name(self) -> str:

@@ -1,9 +1,15 @@
-"""Planning: (submission, suite, located weights, task index, options) -> frozen work units.
+"""Planning: (submission, suite, located weights, task index, task costs, options) -> frozen work units.
 
 A work unit is one variant x one lm-eval task. Groups such as mmlu are split
 into their leaf subtasks so they spread over workers; scoring puts them back
 together the way lm-eval aggregates them. A unit's name
 (``<variant>/<subtask>``) is its output path; its content key is its cache key.
+
+Units are sized by cost (``evals.costs``: requests x tokens per document) and
+a task that would cost more than ``1 / granularity`` of its variant's total is
+split into document-range shards (``evals.sharding``), named
+``<variant>/<subtask>[start:stop]`` and cached one by one; the shards of a task
+merge back into the one unit whose results the run reports.
 
 :func:`make_plan` is a pure function of its inputs (and of the code installed:
 library versions and the digest of our engine's code go into every unit's
@@ -13,7 +19,8 @@ fails here, and records every task's definition (``evals.task_definitions``)
 for the run's tables. Finding those inputs is
 done before, in steps of their own: the suite and its catalog
 (``evals.catalog.load_suite``), the lm-eval task index (:func:`index_tasks`,
-which builds the offline task pack when a task needs it) and the weights
+which builds the offline task pack when a task needs it), the task costs
+(:func:`estimate_costs`) and the weights
 (``evals.variants.resolve_variants``, which may build the demo fixtures or
 download from the hub). :func:`plan_submission` runs the steps in order, for
 callers without Prefect (the CLI, tests); the benchmark flow runs each as a
@@ -24,25 +31,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
 from contracts.checks import EDGE_UNIT
 from contracts.errors import UserError
 from contracts.submission import Submission
-from evals import sandbox
+from evals import costs, sandbox, sharding
 from evals.catalog import CatalogError, SuiteCatalog, TaskEntry, load_catalog, load_suite
+from evals.costs import TaskCost
 from evals.task_checks import check_planned_task
 from evals.task_definitions import TaskDefinition, define_task
 from evals.tasks_index import TaskIndex
 from evals.variants import Variant, resolve_variants
 from evals.versions import engine_digest, library_versions
-
-# Requests per document, by lm-eval output type, for the cost estimate.
-_COST_PER_DOC = {"multiple_choice": 4.0, "loglikelihood": 1.0, "loglikelihood_rolling": 8.0, "generate_until": 16.0}
-_DEFAULT_DOCS = 1000
 
 
 @dataclass(frozen=True)
@@ -52,9 +56,18 @@ class PlanOptions:
     seed: int = 1234
     tasks_dirs: tuple[Path, ...] = ()
     submission_path: str = ""  # the file the submission came from, as the runs table records it
+    # The workers the user asked for, if any. Shards are sized for evals.sharding.GRANULARITY
+    # workers, whatever the count, so their cache keys hold across worker counts; only more
+    # workers than that make finer shards.
+    workers: int | None = None
     # Requests per forward pass of the transformers backend (lm-eval's batch_size); llama.cpp scores
     # one request at a time. Padding moves log-likelihoods by float32 rounding only (tests/evals/backends).
     batch_size: int = 1
+
+    @property
+    def granularity(self) -> int:
+        """No unit costs more than 1/granularity of its variant's total."""
+        return max(sharding.GRANULARITY, self.workers or 0)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -78,17 +91,24 @@ class WorkUnit:
     limit: int | None
     seed: int
     output_type: str
-    cost: float  # estimated model requests
+    cost: float  # estimated requests x tokens (evals.costs), token-equivalents
     task_config_hash: str
     backend_versions: tuple[tuple[str, str], ...]
     executes_code: bool = False  # runs model-generated programs in evals.sandbox
+    docs: sharding.DocRange | None = None  # a shard: documents [start, stop) of the task; None: the whole task
+    cost_source: str = "guess"  # where the cost figures came from (evals.costs.TaskCost.source)
     batch_size: int = 1  # requests per forward pass (effective_batch_size)
     # evals.versions.engine_digest: the code that evaluates it (with the sandbox's, for code units).
     code_digest: str = ""
 
     @property
     def name(self) -> str:
-        return f"{self.variant.variant_id}/{self.subtask}"
+        shard = f"[{self.docs[0]}:{self.docs[1]}]" if self.docs else ""
+        return f"{self.variant.variant_id}/{self.subtask}{shard}"
+
+    @property
+    def is_shard(self) -> bool:
+        return self.docs is not None
 
     @cached_property
     def cache_key(self) -> str:
@@ -103,13 +123,16 @@ class WorkUnit:
             "task": self.subtask,
             "task_config": self.task_config_hash,
             "num_fewshot": self.num_fewshot,
-            "limit": self.limit,
+            # A shard's documents are its range whatever the run's limit: shards of runs with other limits share it.
+            "limit": None if self.docs else self.limit,
             "seed": self.seed,
             "batch_size": self.batch_size,
             "versions": dict(self.backend_versions),
         }
         if self.variant.chat_template:  # other prompts: the template (by digest) and lm-eval's options
             key["chat_template"] = {"sha256": self.variant.chat_template_sha256, **self.variant.chat_options()}
+        if self.docs:
+            key["docs"] = list(self.docs)
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
@@ -137,6 +160,21 @@ class Plan:
     def units_of(self, variant: Variant) -> list[WorkUnit]:
         return [u for u in self.units if u.variant == variant]
 
+    def result_units(self, variant: Variant | None = None) -> list[WorkUnit]:
+        """The units whose results the run reports: one per variant and lm-eval task, its shards merged."""
+        wholes: dict[tuple[str, str], WorkUnit] = {}
+        for u in self.units if variant is None else self.units_of(variant):
+            key = (u.variant.variant_id, u.subtask)
+            if key not in wholes:
+                wholes[key] = replace(u, docs=None, cost=0.0)
+            wholes[key] = replace(wholes[key], cost=wholes[key].cost + u.cost)
+        return list(wholes.values())
+
+    def shards_of(self, unit: WorkUnit) -> list[WorkUnit]:
+        """The shards of a result unit, in document order (empty when it runs whole)."""
+        shards = [u for u in self.units if u.is_shard and u.variant == unit.variant and u.subtask == unit.subtask]
+        return sorted(shards, key=lambda u: u.docs or (0, 0))
+
     def expected_units(self) -> dict[str, list[str]]:
         """variant_id -> the catalog tasks planned for it, plus ``"edge"`` when its edge unit is planned.
 
@@ -146,12 +184,13 @@ class Plan:
         return {v.variant_id: sorted({u.task for u in self.units_of(v)}) + edge for v in self.variants}
 
     def table(self) -> str:
-        lines = ["| # | unit | category | few-shot | limit | est. requests |", "|---|---|---|---|---|---|"]
+        lines = ["| # | unit | category | few-shot | limit | est. cost | from |", "|---|---|---|---|---|---|---|"]
         for i, u in enumerate(self.units, 1):
             shots = "-" if u.num_fewshot is None else str(u.num_fewshot)
-            lines.append(f"| {i} | {u.name} | {u.category} | {shots} | {u.limit or 'all'} | {u.cost:,.0f} |")
+            limit = "all" if u.limit is None else str(u.limit)
+            lines.append(f"| {i} | {u.name} | {u.category} | {shots} | {limit} | {u.cost:,.0f} | {u.cost_source} |")
         if self.measure_edge:
-            lines += [f"| edge | {v.variant_id}/edge | edge | - | - | - |" for v in self.variants]
+            lines += [f"| edge | {v.variant_id}/edge | edge | - | - | - | - |" for v in self.variants]
         return "\n".join(lines)
 
 
@@ -182,25 +221,51 @@ def index_tasks(submission: Submission, catalog: SuiteCatalog) -> TaskIndex:
     return TaskIndex.for_names([e.lm_eval for _, e in entries], include_paths, user_paths)
 
 
+def estimate_costs(
+    submission: Submission, catalog: SuiteCatalog, index: TaskIndex, options: PlanOptions
+) -> dict[str, TaskCost]:
+    """The cost figures of every lm-eval task the plan will run (``evals.costs``), stored or built.
+
+    lm-eval's task objects are loaded only when a task could be sharded: a run whose limit
+    leaves fewer documents than two shards need uses stored figures or guesses.
+    """
+    wanted = {
+        (subtask, entry.num_fewshot)
+        for _, entry in planned_tasks(submission, catalog)
+        for subtask in index.leaf_tasks(entry.lm_eval)
+    }
+    could_shard = options.limit is None or options.limit >= 2 * sharding.MIN_SHARD_DOCS
+    return costs.estimate(index, sorted(wanted, key=str), profile=could_shard)
+
+
 def make_plan(
     submission: Submission,
     catalog: SuiteCatalog,
     variants: Sequence[Variant],
     index: TaskIndex,
     options: PlanOptions,
+    task_costs: Mapping[str, TaskCost] | None = None,
 ) -> Plan:
-    """The work units of a submission; raises a clear error for anything unknown. Pure: it reads only its inputs."""
+    """The work units of a submission; raises a clear error for anything unknown. Pure: it reads only its inputs.
+
+    ``task_costs`` (:func:`estimate_costs`) sizes the units; a task without figures is costed
+    by a guess and never sharded.
+    """
     entries = planned_tasks(submission, catalog)
     for name, entry in entries:  # what the run's contracts will demand, before anything runs
         check_planned_task(name, entry, index, catalog.catalog.defined_in(name))
     wanted = set(submission.model.categories)
     measure_edge = "edge" in wanted
-    units = [
-        _unit(variant, name, entry, subtask, index, options)
-        for variant in variants
-        for name, entry in entries
-        for subtask in index.leaf_tasks(entry.lm_eval)
-    ]
+    units: list[WorkUnit] = []
+    for variant in variants:
+        wholes = [
+            _unit(variant, name, entry, subtask, index, options, (task_costs or {}).get(subtask))
+            for name, entry in entries
+            for subtask in index.leaf_tasks(entry.lm_eval)
+        ]
+        total = sum(u.cost for u in wholes)
+        for whole in wholes:
+            units += _shards(whole, (task_costs or {}).get(whole.subtask), total, options)
     # Largest first, so the long units start early and the tail is short.
     units.sort(key=lambda u: (-u.cost, u.name))
     measured = {entry.category for _, entry in entries} | ({"edge"} if measure_edge else set())
@@ -221,20 +286,37 @@ def make_plan(
 
 
 def plan_submission(submission: Submission, options: PlanOptions) -> Plan:
-    """Every planning step in order (suite, task index, weights, units), for a caller without Prefect."""
+    """Every planning step in order (suite, task index, weights, costs, units), for a caller without Prefect."""
     catalog = load_suite(options.suite, options.tasks_dirs)
     variants = resolve_variants(submission)  # bad weights fail before the task index builds the task pack
-    return make_plan(submission, catalog, variants, index_tasks(submission, catalog), options)
+    index = index_tasks(submission, catalog)
+    return make_plan(submission, catalog, variants, index, options, estimate_costs(submission, catalog, index, options))
+
+
+def _shards(whole: WorkUnit, cost: TaskCost | None, variant_cost: float, options: PlanOptions) -> list[WorkUnit]:
+    """The unit itself, or its document-range shards when it would cost too large a share of its variant."""
+    if cost is None or cost.source == "guess" or cost.n_docs is None:
+        return [whole]  # an unknown document count cannot be split into ranges
+    n_docs = cost.docs(whole.limit)
+    count = sharding.shard_count(whole.cost, n_docs, variant_cost, options.granularity)
+    if count < 2:
+        return [whole]
+    return [replace(whole, docs=r, cost=(r[1] - r[0]) * cost.per_doc) for r in sharding.shard_ranges(n_docs, count)]
 
 
 def _unit(
-    variant: Variant, name: str, entry: TaskEntry, subtask: str, index: TaskIndex, options: PlanOptions
+    variant: Variant,
+    name: str,
+    entry: TaskEntry,
+    subtask: str,
+    index: TaskIndex,
+    options: PlanOptions,
+    cost: TaskCost | None,
 ) -> WorkUnit:
     cfg = index.config(subtask)
-    docs = index.size(subtask) or _DEFAULT_DOCS
-    if options.limit is not None:
-        docs = min(docs, options.limit)
     output_type = cfg.get("output_type", "multiple_choice")
+    if cost is None:
+        cost = costs.guess(output_type, index.size(subtask))
     versions = library_versions(variant.backend)
     return WorkUnit(
         variant=variant,
@@ -245,10 +327,11 @@ def _unit(
         limit=options.limit,
         seed=options.seed,
         output_type=output_type,
-        cost=docs * _COST_PER_DOC.get(output_type, 4.0),
+        cost=cost.docs(options.limit) * cost.per_doc,
         task_config_hash=index.config_hash(subtask),
         backend_versions=tuple(sorted(versions.items())),
         executes_code=entry.executes_code,
+        cost_source=cost.source,
         batch_size=effective_batch_size(variant, options.batch_size),
         code_digest=engine_digest(entry.executes_code),
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,16 @@ class WorkerPool:
         finally:
             self._idle.put(actor)
 
+    def merge(self, unit: WorkUnit, shards: Sequence[UnitOutcome]) -> UnitOutcome:
+        """A sharded task's outcome from its shards', aggregated on one of this variant's actors (evals.sharding)."""
+        import ray
+
+        actor = self._acquire()
+        try:
+            return ray.get(actor.merge.remote(unit, list(shards)))
+        finally:
+            self._idle.put(actor)
+
     def measure_edge(self, run_id: str) -> EdgeReport:
         """Edge figures from one of this variant's actors; call it when no unit runs on the node."""
         import ray
@@ -198,6 +209,8 @@ class WorkerPool:
         return ray.get([a.__ray_call__.remote(lambda self: os.getpid()) for a in self._actors])
 
     def shutdown(self) -> None:
+        if not self._actors:
+            return  # no actor started (every unit was cached): no need to import Ray
         import ray
 
         with self._lock:

@@ -41,8 +41,16 @@ class Progress:
             f"  elapsed {elapsed:.0f}s  eta {eta:.0f}s"
         )
 
-    def edge_done(self, name: str, error: str | None) -> str:
+    def merged(self, unit: WorkUnit, report: UnitReport, shards: int) -> str:
+        """The line for a sharded task whose shards were merged (or failed)."""
         elapsed = time.perf_counter() - self.started
+        what = report.error if report.status == "failed" else f"{shards} shards"
+        return f"[merge] {report.status:<9} {unit.name} ({what})  elapsed {elapsed:.0f}s"
+
+    def edge_done(self, name: str, error: str | None, reused_from: str | None = None) -> str:
+        elapsed = time.perf_counter() - self.started
+        if reused_from:
+            return f"[edge] {'reused':<9} {name} (measured in run {reused_from})  elapsed {elapsed:.0f}s"
         return f"[edge] {'failed' if error else 'measured':<9} {name}  elapsed {elapsed:.0f}s"
 
 

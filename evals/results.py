@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ import polars as pl
 
 from contracts.submission import Submission
 from contracts.tables import EDGE, RETENTION, RUNS, SAMPLES, SANDBOX_ISOLATIONS, SCORES
+from evals.balance import balance, describe
 from evals.cache import read_results
 from evals.edge import EdgeReport
 from evals.execution import UnitReport
@@ -64,23 +65,32 @@ def unit_score_rows(run_id: str, unit: WorkUnit, results: dict[str, Any]) -> lis
     return rows
 
 
+def result_reports(plan: Plan, reports: list[UnitReport]) -> list[UnitReport]:
+    """The reports of the units whose results the run reports (a sharded task's merge, not its shards)."""
+    names = {u.name for u in plan.result_units()}
+    return [r for r in reports if r.name in names]
+
+
 def scores_frame(run_id: str, plan: Plan, reports: list[UnitReport]) -> pl.DataFrame:
-    by_name = {u.name: u for u in plan.units}
+    by_name = {u.name: u for u in plan.result_units()}
     rows = []
-    for report in reports:
+    for report in result_reports(plan, reports):
         if report.status != "failed" and report.folder:
             rows += unit_score_rows(run_id, by_name[report.name], read_results(Path(report.folder)))
     return SCORES.conform(pl.DataFrame(rows, schema=SCORES.schema)) if rows else SCORES.empty()
 
 
 def samples_frame(run_id: str, plan: Plan, reports: list[UnitReport]) -> pl.DataFrame:
-    """Every item lm-eval logged for the run's finished units (``evals.samples``)."""
+    """Every item lm-eval logged for the run's finished units (``evals.samples``).
+
+    A sharded task's items are its merge's (every document once, with its whole-task doc id), not its shards'.
+    """
     from evals.samples import SampleRule, read_samples, unit_sample_rows
 
     definitions = {d.task: d for d in plan.tasks}  # the run's own tasks, a user's included
-    by_name = {u.name: u for u in plan.units}
+    by_name = {u.name: u for u in plan.result_units()}
     rows = []
-    for report in reports:
+    for report in result_reports(plan, reports):
         if report.status == "failed" or not report.folder:
             continue
         unit, folder = by_name[report.name], Path(report.folder)
@@ -115,10 +125,10 @@ def runs_frame(
 ) -> pl.DataFrame:
     card = submission.model
     finished = datetime.now(UTC)
-    by_name = {u.name: u for u in plan.units}
+    by_name = {u.name: u for u in plan.result_units()}
     rows = []
     for variant in plan.variants:
-        mine = [r for r in reports if by_name[r.name].variant == variant]
+        mine = [r for r in result_reports(plan, reports) if by_name[r.name].variant == variant]
         rows.append(
             {
                 "run_id": info.run_id,
@@ -157,7 +167,7 @@ def runs_frame(
                 "finished_at": finished,
                 "task_definitions": definitions_json(plan.tasks),
                 "tasks_folder": str(info.run_dir.resolve() / "tasks") if any(d.user for d in plan.tasks) else None,
-                "n_units_planned": len(plan.units_of(variant)),
+                "n_units_planned": len(plan.result_units(variant)),
                 "n_units_succeeded": sum(r.status != "failed" for r in mine),
                 "sandbox_isolation": weakest_isolation([r.sandbox_isolation for r in mine]),
                 "error": error,
@@ -186,13 +196,16 @@ def summary_markdown(
     definitions = {d.task: d for d in plan.tasks}
     variants = [v.variant_id for v in plan.variants]
     tasks = list(dict.fromkeys(u.task for u in plan.units))
+    results = result_reports(plan, reports)
+    shards = sum(u.is_shard for u in plan.units)
     lines = [
         f"## SLM Bench run `{info.run_id}`",
         "",
         f"Suite `{plan.suite}`, limit {plan.units[0].limit if plan.units else '-'}, "
         + (f"batch size {plan.batch_size}, " if any(v.backend == "transformers" for v in plan.variants) else "")
-        + f"{len(plan.units)} units ({sum(r.status == 'cached' for r in reports)} from cache, "
-        f"{sum(r.status == 'failed' for r in reports)} failed).",
+        + f"{len(results)} units ({sum(r.status == 'cached' for r in results)} from cache, "
+        f"{sum(r.status == 'failed' for r in results)} failed)"
+        + (f"; large tasks ran as {shards} shards." if shards else "."),
         "",
         "| task | category | metric | " + " | ".join(variants) + " |",
         "|---|---|---|" + "---|" * len(variants),
@@ -234,6 +247,16 @@ def summary_markdown(
                     cells.append("—")
             lines.append(f"| {metric} | " + " | ".join(cells) + " |")
         lines += ["", f"Hardware: `{edge['hardware_profile'][0]}`."]
+        reused = edge.filter(pl.col("measured_in_run").is_not_null()).unique("variant_id", maintain_order=True)
+        if reused.height:
+            lines += [
+                "",
+                "Edge figures reused, not measured in this run: "
+                + ", ".join(
+                    f"`{r['variant_id']}` from run `{r['measured_in_run']}`" for r in reused.iter_rows(named=True)
+                )
+                + " (the same weights on this machine, measured the same way).",
+            ]
     if retention is not None and not retention.is_empty():
         overall = retention.filter(pl.col("category") == "overall")
         if overall.height:
@@ -248,12 +271,30 @@ def summary_markdown(
                 )
                 + ".",
             ]
-    failed = [r for r in reports if r.status == "failed"]
+    lines += balance_lines(plan, reports)
+    failed = [r for r in results if r.status == "failed"]
     if failed:
         lines += ["", "**Failed units**", ""] + [f"- `{r.name}`: {r.error}" for r in failed]
     if plan.skipped_categories:
         lines += ["", f"Not measured in this suite: {', '.join(plan.skipped_categories)}."]
     return "\n".join(lines) + "\n"
+
+
+def balance_lines(plan: Plan, reports: list[UnitReport]) -> list[str]:
+    """Each variant's idle share per worker and idle tail (evals.balance), over the units evaluated in this run."""
+    names = {v.variant_id: {u.name for u in plan.units_of(v)} for v in plan.variants}
+    lines = []
+    for variant, mine in names.items():
+        measured = balance([r for r in reports if r.name in mine])
+        if measured is not None:
+            lines.append(f"- `{variant}`: {describe(measured)}")
+    return ["", "Worker balance (units evaluated in this run):", "", *lines] if lines else []
+
+
+def schedule(reports: list[UnitReport]) -> list[dict[str, Any]]:
+    """Where and when each unit ran (``schedule.json`` in the run folder)."""
+    keys = ("name", "status", "worker", "started_at", "duration_s", "waited_s")
+    return [{k: getattr(r, k) for k in keys} for r in reports]
 
 
 @dataclass(frozen=True)
@@ -263,13 +304,14 @@ class RunResults:
     frames: dict[str, pl.DataFrame]  # runs, scores, edge, retention, samples
     summary: str
     failures: list[UnitReport]
+    schedule: list[dict[str, Any]] = field(default_factory=list)  # every unit and shard: worker, start, duration
 
 
 def run_results(
     info: RunInfo, plan: Plan, submission: Submission, reports: list[UnitReport], edge: list[EdgeReport]
 ) -> RunResults:
     """The run's rows from its unit and edge reports; a failed unit or edge unit makes the run ``failed``."""
-    failures = [r for r in reports if r.status == "failed"]
+    failures = [r for r in result_reports(plan, reports) if r.status == "failed"]
     failures += [UnitReport(e.name, "failed", None, 0.0, e.error) for e in edge if e.error]
     error = "; ".join(f"{r.name}: {r.error}" for r in failures) or None
     scores = scores_frame(info.run_id, plan, reports)
@@ -279,4 +321,4 @@ def run_results(
     summary = summary_markdown(info, plan, scores, reports, edge_rows, kept)
     frames = {"scores": scores, "edge": edge_rows, "runs": runs, "retention": kept}
     frames["samples"] = samples_frame(info.run_id, plan, reports)
-    return RunResults(frames, summary, failures)
+    return RunResults(frames, summary, failures, schedule(reports))

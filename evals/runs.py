@@ -9,9 +9,11 @@ HELM, where a run's spec name is its output path)::
         tasks/definitions.json        every planned task's definition (evals.task_definitions)
         tasks/suite.yaml              the user's suite file, when the tasks came from one
         tasks/<lm-eval task>/         a user task's YAML (with those it includes), its code, its config_hash
-        units/<variant>/<subtask>/    lm-eval's results and samples of each unit (evals.execution.unit_folder)
+        units/<variant>/<subtask>/    lm-eval's results and samples of each unit (evals.execution.unit_folder);
+                                      a sharded task's merged ones (its unit.json lists the shards)
         runs.parquet, scores.parquet, edge.parquet, retention.parquet, samples.parquet (every item, evals.samples)
         summary.md                    the run summary: the Prefect artifact and the PR comment
+        schedule.json                 every unit and shard: status, worker, start, duration (evals.balance)
         contracts.json, contracts.md  the failed expectations, when the rows failed their contracts
 
 The benchmark flow writes it; ChatOps reporting reads the summary back by the
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,7 +110,14 @@ class RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         (self.path / "plan.md").write_text(plan.table() + "\n")
         units = [
-            {"name": u.name, "cache_key": u.cache_key, "cost": u.cost, "batch_size": u.batch_size} for u in plan.units
+            {
+                "name": u.name,
+                "cache_key": u.cache_key,
+                "cost": u.cost,
+                "cost_source": u.cost_source,
+                "batch_size": u.batch_size,
+            }
+            for u in plan.units
         ]
         (self.path / "plan.json").write_text(
             json.dumps(
@@ -134,12 +143,19 @@ class RunFolder:
             (folder / "suite.yaml").write_bytes(Path(plan.suite_file).read_bytes())
         copy_task_files(plan.tasks, folder)
 
-    def write_results(self, frames: Mapping[str, pl.DataFrame], summary: str, failures: list[UnitReport]) -> RunFrames:
-        """The run's frames as parquet and its summary; returns where they are."""
+    def write_results(
+        self,
+        frames: Mapping[str, pl.DataFrame],
+        summary: str,
+        failures: list[UnitReport],
+        schedule: Sequence[Mapping[str, object]] = (),
+    ) -> RunFrames:
+        """The run's frames as parquet, its summary and where each unit ran; returns where they are."""
         for name in FRAMES:
             if name in frames:
                 frames[name].write_parquet(self.frame(name))
         self.summary_path.write_text(summary)
+        (self.path / "schedule.json").write_text(json.dumps(list(schedule), indent=1))
         return RunFrames(self.path, summary, failures)
 
 

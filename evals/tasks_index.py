@@ -30,6 +30,7 @@ class TaskIndex:
         self._entries = entries
         self.uses_builtin = uses_builtin
         self.include_paths = include_paths  # the task folders indexed, before lm-eval's built-ins
+        self._hashes: dict[str, str] = {}  # config hashes read the task's data files: once per task
         self.user_paths = user_paths  # those of them the user gave (--tasks-dir, a suite file's tasks_dirs)
         self.shadowed = shadowed  # task names a user folder defines that the project's own folders define too
 
@@ -138,8 +139,17 @@ class TaskIndex:
             return None
         return sum(1 for f in files for line in f.open("rb") if line.strip())
 
+    def has_local_data(self, name: str) -> bool:
+        """Whether the task reads its documents from local files (loading it reaches no hub)."""
+        return bool(self._local_data_files(name))
+
     def config_hash(self, name: str) -> str:
         """The task's config, its code and its local data, independent of where they lie."""
+        if name not in self._hashes:
+            self._hashes[name] = self._config_hash(name)
+        return self._hashes[name]
+
+    def _config_hash(self, name: str) -> str:
         entry = self._entry(name)
         root = str(Path(entry.yaml_path).parent) if entry.yaml_path else ""
         digest = hashlib.sha256()

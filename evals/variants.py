@@ -18,6 +18,7 @@ weights are hashed, so a bad file leaves no cache entry behind.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -25,12 +26,16 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from contracts.errors import UserError
 from contracts.files import NotARegularFile, kind_of
 from contracts.quantizations import FLOAT_PRECISIONS
 from contracts.submission import FIXTURE_SCHEME, ModelCard, Problem, Quantization, Submission
 from evals import paths
+
+if TYPE_CHECKING:
+    from evals.fixtures import DemoModel
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
@@ -274,11 +279,21 @@ def _known_fixture(name: str, where: str) -> str:
     return name
 
 
-def _fixture_path(name: str, quant: Quantization, where: str) -> Path:
+@functools.cache
+def _fixtures(root: Path) -> dict[str, DemoModel]:
+    """The demo models under ``root``, built or checked once per process.
+
+    The check regenerates the training corpus to compare recipe digests (about a second), and a
+    submission names a fixture once per variant, checked again by the flow.
+    """
     from evals.fixtures import build_all
 
+    return build_all(root)
+
+
+def _fixture_path(name: str, quant: Quantization, where: str) -> Path:
     name = _known_fixture(name, where)
-    model = build_all()[name]
+    model = _fixtures(paths.fixtures_dir())[name]
     if quant.format == "safetensors":
         return Path(model.hf_dir)
     if quant.gguf_file is not None:  # the file named, whose type _check_gguf compares with any declared name

@@ -145,6 +145,8 @@ def hardware_profile() -> dict[str, object]:
         "python": platform.python_version(),
         "gpu": None,
     }
+    if not _has_gpu_driver():
+        return profile  # no GPU to ask torch about: spare the run its 2-second import
     try:
         import torch
 
@@ -155,6 +157,11 @@ def hardware_profile() -> dict[str, object]:
     except ImportError:
         pass
     return profile
+
+
+def _has_gpu_driver() -> bool:
+    """Whether an NVIDIA (CUDA) or AMD (ROCm) GPU driver is loaded: torch can see a GPU only then."""
+    return any(Path(p).exists() for p in ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd"))
 
 
 def hardware_json() -> str:

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from contracts.tables import SANDBOX_ISOLATIONS
+from evals import sharding
 from evals.backends.spec import BackendSpec
 from evals.cache import UnitOutcome
 from evals.edge import EdgeReport
@@ -35,6 +39,30 @@ def backend_spec(
         seed=seed,
         batch_size=batch_size,
     )
+
+
+def environment_info_once() -> None:
+    """Make lm-eval describe this process's environment once, not on every ``simple_evaluate``.
+
+    lm-eval adds an environment report to every result (``add_env_info``: torch's
+    ``collect_env``, which runs ``pip list``), 1-2 s of each unit's time however small the
+    unit. The report cannot change within a worker process, so the first one is kept and
+    copied into every later result.
+    """
+    import lm_eval.evaluator as evaluator
+
+    if getattr(evaluator.add_env_info, "computed_once", False):
+        return
+    compute = evaluator.add_env_info
+    report: dict[str, Any] = {}
+
+    def add_env_info(storage: dict[str, Any]) -> None:
+        if not report:
+            compute(report)
+        storage.update(report)
+
+    add_env_info.computed_once = True  # type: ignore[attr-defined]
+    evaluator.add_env_info = add_env_info
 
 
 class ModelWorker:
@@ -70,6 +98,7 @@ class ModelWorker:
         self.lm = load_backend(spec)
         self.load_s = time.perf_counter() - started
         self._task_manager: Any = None
+        environment_info_once()
 
     def task_manager(self) -> Any:
         if self._task_manager is None:
@@ -99,12 +128,16 @@ class ModelWorker:
             )
         # Refuse before generating anything where the sandbox is weaker than the operator accepts.
         isolation = require_isolation().mode if unit.executes_code else None
-        started = time.perf_counter()
+        started_at, started = time.time(), time.perf_counter()
+        task: Any = unit.subtask
+        if unit.docs is not None:  # a shard: lm-eval's own selection of its documents (evals.sharding)
+            task = sharding.replaying_fewshot(self._load_task(unit.subtask), unit.docs[0])
         out = simple_evaluate(
             model=self.lm,
-            tasks=[unit.subtask],
+            tasks=[task],
             num_fewshot=unit.num_fewshot,
-            limit=unit.limit,
+            limit=unit.limit if unit.docs is None else None,
+            samples=None if unit.docs is None else {unit.subtask: range(*unit.docs)},
             task_manager=self.task_manager(),
             log_samples=True,
             # lm-eval's own chat template handling; the backend renders the template (none: plain prompts)
@@ -121,9 +154,37 @@ class ModelWorker:
             raise RuntimeError(f"lm-eval returned no results for {unit.name}")
         samples = out.pop("samples", {}).get(unit.subtask, [])
         # A JSON round trip: plain data crosses process boundaries and files alike.
-        results = json.loads(json.dumps(out, default=str))
-        samples = json.loads(json.dumps(samples, default=str))
-        return UnitOutcome(results, samples, time.perf_counter() - started, sandbox_isolation=isolation)
+        results = json.loads(json.dumps(out, default=sharding.plain))
+        samples = json.loads(json.dumps(samples, default=sharding.plain))
+        return UnitOutcome(
+            results,
+            samples,
+            time.perf_counter() - started,
+            sandbox_isolation=isolation,
+            worker=self.worker_id,
+            started_at=started_at,
+        )
+
+    def merge(self, unit: WorkUnit, shards: Sequence[UnitOutcome]) -> UnitOutcome:
+        """The whole task's outcome from its shards' (in document order), aggregated by lm-eval (evals.sharding)."""
+        results, samples = sharding.merge(
+            self._load_task(unit.subtask), unit.subtask, [(s.results, s.samples) for s in shards], unit.limit
+        )
+        modes = [s.sandbox_isolation for s in shards if s.sandbox_isolation is not None]
+        return UnitOutcome(
+            results,
+            samples,
+            sum(s.duration_s for s in shards),
+            sandbox_isolation=max(modes, key=SANDBOX_ISOLATIONS.index) if modes else None,  # the weakest
+        )
+
+    def _load_task(self, name: str) -> Any:
+        """A fresh lm-eval task object (its data loaded), as ``simple_evaluate`` would load it."""
+        return self.task_manager().load([name])["tasks"][name]
+
+    @property
+    def worker_id(self) -> str:
+        return f"{socket.gethostname()}:{os.getpid()}"
 
     def measure_edge(
         self, run_id: str, *, prompt_tokens: int = 512, gen_tokens: int = 128, repetitions: int = 5

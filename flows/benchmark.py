@@ -1,7 +1,7 @@
 """Flow ``benchmark_submission``: a submission file in, measured and staged scores out.
 
-validate -> suite, task index, weights -> plan -> run folder
--> per variant: Ray actors, one Prefect task per unit, then its edge unit
+validate -> suite, task index, weights, task costs -> plan -> run folder
+-> per variant: Ray actors, one Prefect task per unit (or shard), shards merged, then its edge unit
 -> frames (scores, edge, runs) in the run folder -> contracts -> staging tables -> summary artifact
 
 Along the way the run writes its state to the submissions queue (``tasks.queue``): started,
@@ -16,6 +16,7 @@ from pathlib import Path
 from prefect import flow, unmapped
 
 from contracts.errors import UserError
+from contracts.expectations import warm_up
 from contracts.tables import GIT_SHA
 from evals.edge import EdgeReport
 from evals.execution import UnitReport
@@ -26,10 +27,14 @@ from flows.parameters import SubmissionFile, SuiteName
 from tasks.benchmark import (
     check_pull_request_free,
     collect_results,
+    estimate_task_costs,
+    find_edge,
     index_suite_tasks,
+    keep_costs,
     load_suite_catalog,
     locate_weights,
     measure_edge,
+    merge_shards,
     open_run,
     plan_benchmark,
     report_summary,
@@ -90,6 +95,7 @@ def benchmark_submission(
         submission_yaml: The submission's text, when the file is not on this machine (ChatOps passes it).
         batch_size: Requests per forward pass on the transformers backend (llama.cpp scores one at a time).
     """
+    warm_up()  # contracts run at the end; their library imports meanwhile
     if head_sha is not None and not re.fullmatch(GIT_SHA, head_sha):
         raise UserError(
             f"head_sha: {head_sha!r} is not a full git commit id (40 lowercase hex digits); "
@@ -107,29 +113,34 @@ def benchmark_submission(
         seed=seed,
         tasks_dirs=tasks_paths,
         submission_path=submission_path,
+        workers=workers,
         batch_size=batch_size,
     )
     catalog = load_suite_catalog(options)
     variants = locate_weights(submission)  # bad weights fail before the task index builds the task pack
     index = index_suite_tasks(submission, catalog)
-    plan = plan_benchmark(submission, catalog, variants, index, options)
+    task_costs = estimate_task_costs(submission, catalog, index, options)
+    plan = plan_benchmark(submission, catalog, variants, index, options, task_costs)
     run = open_run(plan, submission, output_dir, pr_number, head_sha, submission_yaml)
-    say(f"run {run.run_id}: {len(plan.units)} units, {len(plan.variants)} variant(s) -> {run.run_dir}")
+    say(f"run {run.run_id}: {len(plan.units)} units and shards, {len(plan.variants)} variant(s) -> {run.run_dir}")
 
     progress = track_progress(warehouse, plan, submission, run)
     pool_options = PoolOptions(workers=workers, threads_per_worker=threads_per_worker)
     reports: list[UnitReport] = []
     edge: list[EdgeReport] = []
     for variant in plan.variants:  # one variant's actors at a time: each holds a loaded model
-        pool = start_workers(plan, variant, pool_options)
+        found = find_edge(plan, variant, pool_options, run)
+        pool = start_workers(plan, variant, pool_options, edge_found=found is not None)
         units = plan.units_of(variant)
         runs = run_unit.map(units, unmapped(pool), unmapped(run.run_dir), unmapped(progress))
-        reports += unit_reports(units, runs, progress)
+        done = unit_reports(units, runs, progress)
+        reports += done + merge_shards(plan, variant, pool, run.run_dir, done, progress)
         if plan.measure_edge:  # after the variant's units, so nothing else runs meanwhile
-            edge.append(measure_edge(pool, run, progress))
+            edge.append(measure_edge(pool, run, progress, pool_options, found))
         stop_workers(pool)
 
     frames = collect_results(run, plan, submission, reports, edge)
+    keep_costs(plan, reports)
     status = stage_results(frames, warehouse, plan, run)
     report_summary(run, frames)
     say(frames.summary)
@@ -137,7 +148,7 @@ def benchmark_submission(
         raise BenchmarkFailed(f"run {run.run_id} failed its contracts; see {run.run_dir / 'contracts.md'}")
     if frames.failures:
         raise BenchmarkFailed(
-            f"{len(frames.failures)} of {len(plan.units)} units failed (finished units are cached; rerun to resume):\n"
+            f"{len(frames.failures)} of {len(plan.result_units())} units failed (finished units are cached; rerun to resume):\n"
             + "\n".join(f"  - {r.name}: {r.error}" for r in frames.failures)
         )
     return run.run_id

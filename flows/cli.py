@@ -107,7 +107,8 @@ def _plan(args: argparse.Namespace) -> int:
     plan = plan_submission(load_submission(args.file), options)
     print(plan.table())
     print(
-        f"\n{len(plan.units)} units over {len(plan.variants)} variant(s); about {plan.total_cost:,.0f} model requests"
+        f"\n{len(plan.units)} units over {len(plan.variants)} variant(s); estimated cost {plan.total_cost:,.0f} "
+        "(requests x tokens, evals/costs.py)"
     )
     if plan.skipped_categories:
         print(f"not measured by suite {plan.suite!r}: {', '.join(plan.skipped_categories)}")
@@ -115,6 +116,12 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from flows import local_api
+
+    api = local_api.start()  # Prefect's local server starts meanwhile (flows/local_api.py)
+    from contracts.expectations import warm_up
+
+    warm_up()  # so does Great Expectations' import: contracts run at the end
     from contracts.submission import load_submission
     from evals.catalog import load_suite
     from evals.planning import index_tasks
@@ -127,6 +134,8 @@ def _run(args: argparse.Namespace) -> int:
     resolve_variants(submission)
     if catalog.catalog.user_tasks or args.tasks_dir:  # a user's tasks: check them against the contracts now
         _check_tasks(submission, catalog, index_tasks(submission, catalog))
+    if api is not None:
+        api.wait_ready()
     benchmark_submission(
         submission_path=str(args.file),
         suite=args.suite,
@@ -151,9 +160,14 @@ def _check_tasks(submission: Submission, catalog: SuiteCatalog, index: TaskIndex
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from flows import local_api
+
+    api = local_api.start()  # Prefect's local server starts while the demo's modules import
     from evals.warehouse.storage import read_table
     from flows.demo import demo
 
+    if api is not None:
+        api.wait_ready()
     run_ids = demo(suite=args.suite, limit=args.limit, workers=args.workers, warehouse=args.warehouse)
     board = read_table(args.warehouse, "leaderboard").sort("rank")
     print(f"\nPublished {len(run_ids)} run(s) to {args.warehouse}. Leaderboard:\n")

@@ -23,9 +23,11 @@ from contracts.errors import UserError
 from contracts.submission import Submission, load_submission, parse_submission
 from evals.cache import UnitCache
 from evals.catalog import SuiteCatalog, load_suite
+from evals.costs import TaskCost, record_measured
 from evals.edge import EdgeReport
-from evals.execution import UnitReport, execute_unit, failure_cause
-from evals.planning import Plan, PlanOptions, WorkUnit, effective_batch_size, index_tasks, make_plan
+from evals.edge_reuse import EdgeStore, edge_key
+from evals.execution import UnitReport, execute_unit, failure_cause, merge_unit, needs_evaluation
+from evals.planning import Plan, PlanOptions, WorkUnit, effective_batch_size, estimate_costs, index_tasks, make_plan
 from evals.pool import PoolOptions, WorkerPool, ensure_ray, is_transient
 from evals.progress import Progress
 from evals.results import run_results
@@ -111,11 +113,23 @@ def locate_weights(submission: Submission) -> list[Variant]:
     return resolve_variants(submission)
 
 
+@task(name="estimate-costs", cache_policy=NO_CACHE)
+def estimate_task_costs(
+    submission: Submission, catalog: SuiteCatalog, index: TaskIndex, options: PlanOptions
+) -> dict[str, TaskCost]:
+    return estimate_costs(submission, catalog, index, options)
+
+
 @task(name="plan-benchmark", cache_policy=NO_CACHE)
 def plan_benchmark(
-    submission: Submission, catalog: SuiteCatalog, variants: list[Variant], index: TaskIndex, options: PlanOptions
+    submission: Submission,
+    catalog: SuiteCatalog,
+    variants: list[Variant],
+    index: TaskIndex,
+    options: PlanOptions,
+    task_costs: dict[str, TaskCost],
 ) -> Plan:
-    return make_plan(submission, catalog, variants, index, options)
+    return make_plan(submission, catalog, variants, index, options, task_costs)
 
 
 @task(name="start-run", cache_policy=NO_CACHE)
@@ -140,11 +154,21 @@ def open_run(
     )
 
 
+@task(name="find-edge", task_run_name="find edge {variant.variant_id}", cache_policy=NO_CACHE)
+def find_edge(plan: Plan, variant: Variant, options: PoolOptions, run: RunInfo) -> EdgeReport | None:
+    """The variant's edge figures measured by an earlier run of the same weights here (evals.edge_reuse), if any."""
+    if not plan.measure_edge:
+        return None
+    key = edge_key(variant, options.workers, options.threads_per_worker)
+    return EdgeStore().get(key, run.run_id, variant.variant_id)
+
+
 @task(name="start-workers", cache_policy=NO_CACHE)
-def start_workers(plan: Plan, variant: Variant, options: PoolOptions) -> WorkerPool:
-    """A pool for the variant; actors start on the first unit that misses the cache."""
+def start_workers(plan: Plan, variant: Variant, options: PoolOptions, edge_found: bool = False) -> WorkerPool:
+    """A pool for the variant; Ray starts only when a unit or the edge unit needs a worker, actors on first use."""
     cache = UnitCache()
-    if plan.measure_edge or any(cache.get(u.cache_key) is None for u in plan.units_of(variant)):
+    measure = plan.measure_edge and not edge_found
+    if measure or any(needs_evaluation(u, cache) for u in plan.units_of(variant)):
         # Ray here, in the flow's own thread, not in a unit's: Ray's daemons are bound
         # (PR_SET_PDEATHSIG) to the thread that starts them and die when it ends.
         ensure_ray()
@@ -189,17 +213,46 @@ def unit_reports(units: list[WorkUnit], runs: PrefectFutureList[UnitReport], pro
     return reports
 
 
+@task(name="merge-shards", task_run_name="merge {variant.variant_id}", cache_policy=NO_CACHE)
+def merge_shards(
+    plan: Plan, variant: Variant, pool: WorkerPool, run_dir: Path, reports: list[UnitReport], progress: Progress
+) -> list[UnitReport]:
+    """One report per sharded task of the variant: its shards merged by lm-eval's aggregation (evals.sharding)."""
+    by_name = {r.name: r for r in reports}
+    merged = []
+    for unit in plan.result_units(variant):
+        shards = plan.shards_of(unit)
+        if not shards:
+            continue
+        try:
+            report = merge_unit(unit, shards, [by_name[s.name] for s in shards], pool, UnitCache(), run_dir)
+        except Exception as exc:  # recorded as data, like a unit
+            report = UnitReport.failed(unit.name, exc)
+        if report.status == "failed":
+            get_run_logger().error("unit %s failed: %s", unit.name, report.error)
+        say(progress.merged(unit, report, len(shards)))
+        merged.append(report)
+    return merged
+
+
 @task(name="measure-edge", task_run_name="edge {pool.variant.variant_id}", cache_policy=NO_CACHE)
-def measure_edge(pool: WorkerPool, run: RunInfo, progress: Progress) -> EdgeReport:
+def measure_edge(
+    pool: WorkerPool, run: RunInfo, progress: Progress, options: PoolOptions, found: EdgeReport | None = None
+) -> EdgeReport:
     """Edge figures of the variant, on one of its actors, after its units: nothing else runs meanwhile.
 
-    Never cached: they describe the machine as much as the model.
+    ``found``: figures an earlier run measured of the same weights on this machine (``find_edge``),
+    reused as they are and labelled so. Figures measured here are kept for later runs.
     """
+    if found is not None:
+        say(progress.edge_done(found.name, None, reused_from=found.reused_from))
+        return found
     try:
         report = pool.measure_edge(run.run_id)
     except Exception as exc:  # recorded as data, like a unit
         report = EdgeReport(pool.variant.variant_id, error=failure_cause(exc))
         get_run_logger().error("edge unit %s failed: %s", report.name, report.error)
+    EdgeStore().put(edge_key(pool.variant, options.workers, options.threads_per_worker), report, run.run_id)
     say(progress.edge_done(report.name, report.error))
     return report
 
@@ -215,7 +268,21 @@ def collect_results(
 ) -> RunFrames:
     """The run's rows and summary, written to its folder."""
     results = run_results(info, plan, submission, reports, edge)
-    return RunFolder(info.run_dir).write_results(results.frames, results.summary, results.failures)
+    return RunFolder(info.run_dir).write_results(results.frames, results.summary, results.failures, results.schedule)
+
+
+@task(name="keep-costs", cache_policy=NO_CACHE)
+def keep_costs(plan: Plan, reports: list[UnitReport]) -> None:
+    """Figures of the guessed tasks, measured by this run, for later plans (evals.costs); only after a clean run."""
+    if any(r.status == "failed" for r in reports):
+        return  # a resumed run must plan the shards this one planned
+    folders = {r.name: r.folder for r in reports if r.folder}
+    measured = [
+        (u.subtask, u.task_config_hash, u.num_fewshot, Path(folders[u.name]))
+        for u in plan.result_units()
+        if u.cost_source == "guess" and u.name in folders
+    ]
+    record_measured(measured)
 
 
 @task(name="report-summary", cache_policy=NO_CACHE)

@@ -42,3 +42,10 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
 def verdicts(items: list[str]) -> str:
     """lm-eval's aggregation of the ``sandbox`` verdicts: how many of each kind (not a score)."""
     return _sandbox().verdict_counts(items)
+
+
+def process_results_mc2(doc: dict[str, Any], results: list[tuple[float, bool]]) -> dict[str, float]:
+    """TruthfulQA-MC2's scoring, lm-eval's own: the normalized probability mass on the true answers."""
+    from lm_eval.tasks.truthfulqa.utils import process_results_mc2 as mc2
+
+    return mc2(doc, results)

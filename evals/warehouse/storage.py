@@ -199,11 +199,14 @@ def append(uri: str, zone: str, table: Table, frame: pl.DataFrame, step: str) ->
 
 
 def overwrite(uri: str, table: Table, frame: pl.DataFrame, step: str) -> int:
-    """Replace a published table whole (one commit); returns the version written."""
+    """Replace a published table whole (one commit); returns the version written.
+
+    Its schema is replaced too: these tables are derived whole, so one written under an earlier
+    contract (fewer leaderboard columns, say) is rewritten under the current one, not refused.
+    """
     target = table_uri(uri, PUBLISHED, table.name)
-    table.conform(frame).write_delta(
-        target, mode="overwrite", delta_write_options={"commit_properties": _commit(None, step)}
-    )
+    options = {"commit_properties": _commit(None, step), "schema_mode": "overwrite"}
+    table.conform(frame).write_delta(target, mode="overwrite", delta_write_options=options)
     return DeltaTable(target).version()
 
 

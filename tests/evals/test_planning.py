@@ -45,12 +45,12 @@ def test_categories_filter_the_suite(demo_gguf: Path) -> None:
     plan = plan_submission(
         _submission(demo_gguf, "math, safety, edge"), PlanOptions(suite="offline", submission_path="s.yaml")
     )
-    assert sorted(u.task for u in plan.units) == ["slmb_arith", "slmb_bbq", "slmb_toxigen"]
+    assert sorted(u.task for u in plan.result_units()) == ["slmb_arith", "slmb_bbq", "slmb_toxigen"]
     assert plan.measure_edge and plan.skipped_categories == ()
     quick = plan_submission(
         _submission(demo_gguf, "math, language"), PlanOptions(suite="offline-quick", submission_path="s.yaml")
     )
-    assert [u.task for u in quick.units] == ["slmb_yesno"]
+    assert [u.task for u in quick.result_units()] == ["slmb_yesno"]
     assert quick.skipped_categories == ("math",)  # asked for, but the suite has no math task
 
 
@@ -124,7 +124,7 @@ def _user_suite(tmp_path: Path) -> Path:
 def test_user_suite_with_a_group_from_a_tasks_dir(tmp_path: Path, demo_gguf: Path) -> None:
     suite = _user_suite(tmp_path)
     plan = plan_submission(_submission(demo_gguf), PlanOptions(suite=str(suite), submission_path="s.yaml"))
-    assert sorted(u.subtask for u in plan.units) == ["mygroup_a", "mygroup_b", "slmb_yesno"]
+    assert sorted(u.subtask for u in plan.result_units()) == ["mygroup_a", "mygroup_b", "slmb_yesno"]
     assert {u.task for u in plan.units if u.subtask.startswith("mygroup")} == {"mygroup"}
     assert not plan.needs_builtin_tasks  # lm-eval's 15,000 built-in tasks were not indexed
 

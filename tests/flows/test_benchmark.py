@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -52,7 +53,16 @@ def _primary(scores: pl.DataFrame, variant: str) -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
-def demo_runs(ray_local, demo_models, tmp_path_factory) -> dict[str, Path]:
+def module_cache(tmp_path_factory) -> Iterator[Path]:
+    """A unit cache and edge store of this module's own: its first runs evaluate and measure, whatever ran before."""
+    folder = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SLMBENCH_CACHE_DIR", str(folder))
+        yield folder
+
+
+@pytest.fixture(scope="module")
+def demo_runs(ray_local, demo_models, module_cache, tmp_path_factory) -> dict[str, Path]:
     """The trained (FP32 + Q8_0 + Q4_K_M) and untrained demo models on the offline suite."""
     warehouse = str(tmp_path_factory.mktemp("warehouse"))
     runs = {}
@@ -153,6 +163,8 @@ def test_rerun_is_fully_cached_and_identical(demo_runs, tmp_path: Path) -> None:
         submission_path=str(ROOT / "models" / "submissions" / "demo-trained.yaml"),
         suite="offline",
         limit=LIMIT,
+        workers=2,  # the first run's worker options: its edge figures hold
+        threads_per_worker=1,
         output_dir=str(tmp_path),
         warehouse=str(tmp_path / "wh"),
     )
@@ -161,8 +173,29 @@ def test_rerun_is_fully_cached_and_identical(demo_runs, tmp_path: Path) -> None:
     cols = ["variant_id", "task", "metric", "filter", "value", "stderr", "n_samples"]
     assert again.select(cols).sort(cols).equals(first.select(cols).sort(cols))
     n = 3 * len(load_catalog().suite("offline").tasks)
-    assert f"{n} units ({n} from cache, 0 failed)" in (tmp_path / "summary.md").read_text()
+    summary = (tmp_path / "summary.md").read_text()
+    assert f"{n} units ({n} from cache, 0 failed)" in summary
+    # Nothing evaluated, no edge unit measured: the first run's edge figures, labelled as reused.
+    first_run = pl.read_parquet(demo_runs["demo-trained"] / "runs.parquet")["run_id"][0]
+    edge, first_edge = (
+        pl.read_parquet(tmp_path / "edge.parquet"),
+        pl.read_parquet(demo_runs["demo-trained"] / "edge.parquet"),
+    )
+    assert edge["measured_in_run"].to_list() == [first_run] * first_edge.height
+    assert edge.drop("run_id", "measured_in_run").equals(first_edge.drop("run_id", "measured_in_run"))
+    assert f"Edge figures reused, not measured in this run: `slmb-demo-trained--FP32` from run `{first_run}`" in summary
+    assert "Worker balance" not in summary  # no unit ran on a worker
     print(f"fully cached rerun: {elapsed:.1f}s")
+
+
+def test_a_run_summary_shows_each_workers_idle_share(demo_runs) -> None:
+    summary = (demo_runs["demo-trained"] / "summary.md").read_text()
+    lines = [line for line in summary.splitlines() if line.startswith("- `slmb-demo-trained--")]
+    assert len(lines) == 3 and all(
+        re.search(r": 2 workers over [0-9.]+ s: idle \d+%, \d+%; idle tail", x) for x in lines
+    )
+    schedule = json.loads((demo_runs["demo-trained"] / "schedule.json").read_text())
+    assert {row["status"] for row in schedule} == {"evaluated"} and all(row["worker"] for row in schedule)
 
 
 def test_scores_equal_lm_eval_cli(demo_runs: dict[str, Path], demo_models, tmp_path: Path) -> None:

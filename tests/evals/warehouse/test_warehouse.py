@@ -126,6 +126,10 @@ def test_a_table_written_before_a_new_column_still_reads_and_takes_new_runs(tmp_
         storage.table_uri(uri, storage.PUBLISHED, "runs")
     )
     assert storage.read_table(uri, "runs")["head_sha"].to_list() == [None]
+    # a leaderboard of an earlier contract (derived whole: the next publish rewrites it, columns and all)
+    pl.DataFrame({"model_name": ["old-model"], "run_id": ["run-old"]}).write_delta(
+        storage.table_uri(uri, storage.PUBLISHED, "leaderboard")
+    )
 
     new = run_frames(run_id="run-new", model_name="new-model")
     new["runs"] = new["runs"].with_columns(head_sha=pl.lit("a" * 40))
