@@ -54,7 +54,8 @@ def run_frames(
     finished = finished_at or datetime(2025, 1, 1, 12, tzinfo=UTC)
     runs, scores, edges = [], [], []
     for v, variant in enumerate(variants):
-        quant = variant.rsplit("--", 1)[-1].upper()  # "model--Q8_0" or just "Q8_0"
+        chat = variant.endswith("--chat")  # "model--Q8_0--chat": the same weights through the chat template
+        quant = variant.removesuffix("--chat").rsplit("--", 1)[-1].upper()  # "model--Q8_0" or just "Q8_0"
         backend = "transformers" if quant in ("FP32", "FP16", "BF16") else "llamacpp"
         runs.append(
             {
@@ -75,6 +76,12 @@ def run_frames(
                 "submitted_by": "tester",
                 "backend": backend,
                 "precision": quant,
+                "tensor_types": None
+                if backend == "transformers"
+                else json.dumps({quant: {"tensors": 1, "elements": 1}}),
+                "chat_template": chat,
+                "chat_template_sha256": hashlib.sha256(b"template").hexdigest() if chat else None,
+                "fewshot_as_multiturn": True if chat else None,
                 "suite": "offline",
                 "limit": None,
                 "seed": 1234,
@@ -107,6 +114,7 @@ def run_frames(
                 "category": entry.category,
                 "num_fewshot": entry.num_fewshot or 0,
                 "task_version": "1.0",
+                "chat_template": chat,
             }
             scores.append({**base, "metric": entry.metric, "value": value, "stderr": 0.02})
             scores.append({**base, "metric": "extra_metric", "value": value / 2, "stderr": None})
@@ -314,6 +322,7 @@ def scale_tables(n_models: int, seed: int = 0, samples_per_task: int = 0) -> dic
             "category": [r[2].category for r in rows_per_model] * n_models,
             "num_fewshot": [r[2].num_fewshot or 0 for r in rows_per_model] * n_models,
             "task_version": ["1.0"] * (n_models * k),
+            "chat_template": [False] * (n_models * k),
         }
     )
     metrics = list(EDGE_UNITS)

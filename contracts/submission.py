@@ -52,6 +52,7 @@ from pydantic import (
 from contracts.errors import UserError
 from contracts.files import NotARegularFile, read_regular
 from contracts.names import did_you_mean
+from contracts.quantizations import GGUF_QUANTS, canonical
 from contracts.safe_text import describe, first_hidden, visible
 
 MAX_SUBMISSION_BYTES = 64 * 1024
@@ -72,10 +73,8 @@ FIXTURE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 # checked in CI without loading the engine. tests/contracts checks they agree.
 CATEGORIES = ("reasoning", "coding", "math", "language", "edge", "safety")
 
-# Quantization name -> the weight formats it can come in.
-FLOAT_PRECISIONS = {"FP32": "float32", "FP16": "float16", "BF16": "bfloat16"}
-GGUF_QUANTS = ("Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_0", "Q4_K_M", "Q4_K_S", "Q4_0", "Q3_K_M", "Q2_K", "IQ4_XS")
-QUANTIZATIONS = tuple(FLOAT_PRECISIONS) + GGUF_QUANTS
+# The longest system instruction a submission may set (the Open LLM Leaderboard's are a sentence or two).
+MAX_SYSTEM_INSTRUCTION = 2000
 
 HF_REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 REVISION_RE = re.compile(r"^[A-Za-z0-9._/-]{1,100}$")
@@ -107,12 +106,33 @@ def _strip(value: Any) -> Any:
 Text = Annotated[str, BeforeValidator(_strip), Field(min_length=1, max_length=200)]
 
 
+class ChatTemplate(BaseModel):
+    """lm-eval's chat template options for a variant: ``chat_template: true`` takes the defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fewshot_as_multiturn: bool = Field(
+        default=True,
+        description="few-shot examples as alternating user and assistant turns (lm-eval's default with a template)",
+    )
+    system_instruction: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_SYSTEM_INSTRUCTION,
+        description="a system message put before every prompt (one line)",
+    )
+
+
 class Quantization(BaseModel):
     """One variant of the model to evaluate."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(description="Precision or quantization: " + ", ".join(QUANTIZATIONS))
+    name: str | None = Field(
+        default=None,
+        description="Precision or quantization: FP32, FP16, BF16, or a GGUF type llama.cpp loads (Q4_K_M, Q4_1, "
+        "IQ4_XS, ...; the Submit page lists them); for format: gguf it may be left out and is read from the file",
+    )
     format: Literal["safetensors", "gguf"] = Field(description="Weight format: safetensors or gguf")
     gguf_file: Text | None = Field(
         default=None,
@@ -121,16 +141,16 @@ class Quantization(BaseModel):
     source: Text | None = Field(
         default=None, description="Hub repo (owner/name) holding `gguf_file` when it is not `hf_repo`"
     )
+    chat_template: ChatTemplate | None = Field(
+        default=None,
+        description="true: prompts go through the model's own chat template (its tokenizer's chat_template, or "
+        "the GGUF's tokenizer.chat_template), as lm-eval's --apply_chat_template; or a mapping of its options",
+    )
 
     @field_validator("name")
     @classmethod
-    def _known_name(cls, name: str) -> str:
-        upper = name.strip().upper()
-        if upper not in QUANTIZATIONS:
-            raise ValueError(
-                f"unknown quantization {name!r}{did_you_mean(upper, QUANTIZATIONS)}; known: {', '.join(QUANTIZATIONS)}"
-            )
-        return upper
+    def _known_name(cls, name: str | None) -> str | None:
+        return None if name is None else canonical(name)
 
     @field_validator("source")
     @classmethod
@@ -139,10 +159,28 @@ class Quantization(BaseModel):
             raise ValueError(f"{source!r} is not a hub repo; write it as owner/name")
         return source
 
+    @field_validator("chat_template", mode="before")
+    @classmethod
+    def _template_switch(cls, value: Any) -> Any:
+        if value is True:
+            return {}
+        if value is False or value is None:
+            return None
+        if isinstance(value, dict):
+            return value
+        raise ValueError(
+            "write chat_template: true, false, or a mapping with fewshot_as_multiturn and system_instruction"
+        )
+
     @model_validator(mode="after")
     def _format_matches(self) -> Quantization:
         if self.name in GGUF_QUANTS and self.format != "gguf":
             raise ValueError(f"format: {self.name} is a GGUF quantization; set format: gguf")
+        if self.name is None and self.format != "gguf":
+            raise ValueError(
+                "name: a safetensors variant says its precision; add name: FP32, FP16 or BF16 "
+                "(only a GGUF's name may be left out, to be read from the file)"
+            )
         if self.format == "safetensors" and (self.gguf_file or self.source):
             raise ValueError(
                 "gguf_file: gguf_file and source apply to format: gguf only; remove them or set format: gguf"
@@ -153,6 +191,11 @@ class Quantization(BaseModel):
     def backend(self) -> str:
         """safetensors run on transformers, GGUF on llama.cpp."""
         return "transformers" if self.format == "safetensors" else "llamacpp"
+
+    @property
+    def label(self) -> str:
+        """How messages name the variant: its name, else its file, else "GGUF (name read from the file)"."""
+        return self.name or self.gguf_file or "GGUF (name read from the file)"
 
 
 class ModelCard(BaseModel):
@@ -244,9 +287,13 @@ class ModelCard(BaseModel):
     def _whole_card(self) -> ModelCard:
         if not self.hf_repo and not self.local_path:
             raise ValueError("local_path: say where the weights are: set hf_repo (owner/name) or local_path")
-        names = [q.name for q in self.quantizations]
-        if len(set(names)) != len(names):
-            raise ValueError("quantizations: a variant is listed twice; list each name once")
+        # A variant is its weights and whether prompts go through the chat template: the same file may run both ways.
+        variants = [(q.name or q.gguf_file, q.chat_template is not None) for q in self.quantizations]
+        if len(set(variants)) != len(variants):
+            raise ValueError(
+                "quantizations: a variant is listed twice; list each name once "
+                "(or twice, once with chat_template: true and once without)"
+            )
         return self
 
 
@@ -289,6 +336,7 @@ _FIELDS: dict[str, tuple[str, ...]] = {
     "": tuple(Submission.model_fields),
     "model": tuple(ModelCard.model_fields),
     "quantizations": tuple(Quantization.model_fields),
+    "chat_template": tuple(ChatTemplate.model_fields),
 }
 
 
@@ -306,7 +354,10 @@ def _problems_from(error: ValidationError) -> list[Problem]:
         loc = [str(part) for part in item["loc"]]
         where = _where(list(item["loc"]))
         if item["type"] == "extra_forbidden":
-            parent = "quantizations" if "quantizations" in loc else ("model" if loc[:1] == ["model"] else "")
+            parent = next(
+                (p for p in ("chat_template", "quantizations") if p in loc[:-1]),
+                "model" if loc[:1] == ["model"] else "",
+            )
             message = f"unknown key{did_you_mean(loc[-1], _FIELDS[parent])}; remove it or fix its spelling"
         elif item["type"] == "missing":
             message = f"required; add `{loc[-1]}:` " + _field_hint(loc)

@@ -42,7 +42,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from contracts.checks import CatalogDomains, Check, RunPlan, joined
-from contracts.submission import CATEGORIES, QUANTIZATIONS
+from contracts.quantizations import QUANTIZATIONS
+from contracts.submission import CATEGORIES
 
 # The datetime type of every timestamp column: UTC, microseconds (what Delta stores).
 UTC_DATETIME = pl.Datetime("us", "UTC")
@@ -211,6 +212,20 @@ def _time(name: str, doc: str, **kw: object) -> Column:
     return Column(name, UTC_DATETIME, doc, **kw)  # type: ignore[arg-type]
 
 
+def _bool(name: str, doc: str, **kw: object) -> Column:
+    return Column(name, pl.Boolean(), doc, **kw)  # type: ignore[arg-type]
+
+
+# Added after tables were first written, so nullable (Table.upgrade): null on rows from before it existed,
+# when no run applied a chat template.
+_CHAT_TEMPLATE = _bool(
+    "chat_template",
+    "true when prompts went through the model's chat template (lm-eval's apply_chat_template); null: before the "
+    "column existed, when no template was applied",
+    nullable=True,
+)
+
+
 # --- checks on more than one column (contracts.checks), against the catalog or the run's plan
 
 
@@ -266,6 +281,21 @@ RUNS = Table(
         _str("submitted_by", "GitHub handle of the submitter", nullable=True),
         _str("backend", "transformers | llamacpp", allowed=BACKENDS),
         _str("precision", "FP32/FP16/BF16 or a GGUF quantization", allowed=PRECISIONS),
+        _str(
+            "tensor_types",
+            'JSON: a GGUF\'s tensor-type mix as read from the file ({"Q4_1": {"tensors": 15, "elements": ...}, ...}); '
+            "null for safetensors",
+            nullable=True,
+        ),
+        _CHAT_TEMPLATE,
+        _str(
+            "chat_template_sha256",
+            "sha256 of the chat template text applied (the tokenizer's or the GGUF's); null without one",
+            nullable=True,
+            pattern=r"^[0-9a-f]{64}$",
+        ),
+        _bool("fewshot_as_multiturn", "with a chat template: few-shot examples as multi-turn chat", nullable=True),
+        _str("system_instruction", "with a chat template: the system message set before every prompt", nullable=True),
         _str("suite", "the catalog suite that was planned"),
         _int("limit", "lm-eval --limit (null: the whole task)", nullable=True, min_value=1),
         _int("seed", "the seed every random choice used", min_value=0),
@@ -365,6 +395,7 @@ SCORES = Table(
             "before it was",
             nullable=True,
         ),
+        _CHAT_TEMPLATE,
     ),
 )
 
@@ -414,6 +445,12 @@ MODELS = Table(
         _str("architecture", "architecture (LlamaForCausalLM, ...)", nullable=True),
         _int("context_length", "maximum context, tokens", nullable=True, min_value=1),
         _str("submitted_by", "GitHub handle of the submitter", nullable=True),
+        _str(
+            "gguf_tensor_types",
+            "JSON: variant_id -> the tensor-type mix of each GGUF variant on the leaderboard (runs.tensor_types of "
+            "its latest published run); null when the model has no GGUF variant",
+            nullable=True,
+        ),
         _time("first_published_at", "when a run of this model was first published"),
         _time("last_published_at", "when a run of this model was last published"),
         _str("last_run_id", "the latest published run of this model"),
@@ -450,6 +487,7 @@ def leaderboard(categories: Sequence[str]) -> Table:
             _str("run_id", "the published run the row comes from"),
             _str("backend", "transformers | llamacpp", allowed=BACKENDS),
             _str("precision", "FP32/FP16/BF16 or the GGUF quantization", allowed=PRECISIONS),
+            _CHAT_TEMPLATE,
             _int("parameters", "parameter count (null: not in the registry)", nullable=True, min_value=1),
             *scores,
             _float("aggregate", "weighted category scores, renormalized over measured weights", **pct),

@@ -17,10 +17,19 @@ the tensor types and their block sizes)::
 Every read is checked against the file size first. ``gguf.GGUFReader`` does not do that:
 an array header that claims 2^60 one-byte items past the end of the file makes it loop
 on empty reads, so it must never see an unchecked file.
+
+It also says what the file holds: its quantization (:attr:`GGUFFile.quantization`, from
+``general.file_type``, or guessed from the tensor types as llama.cpp's loader guesses it
+when the key is missing) and its tensor-type mix (:meth:`GGUFFile.tensor_types`). The
+tensor types are the ``gguf`` package's, corrected where the pinned ggml differs (Q2_0,
+which ``gguf`` 0.19.0 does not know; Q8_1's block size); types llama.cpp has removed
+are refused with its advice.
+``tests/evals/test_gguf_files.py`` checks both lists against llama.cpp's ggml library.
 """
 
 from __future__ import annotations
 
+import math
 import mmap
 import os
 import struct
@@ -38,6 +47,7 @@ from gguf.constants import (
 
 from contracts.errors import UserError
 from contracts.files import open_regular
+from contracts.quantizations import FILE_TYPES, GUESSED_BIT
 
 SUPPORTED_VERSIONS = (2, 3)  # what gguf.GGUFReader and llama.cpp read
 HEADER_BYTES = 4 + 4 + 8 + 8
@@ -66,6 +76,70 @@ _SCALAR_FORMATS: dict[GGUFValueType, str] = {
 }
 
 
+@dataclass(frozen=True)
+class TensorType:
+    """A ggml tensor type: its id in the file, its name and its block layout."""
+
+    id: int
+    name: str
+    block: int  # elements per block
+    block_bytes: int
+
+
+# Where the pinned ggml and gguf 0.19.0 disagree: Q2_0 is newer than gguf, and ggml's Q8_1 block holds two
+# f16 scales (36 bytes) where gguf still counts two f32 (40).
+_GGUF_CORRECTIONS = (TensorType(42, "Q2_0", 64, 18), TensorType(9, "Q8_1", 32, 36))
+TENSOR_TYPES: dict[int, TensorType] = {
+    **{int(t): TensorType(int(t), t.name, *GGML_QUANT_SIZES[t]) for t in GGMLQuantizationType},
+    **{t.id: t for t in _GGUF_CORRECTIONS},
+}
+# ggml types llama.cpp has removed (it refuses files that hold them), and what to use instead.
+REMOVED_TENSOR_TYPES = {
+    4: ("Q4_2", "Q4_0"),
+    5: ("Q4_3", "Q4_0"),
+    31: ("Q4_0_4_4", "Q4_0"),
+    32: ("Q4_0_4_8", "Q4_0"),
+    33: ("Q4_0_8_8", "Q4_0"),
+    36: ("IQ4_NL_4_4", "IQ4_NL"),
+    37: ("IQ4_NL_4_8", "IQ4_NL"),
+    38: ("IQ4_NL_8_8", "IQ4_NL"),
+}
+# llama.cpp's guess of a file type from the type most of its tensors have (llama-model-loader.cpp), for a file
+# without general.file_type; a type not listed is guessed as all F32, as llama.cpp does.
+_GUESS = {
+    "F32": "FP32",
+    "F16": "FP16",
+    "BF16": "BF16",
+    "Q4_0": "Q4_0",
+    "Q4_1": "Q4_1",
+    "Q5_0": "Q5_0",
+    "Q5_1": "Q5_1",
+    "Q8_0": "Q8_0",
+    "Q2_K": "Q2_K",
+    "Q3_K": "Q3_K_M",
+    "Q4_K": "Q4_K_M",
+    "Q5_K": "Q5_K_M",
+    "Q6_K": "Q6_K",
+    "TQ1_0": "TQ1_0",
+    "TQ2_0": "TQ2_0",
+    "IQ2_XXS": "IQ2_XXS",
+    "IQ2_XS": "IQ2_XS",
+    "IQ2_S": "IQ2_S",
+    "IQ3_XXS": "IQ3_XXS",
+    "IQ1_S": "IQ1_S",
+    "IQ1_M": "IQ1_M",
+    "IQ4_NL": "IQ4_NL",
+    "IQ4_XS": "IQ4_XS",
+    "IQ3_S": "IQ3_S",
+    "NVFP4": "NVFP4",
+}
+
+
+def mix_text(mix: dict[str, dict[str, int]]) -> str:
+    """A tensor-type mix in words: ``Q4_1 x15, Q6_K x1, F32 x5`` (most weights first)."""
+    return ", ".join(f"{name} x{share['tensors']}" for name, share in mix.items())
+
+
 class GGUFError(UserError):
     """The file is not a GGUF that llama.cpp could load; the message says what is wrong."""
 
@@ -81,10 +155,27 @@ class GGUFArray:
 @dataclass(frozen=True)
 class GGUFTensor:
     name: str
-    type: GGMLQuantizationType
+    type: TensorType
     shape: tuple[int, ...]  # ggml order: the first dimension is the contiguous one
     offset: int  # absolute, from the start of the file
     n_bytes: int
+
+    @property
+    def elements(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """A GGUF's quantization name, and where it was read: ``general.file_type``, or guessed from the tensors."""
+
+    name: str
+    guessed: bool
+
+    def describe(self) -> str:
+        return (
+            f"{self.name} (guessed from its tensor types: it has no general.file_type)" if self.guessed else self.name
+        )
 
 
 @dataclass(frozen=True)
@@ -102,6 +193,36 @@ class GGUFFile:
     @property
     def architecture(self) -> str:
         return str(self.metadata["general.architecture"])
+
+    @property
+    def quantization(self) -> Quantization:
+        """What llama.cpp calls this file: its ``general.file_type``, else guessed from the tensor types as it does."""
+        value = self.metadata.get("general.file_type")
+        name = FILE_TYPES.get(value & ~GUESSED_BIT) if isinstance(value, int) else None
+        if name is not None:
+            return Quantization(name, guessed=False)
+        counts: dict[str, int] = {}
+        most, most_count = "F32", 0
+        for tensor in sorted(self.tensors, key=lambda t: t.name):  # llama.cpp counts over its name-ordered map
+            counts[tensor.type.name] = counts.get(tensor.type.name, 0) + 1
+            if counts[tensor.type.name] > most_count:
+                most, most_count = tensor.type.name, counts[tensor.type.name]
+        return Quantization(_GUESS.get(most, "FP32"), guessed=True)
+
+    def tensor_types(self) -> dict[str, dict[str, int]]:
+        """The tensor-type mix: type name -> how many tensors and how many weights (elements) have it."""
+        mix: dict[str, dict[str, int]] = {}
+        for tensor in self.tensors:
+            share = mix.setdefault(tensor.type.name, {"tensors": 0, "elements": 0})
+            share["tensors"] += 1
+            share["elements"] += tensor.elements
+        return dict(sorted(mix.items(), key=lambda item: (-item[1]["elements"], item[0])))
+
+    @property
+    def chat_template(self) -> str | None:
+        """The chat template the file carries (``tokenizer.chat_template``), if any."""
+        template = self.metadata.get("tokenizer.chat_template")
+        return template if isinstance(template, str) and template.strip() else None
 
 
 def inspect_gguf(path: str | Path) -> GGUFFile:
@@ -221,11 +342,16 @@ class _Reader:
     def _tensor(
         self, name: str, shape: tuple[int, ...], kind: int, offset: int, data_offset: int, alignment: int
     ) -> GGUFTensor:
-        try:
-            tensor_type = GGMLQuantizationType(kind)
-        except ValueError:
-            raise GGUFError(f"tensor {name!r} has type {kind}, which ggml does not define") from None
-        block, block_bytes = GGML_QUANT_SIZES[tensor_type]
+        tensor_type = TENSOR_TYPES.get(kind)
+        if tensor_type is None and kind in REMOVED_TENSOR_TYPES:
+            removed, instead = REMOVED_TENSOR_TYPES[kind]
+            raise GGUFError(
+                f"tensor {name!r} has type {removed}, which llama.cpp has removed; quantize the F16/F32 GGUF "
+                f"again as {instead} (llama.cpp repacks it for the CPU at load time)"
+            )
+        if tensor_type is None:
+            raise GGUFError(f"tensor {name!r} has type {kind}, which ggml does not define")
+        block, block_bytes = tensor_type.block, tensor_type.block_bytes
         elements = 1
         for dim in shape:
             elements *= dim

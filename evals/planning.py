@@ -129,6 +129,8 @@ class WorkUnit:
             "batch_size": self.batch_size,
             "versions": dict(self.backend_versions),
         }
+        if self.variant.chat_template:  # other prompts: the template (by digest) and lm-eval's options
+            key["chat_template"] = {"sha256": self.variant.chat_template_sha256, **self.variant.chat_options()}
         if self.docs:
             key["docs"] = list(self.docs)
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contracts.submission import FIXTURE_SCHEME, FLOAT_PRECISIONS
+from contracts.quantizations import FLOAT_PRECISIONS
+from contracts.submission import FIXTURE_SCHEME
 
 # Paths as a reader has them at the root of a checkout, once `slmbench fixtures` ran there with the
 # default home (evals.paths): the demo models' HF folders and the offline task pack.
@@ -50,8 +51,16 @@ def lm_eval_command(
     seed: int = 1234,
     dtype: str = "float32",
     device: str = "cpu",
+    apply_chat_template: bool = False,
+    fewshot_as_multiturn: bool = True,
+    system_instruction: str | None = None,
 ) -> list[str]:
-    """argv for ``python -m lm_eval`` on one local HF model folder (batch size 1, as our workers)."""
+    """argv for ``python -m lm_eval`` on one local HF model folder (batch size 1, as our workers).
+
+    With ``apply_chat_template``, prompts go through the tokenizer's chat template as a variant with
+    ``chat_template`` set runs them (lm-eval's ``--apply_chat_template``, ``--fewshot_as_multiturn``
+    and ``--system_instruction``).
+    """
     cmd = [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", f"pretrained={hf_dir},dtype={dtype}"]
     for path in include_paths:
         cmd += ["--include_path", str(path)]
@@ -59,6 +68,10 @@ def lm_eval_command(
     cmd += ["--device", device, "--batch_size", "1", "--output_path", str(output_path)]
     if limit is not None:
         cmd += ["--limit", str(limit)]
+    if apply_chat_template:
+        cmd += ["--apply_chat_template", "--fewshot_as_multiturn", str(fewshot_as_multiturn).lower()]
+        if system_instruction is not None:
+            cmd += ["--system_instruction", system_instruction]
     return cmd
 
 
@@ -155,6 +168,10 @@ def _lm_eval_text(score: PublishedScore, weights: str) -> str:
     last = f"  --seed {seed} --batch_size {batch} --device {device}"
     if template is not None:
         last += " --apply_chat_template" + (f" {shlex.quote(template)}" if template else "")
+        # the runs row's options, as the worker passed them (evals.variants.Variant.chat_options)
+        last += f" --fewshot_as_multiturn {str(run.get('fewshot_as_multiturn') is not False).lower()}"
+        if run.get("system_instruction"):
+            last += f" \\\n  --system_instruction {shlex.quote(str(run['system_instruction']))}"
     lines.append(last + f" --output_path {OUTPUT_DIR}")
     own = "the tokenizer's"
     said = "off" if template is None else f"on ({template or own})"
@@ -167,9 +184,11 @@ def _lm_eval_text(score: PublishedScore, weights: str) -> str:
 def chat_template(run: Mapping[str, Any]) -> str | None:
     """The run's chat template: None when off, "" for the tokenizer's own, else the template's name.
 
-    Read from the runs row's ``apply_chat_template`` (a boolean, or a template name) when it has one.
+    Read from the runs row's ``chat_template`` (a boolean: the model's own template), or from an
+    ``apply_chat_template`` value (a boolean, or a template name) when a row has that instead.
     """
-    value = run.get("apply_chat_template")
+    value = run.get("chat_template")
+    value = run.get("apply_chat_template") if value is None else value
     value = DEFAULT_CHAT_TEMPLATE if value is None else value
     if value is True or str(value).lower() == "true":
         return ""
@@ -198,6 +217,8 @@ def slmbench_command(score: PublishedScore) -> str:
     if kept:  # a user's suite: its suite file and task files are not in the checkout, the run kept a copy
         head += f"\n# the suite file (suite.yaml) and task files as the run used them: {kept}"
     where = f"# the score: task {score.task}, variant {run.get('variant_id')}, {score.metric} ({score.filter}) in the run summary"
+    if chat_template(run) is not None:  # the submission file sets it per variant: the same file, the same prompts
+        where += "\n# that variant's chat_template options (few-shot as multi-turn, system instruction) are in the submission"
     return f"# in an SLM Bench checkout (make setup; . .venv/bin/activate)\n{head}\n{command}\n{where}"
 
 

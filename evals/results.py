@@ -59,6 +59,7 @@ def unit_score_rows(run_id: str, unit: WorkUnit, results: dict[str, Any]) -> lis
                 "num_fewshot": results.get("n-shot", {}).get(unit.subtask, unit.num_fewshot or 0),
                 "task_version": str(results.get("versions", {}).get(unit.subtask, "")),
                 "task_config_hash": unit.task_config_hash,
+                "chat_template": unit.variant.chat_template,
             }
         )
     return rows
@@ -147,6 +148,11 @@ def runs_frame(
                 "submitted_by": card.submitted_by,
                 "backend": variant.backend,
                 "precision": variant.quantization,
+                "tensor_types": variant.tensor_types,
+                "chat_template": variant.chat_template,
+                "chat_template_sha256": variant.chat_template_sha256,
+                "fewshot_as_multiturn": variant.fewshot_as_multiturn,
+                "system_instruction": variant.system_instruction,
                 "suite": plan.suite,
                 "limit": plan.units[0].limit if plan.units else None,
                 "seed": plan.units[0].seed if plan.units else 0,

@@ -2,8 +2,9 @@
 
 For each quantized (GGUF) variant of a model in a run, the reference is the
 unquantized variant of the same model in the same run (same tasks, limit and
-seed, so the comparison is like for like): the same backend first (so only
-the weights differ), then FP32 before BF16 before FP16. Per category, and
+seed, so the comparison is like for like) with the same prompts (both with the
+chat template, or both without): the same backend first (so only the weights
+differ), then FP32 before BF16 before FP16. Per category, and
 for the aggregate (``category == "overall"``, the catalog weights
 renormalized over the categories both variants measured):
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from contracts.submission import FLOAT_PRECISIONS
+from contracts.quantizations import FLOAT_PRECISIONS
 from contracts.tables import RETENTION
 from evals.scoring import EDGE_CATEGORY, ScoringSpec, category_scores, task_scores
 
@@ -30,16 +31,20 @@ _REFERENCE_ORDER = ("FP32", "BF16", "FP16")
 
 def _references(runs: pl.DataFrame) -> pl.DataFrame:
     """One row per quantized variant: its reference variant, or none when the run has no unquantized variant."""
-    variants = runs.select("run_id", "variant_id", "model_name", "backend", "precision").unique()
+    # A run from before runs.chat_template existed (or a frame without it) applied no template.
+    chat = pl.col("chat_template").fill_null(False) if "chat_template" in runs.columns else pl.lit(False)
+    chat = chat.alias("chat_template")
+    variants = runs.select("run_id", "variant_id", "model_name", "backend", "precision", chat).unique()
     quantized = variants.filter(~pl.col("precision").is_in(list(FLOAT_PRECISIONS)))
     unquantized = variants.filter(pl.col("precision").is_in(list(FLOAT_PRECISIONS))).select(
         "run_id",
         "model_name",
+        "chat_template",
         pl.col("variant_id").alias("reference_variant_id"),
         pl.col("backend").alias("reference_backend"),
         pl.col("precision").alias("reference_precision"),
     )
-    pairs = quantized.join(unquantized, on=["run_id", "model_name"], how="inner").with_columns(
+    pairs = quantized.join(unquantized, on=["run_id", "model_name", "chat_template"], how="inner").with_columns(
         (pl.col("reference_backend") != pl.col("backend")).alias("_other_backend"),
         pl.col("reference_precision")
         .replace_strict({p: i for i, p in enumerate(_REFERENCE_ORDER)}, return_dtype=pl.Int64)

@@ -339,7 +339,11 @@ def build_leaderboard(
     A variant with nothing measured has no row: it cannot be ranked.
     """
     table = leaderboard(spec.categories)
-    current = latest_runs(runs).select(*_RUN_VARIANT, "model_name", "backend", "precision", "parameters", "test_model")
+    # A run from before runs.chat_template existed applied no template.
+    chat = pl.col("chat_template").fill_null(False)
+    current = latest_runs(runs).select(
+        *_RUN_VARIANT, "model_name", "backend", "precision", chat, "parameters", "test_model"
+    )
     scores = scores.join(current.select(_RUN_VARIANT), on=_RUN_VARIANT, how="semi")
     edge = edge.join(current.select(_RUN_VARIANT), on=_RUN_VARIANT, how="semi")
     scored_edge = edge.filter(pl.col("hardware_profile") == reference_profile(edge)) if not edge.is_empty() else edge

@@ -140,6 +140,8 @@ class ModelWorker:
             samples=None if unit.docs is None else {unit.subtask: range(*unit.docs)},
             task_manager=self.task_manager(),
             log_samples=True,
+            # lm-eval's own chat template handling; the backend renders the template (none: plain prompts)
+            **unit.variant.chat_options(),
             random_seed=unit.seed,
             numpy_random_seed=unit.seed,
             torch_random_seed=unit.seed,

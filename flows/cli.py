@@ -22,7 +22,7 @@ from evals.paths import WAREHOUSE
 from flows import settings
 
 if TYPE_CHECKING:
-    from contracts.submission import Problem, Submission
+    from contracts.submission import Problem, Quantization, Submission
     from evals.catalog import SuiteCatalog
     from evals.tasks_index import TaskIndex
 
@@ -36,7 +36,9 @@ def _validate(args: argparse.Namespace) -> int:
         shown = visible(str(path))  # a file name, too, could rewrite the terminal line
         try:
             submission = load_submission(path, from_pull_request=args.pull_request)
-            problems = [] if args.pull_request else _local_weight_problems(submission)
+            problems, names = [], [None] * len(submission.model.quantizations)
+            if not args.pull_request:
+                problems, names = _local_weights(submission)
         except SubmissionError as exc:
             problems = exc.problems
         if problems:
@@ -45,23 +47,36 @@ def _validate(args: argparse.Namespace) -> int:
             for problem in problems:
                 print(f"  - {problem}")
             continue
-        variants = ", ".join(q.name for q in submission.model.quantizations)
+        variants = ", ".join(_variant_label(q, n) for q, n in zip(submission.model.quantizations, names, strict=True))
         print(f"ok   {shown}: {submission.model.name} ({submission.model.parameters:,} parameters; {variants})")
     if failed:
         print(f"{failed} of {len(args.files)} submission(s) failed validation", file=sys.stderr)
     return 1 if failed else 0
 
 
-def _local_weight_problems(submission: Submission) -> list[Problem]:
-    """Local weights checked as a run would (GGUF headers, file kinds, fixture names); hub weights are not fetched.
+def _local_weights(submission: Submission) -> tuple[list[Problem], list[str | None]]:
+    """Local weights checked as a run would (GGUF headers, file kinds, fixture names), and the name each local
+    GGUF gives itself; hub weights are not fetched.
 
     Imported only when a submission names local weights: CI checks hub submissions with the contract alone.
     """
     if submission.model.local_path is None:
-        return []
-    from evals.variants import local_weight_problems
+        return [], [None] * len(submission.model.quantizations)
+    from evals.variants import check_local_weights
 
-    return local_weight_problems(submission)
+    check = check_local_weights(submission)
+    return check.problems, check.names
+
+
+def _variant_label(quant: Quantization, read: str | None) -> str:
+    """``Q4_1``, ``Q4_1 (read from the file)``, ``model.gguf (name read from the file at run time)``, + chat."""
+    if quant.name is not None:
+        label = quant.name
+    elif read is not None:
+        label = f"{read} (read from the file)"
+    else:
+        label = f"{quant.gguf_file or 'GGUF'} (name read from the file at run time)"
+    return label + (" with chat template" if quant.chat_template is not None else "")
 
 
 def _fixtures(args: argparse.Namespace) -> int:

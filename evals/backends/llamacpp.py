@@ -13,6 +13,10 @@ Many requests share their context (the options of one multiple-choice
 question), so requests are sorted by token sequence and each one evaluates
 only the suffix after the longest prefix already in llama.cpp's KV cache; the
 logits rows of that prefix are still in ``Llama.scores``.
+
+With lm-eval's ``apply_chat_template``, prompts go through the GGUF's own
+``tokenizer.chat_template``, rendered as HFLM renders a tokenizer's template
+(``evals.backends.chat``), so both backends send the model the same text.
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, po
 from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 from tqdm import tqdm
 
+from evals.backends import chat
 from evals.backends.errors import BackendError, MissingWeightsError
 from evals.backends.probe import GB, EdgeProbe
 from evals.backends.spec import BackendSpec
+from evals.gguf_files import GGUFFile, inspect_gguf
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -56,6 +62,7 @@ class LlamaCppLM(TemplateLM):
         self.spec = spec
         # Off only to check that reuse changes no number (tests).
         self.reuse_prefix = reuse_prefix
+        header = inspect_gguf(spec.path)
         # float32 unless asked: see BackendSpec.kv_cache_dtype for why not llama.cpp's float16.
         kv_type = {
             None: llama_cpp.GGML_TYPE_F32,
@@ -64,7 +71,7 @@ class LlamaCppLM(TemplateLM):
         }
         # Our window, not Llama.n_ctx(): llama.cpp may round its context up, but
         # Llama's token and logits buffers hold exactly the n_ctx we pass.
-        self._n_ctx = spec.n_ctx or _trained_context(spec)
+        self._n_ctx = spec.n_ctx or _trained_context(header)
         self._llama = llama_cpp.Llama(
             model_path=str(spec.path),
             # Every row of logits, not just the last: log-likelihoods need them all.
@@ -87,6 +94,13 @@ class LlamaCppLM(TemplateLM):
         self._strip_first_space = (
             metadata.get("tokenizer.ggml.model") == "llama"
             and metadata.get("tokenizer.ggml.add_space_prefix", "true").lower() != "false"
+        )
+        self._chat_template = header.chat_template
+        vocab = llama_cpp.llama_model_get_vocab(self._llama.model)
+        self._special_tokens = chat.special_tokens(
+            header.metadata,
+            llama_cpp.llama_vocab_n_tokens(vocab),
+            lambda token: llama_cpp.llama_vocab_get_text(vocab, token).decode("utf-8", errors="replace"),
         )
 
     @classmethod
@@ -135,6 +149,33 @@ class LlamaCppLM(TemplateLM):
 
     def _token_text(self, token: int) -> str:
         return self._llama.detokenize([token], special=True).decode("utf-8", errors="replace")
+
+    # -- chat templates (lm-eval's apply_chat_template) -------------------
+
+    @property
+    def tokenizer_name(self) -> str:
+        """What lm-eval names request caches by (HFLM uses the tokenizer's path)."""
+        return self.spec.path.stem
+
+    def chat_template(self, chat_template: bool | str = False) -> str | None:
+        """The GGUF's ``tokenizer.chat_template`` when asked for (lm-eval records it), else None."""
+        return self._chat_template if chat_template else None
+
+    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        """The prompt HFLM would build from ``chat_history`` with this GGUF's template (``evals.backends.chat``)."""
+        import jinja2
+
+        if self._chat_template is None:
+            raise BackendError(
+                f"apply_chat_template: {self.spec.path.name} carries no tokenizer.chat_template; "
+                "evaluate it without chat_template, or use a GGUF that ships one"
+            )
+        try:
+            return chat.render_chat(self._chat_template, chat_history, add_generation_prompt, self._special_tokens)
+        except jinja2.exceptions.TemplateError:
+            log.warning("the chat template refused the conversation; removing the system turns, as lm-eval's HFLM does")
+            history = chat.without_system(chat_history)
+            return chat.render_chat(self._chat_template, history, add_generation_prompt, self._special_tokens)
 
     # -- the KV cache -----------------------------------------------------
 
@@ -257,16 +298,12 @@ def _common_prefix(cached: np.ndarray, tokens: list[int]) -> int:
     return int(differ[0]) if differ.size else n
 
 
-def _trained_context(spec: BackendSpec) -> int:
+def _trained_context(header: GGUFFile) -> int:
     """The context length the GGUF file was trained with (its ``<arch>.context_length``)."""
-    import gguf
-
-    fields = gguf.GGUFReader(str(spec.path)).fields
-    arch = str(fields["general.architecture"].contents())
-    field = fields.get(f"{arch}.context_length")
-    if field is None:
-        raise BackendError(f"n_ctx: {str(spec.path)!r} records no context length; set n_ctx in the spec")
-    return int(field.contents())
+    length = header.metadata.get(f"{header.architecture}.context_length")
+    if not isinstance(length, int):
+        raise BackendError(f"n_ctx: {str(header.path)!r} records no context length; set n_ctx in the spec")
+    return length
 
 
 class LlamaCppProbe(EdgeProbe):

@@ -70,6 +70,7 @@ def _columns(spec: ScoringSpec, titles: dict[str, str], tasks: Sequence[str] = (
         BoardColumn("model", "Model", "text"),
         BoardColumn("parameters", "Params", "num"),
         BoardColumn("precision", "Quant", "text"),
+        BoardColumn("chat_template", "Chat template", "text"),
         BoardColumn("backend", "Backend", "text"),
         BoardColumn("aggregate", "Aggregate", "num", "score", normalized="aggregate_normalized"),
     ]

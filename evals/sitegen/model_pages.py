@@ -36,6 +36,10 @@ PROVENANCE = (
     ("pr_number", "Pull request"),
     ("head_sha", "Commit tested"),
     ("sandbox_isolation", "Code sandbox isolation"),
+    ("chat_template", "Chat template applied"),
+    ("chat_template_sha256", "Chat template sha256"),
+    ("fewshot_as_multiturn", "Few-shot as multi-turn chat"),
+    ("system_instruction", "System instruction"),
     ("started_at", "Started (UTC)"),
     ("finished_at", "Finished (UTC)"),
 )
@@ -79,15 +83,15 @@ def model_page(
 
 
 def variant_labels(variants: pl.DataFrame) -> dict[str, str]:
-    """Short column labels: the precision, with the backend where one precision runs on two backends."""
-    rows = variants.select("variant_id", "precision", "backend").to_dicts()
+    """Short column labels: the precision (+ chat with the chat template), with the backend where one such label
+    runs on two backends."""
+    rows = variants.select("variant_id", "precision", "backend", "chat_template").to_dicts()
+    for r in rows:
+        r["label"] = r["precision"] + (" + chat" if r["chat_template"] else "")
     counts: dict[str, int] = {}
     for r in rows:
-        counts[r["precision"]] = counts.get(r["precision"], 0) + 1
-    return {
-        r["variant_id"]: r["precision"] if counts[r["precision"]] == 1 else f"{r['precision']} ({r['backend']})"
-        for r in rows
-    }
+        counts[r["label"]] = counts.get(r["label"], 0) + 1
+    return {r["variant_id"]: r["label"] if counts[r["label"]] == 1 else f"{r['label']} ({r['backend']})" for r in rows}
 
 
 def _card_line(card: dict) -> str:
@@ -113,8 +117,8 @@ def _compare_link(name: str) -> str:
 
 
 def _variants_table(variants: pl.DataFrame, spec: ScoringSpec, titles: dict[str, str]) -> str:
-    header = ["Rank", "Variant", "Backend", "Precision", "Aggregate", "95% interval", "Normalized", "Coverage"]
-    header += [html(titles.get(c, c)) for c in spec.categories]
+    header = ["Rank", "Variant", "Backend", "Precision", "Chat template", "Aggregate", "95% interval"]
+    header += ["Normalized", "Coverage", *[html(titles.get(c, c)) for c in spec.categories]]
     rows = []
     for r in variants.iter_rows(named=True):
         rows.append(
@@ -123,6 +127,7 @@ def _variants_table(variants: pl.DataFrame, spec: ScoringSpec, titles: dict[str,
                 html(r["variant_id"]),
                 html(r["backend"]),
                 html(r["precision"]),
+                "yes" if r["chat_template"] else "no",
                 fmt(r["aggregate"], "score"),
                 f"{fmt(r['aggregate_ci_low'], 'score')} – {fmt(r['aggregate_ci_high'], 'score')}",
                 fmt(r["aggregate_normalized"], "score"),
@@ -130,7 +135,7 @@ def _variants_table(variants: pl.DataFrame, spec: ScoringSpec, titles: dict[str,
                 *[fmt(r[f"score_{c}"], "score") for c in spec.categories],
             ]
         )
-    return html_table(header, rows, ["r", "l", "l", "l", "r", "r", "r", "r", *["r"] * len(spec.categories)])
+    return html_table(header, rows, ["r", "l", "l", "l", "l", "r", "r", "r", "r", *["r"] * len(spec.categories)])
 
 
 def _retention(retention: pl.DataFrame, slug: str) -> str:
@@ -244,6 +249,7 @@ def _provenance(runs: pl.DataFrame, ids: list[str], labels: dict[str, str]) -> s
         rows.append([label, *values])
     for column, label in (("hardware", "Hardware"), ("versions", "Versions")):
         rows.append([label, *[_pairs(parsed_json(by_variant.get(v, {}).get(column))) for v in ids]])
+    rows.append(["Tensor types (GGUF)", *[_mix(by_variant.get(v, {}).get("tensor_types")) for v in ids]])
     rows.insert(0, ["Variant id", *[html(v) for v in ids]])
     note = "Each task score's <em>reproduce</em> link (under Task scores) gives the commands that measure it again.\n"
     return html_table(["", *[html(labels[v]) for v in ids]], rows) + "\n" + note
@@ -262,6 +268,19 @@ def _value(value: object) -> str:
     if hasattr(value, "strftime"):
         return value.strftime("%Y-%m-%d %H:%M:%S")  # type: ignore[attr-defined]
     return html(value)
+
+
+def _mix(text: str | None) -> str:
+    """A GGUF's tensor-type mix (``runs.tensor_types``) as each type's share of the weights and tensor count."""
+    mix = parsed_json(text)
+    total = sum(s.get("elements", 0) for s in mix.values() if isinstance(s, dict))
+    if not total:
+        return MISSING
+    return "<br>".join(
+        f"{html(name)}: {100.0 * share['elements'] / total:.1f}% of weights ({share['tensors']} tensors)"
+        for name, share in mix.items()
+        if isinstance(share, dict) and "elements" in share and "tensors" in share
+    )
 
 
 def _pairs(values: dict) -> str:

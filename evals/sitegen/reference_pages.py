@@ -19,6 +19,7 @@ import yaml
 
 import evals.retention as retention
 import evals.scoring as scoring
+from contracts.quantizations import ALIASES, GGUF_QUANTS
 from contracts.submission import Submission, parse_submission
 from evals.catalog import Catalog
 from evals.scoring import EDGE_REFERENCE_PATH, ScoringSpec, aggregate
@@ -52,6 +53,8 @@ def methodology_page(catalog: Catalog, spec: ScoringSpec, runs: pl.DataFrame, ed
                 for n, s in catalog.suites.items()
             ],
         ),
+        "## Chat templates\n",
+        _chat_templates(runs),
         "## Edge reference bounds\n",
         _edge_bounds(spec),
         "## Quantization retention\n",
@@ -118,6 +121,38 @@ def _tasks(catalog: Catalog) -> str:
     ]
     header = ["Task", "lm-eval task", "Category", "Metric", "Filter", "Few-shot", "Random baseline", "Suites"]
     return md_table(header, rows, ["l", "l", "l", "l", "l", "r", "r", "l"])
+
+
+def _chat_templates(runs: pl.DataFrame) -> str:
+    text = (
+        "Prompts are lm-eval's task prompts as they are, unless a submission sets `chat_template` on a variant "
+        "(`chat_template: true`, or its options `fewshot_as_multiturn` and `system_instruction`). Then every prompt "
+        "goes through the model's own chat template, as lm-eval's `--apply_chat_template` does: the template of "
+        "its tokenizer (`chat_template` in `tokenizer_config.json`, or `chat_template.jinja`) on transformers, the "
+        "GGUF's `tokenizer.chat_template` on llama.cpp, rendered the way transformers renders it on both backends, "
+        "so the two send a model the same text. Few-shot examples become alternating user and assistant turns "
+        "unless `fewshot_as_multiturn: false`. Such a variant is a row of its own (its variant id ends in "
+        "`--chat`, the leaderboard's Chat template column says yes), beside the same weights without the "
+        "template; its quantization retention is measured against an unquantized variant that also used it. "
+        "A variant whose weights carry no template is refused before anything runs.\n\n"
+    )
+    used = runs.filter(pl.col("chat_template").fill_null(False)) if "chat_template" in runs.columns else runs.clear()
+    if used.is_empty():
+        return text + "No published variant used a chat template in this data version.\n"
+    latest = used.unique(["model_name", "variant_id"], keep="last").sort("model_name", "variant_id")
+    rows = [
+        [
+            md_text(r["model_name"]),
+            md_text(r["variant_id"]),  # plain text: Markdown shows entities inside code spans as typed
+            "yes" if r["fewshot_as_multiturn"] else "no",
+            md_text(r["system_instruction"]) if r["system_instruction"] else "—",
+            md_text(str(r["chat_template_sha256"])[:12]),
+        ]
+        for r in latest.iter_rows(named=True)
+    ]
+    return text + md_table(
+        ["Model", "Variant", "Few-shot as multi-turn", "System instruction", "Template sha256"], rows
+    )
 
 
 def _user_tasks(runs: pl.DataFrame) -> str:
@@ -225,6 +260,8 @@ def submit_page() -> str:
         "pydantic model `contracts.submission.Submission`; the fields and the JSON schema below are generated from it.\n",
         "## Fields\n",
         _fields(schema),
+        "## Quantization names\n",
+        _quantization_names(),
         "## Worked example\n",
     ]
     for relative in EXAMPLES:
@@ -250,10 +287,22 @@ def submit_page() -> str:
     return "\n".join(parts)
 
 
+def _quantization_names() -> str:
+    aliases = ", ".join(f"`{a}` for `{n}`" for a, n in ALIASES.items())
+    return (
+        "`FP32`, `FP16` and `BF16` for safetensors (and float GGUF files); for GGUF files, every file type the "
+        "pinned llama.cpp loads, by the name its quantize tool uses: "
+        + ", ".join(f"`{n}`" for n in GGUF_QUANTS)
+        + f". Also accepted: {aliases}. A GGUF's `name` may be left out: it is read from the file's "
+        "`general.file_type` (as llama.cpp reads it), and a name the file contradicts is refused, naming both. "
+        "The tensor types the file actually holds are recorded with every run.\n"
+    )
+
+
 def _fields(schema: dict) -> str:
     defs = schema.get("$defs", {})
     sections = []
-    for name in ("ModelCard", "Quantization"):
+    for name in ("ModelCard", "Quantization", "ChatTemplate"):
         model = defs.get(name)
         if not model:
             continue
@@ -268,7 +317,9 @@ def _fields(schema: dict) -> str:
                     md_text(prop.get("description", "")),
                 ]
             )
-        where = "model" if name == "ModelCard" else "model.quantizations[]"
+        where = {"ModelCard": "model", "Quantization": "model.quantizations[]"}.get(
+            name, "model.quantizations[].chat_template"
+        )
         sections.append(f"`{where}`:\n\n" + md_table(["Field", "Type", "Required", "Description"], rows))
     return "\n".join(sections)
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from contracts.submission import FLOAT_PRECISIONS, HF_REPO_RE, REVISION_RE
+from contracts.quantizations import FLOAT_PRECISIONS
+from contracts.submission import HF_REPO_RE, REVISION_RE
 from evals.retention import OVERALL
 from evals.retention import retention as quantization_retention
 from evals.scoring import ScoringSpec, task_scores
@@ -124,6 +125,7 @@ def board_data(snapshot: Snapshot, spec: ScoringSpec, slugs: dict[str, str], car
         "variant",
         "backend",
         "precision",
+        "chat_template",
         "parameters",
         "params_label",
         "bucket",
@@ -157,6 +159,7 @@ def board_data(snapshot: Snapshot, spec: ScoringSpec, slugs: dict[str, str], car
                 r["variant_id"],
                 r["backend"],
                 r["precision"],
+                "yes" if r["chat_template"] else "no",
                 params,
                 parameters_label(params) if params is not None else None,
                 parameters_bucket(params),

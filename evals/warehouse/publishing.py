@@ -6,6 +6,7 @@ writes no version), so a publish that crashed anywhere finishes when run again.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -14,7 +15,7 @@ import polars as pl
 from contracts.checks import CatalogDomains
 from contracts.expectations import ValidationReport, validate
 from contracts.tables import EDGE, LEADERBOARD, MODELS, RUNS, SAMPLES, SCORES, leaderboard
-from evals.scoring import ScoringSpec, build_leaderboard
+from evals.scoring import ScoringSpec, build_leaderboard, latest_runs
 from evals.warehouse.staging import ContractError
 from evals.warehouse.storage import PUBLISHED, STAGING, current_version, merge, merge_once, overwrite, read_table, retry
 
@@ -128,8 +129,25 @@ def _registry_rows(runs: pl.DataFrame, current: pl.DataFrame) -> pl.DataFrame:
         pl.col("run_id").alias("last_run_id"),
         "test_model",
     )
+    rows = rows.join(_gguf_tensor_types(runs), on="name", how="left")
     rows = rows.join(current.select("name", "first_published_at"), on="name", how="left").with_columns(
         pl.col("first_published_at").fill_null(pl.lit(now, dtype=pl.Datetime("us", "UTC"))),
         pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("last_published_at"),
     )
     return MODELS.conform(rows.select(MODELS.names))
+
+
+def _gguf_tensor_types(runs: pl.DataFrame) -> pl.DataFrame:
+    """Per model: ``{variant_id: tensor-type mix}`` over the latest published run of each GGUF variant, as JSON.
+
+    The registry has one row per model and a mix belongs to a variant, so the column maps variants to mixes;
+    each variant's own run carries its mix in ``runs.tensor_types``.
+    """
+    variants = latest_runs(runs).filter(pl.col("tensor_types").is_not_null())
+    mixes: dict[str, dict[str, object]] = {}
+    for row in variants.sort("variant_id").iter_rows(named=True):
+        mixes.setdefault(row["model_name"], {})[row["variant_id"]] = json.loads(row["tensor_types"])
+    return pl.DataFrame(
+        {"name": list(mixes), "gguf_tensor_types": [json.dumps(m, sort_keys=True) for m in mixes.values()]},
+        schema={"name": pl.String, "gguf_tensor_types": pl.String},
+    )

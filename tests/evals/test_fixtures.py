@@ -12,11 +12,14 @@ sentences:
   Tolerance 0.1 on SENTENCE (measured 0.017).
 - Q4_K_M: 0.03-0.53. Tolerance 2.0, which still catches a broken export (a
   wrong Q/K permutation costs tens of nats).
+- Q4_1 and Q5_1 (legacy quantizations): 0.01-0.05 on the trained model, 0.3-0.73 on
+  the untrained one, whose logits are nearly flat. Tolerance 2.0, as Q4_K_M.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -24,9 +27,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evals.fixtures import MODEL_NAMES, TRAINED, UNTRAINED, build_all
+from evals.fixtures import MODEL_NAMES, TRAINED, UNTRAINED, VARIANTS, build_all
+from evals.fixtures.build import DERIVED_SOURCES, MANIFEST, NO_BYTES, TRAINING_SOURCES
+from evals.fixtures.chat_template import DEMO_CHAT_TEMPLATE
 from evals.fixtures.quantize import tensor_types
 from evals.fixtures.recipe import Recipe
+from evals.gguf_files import inspect_gguf
 
 llama_cpp = pytest.importorskip("llama_cpp")
 torch = pytest.importorskip("torch")
@@ -38,7 +44,7 @@ SENTENCE = (
 )
 PROMPT = "question: dan has 4 stickers. he gets 3 more."
 GREEDY_TOKENS = 16
-TOLERANCE = {"F32": 1e-3, "Q8_0": 0.1, "Q4_K_M": 2.0}
+TOLERANCE = {"F32": 1e-3, "Q8_0": 0.1, "Q4_K_M": 2.0, "Q4_1": 2.0, "Q5_1": 2.0}
 
 
 # --- helpers -------------------------------------------------------------------
@@ -120,22 +126,48 @@ def test_build_is_complete_and_cached(demo_models) -> None:
     assert set(demo_models) == set(MODEL_NAMES)
     for m in demo_models.values():
         assert {p.name for p in m.hf_dir.iterdir()} >= {"config.json", "model.safetensors", "tokenizer.json"}
-        assert set(m.gguf) == {"F32", "Q8_0", "Q4_K_M"}
+        assert set(m.gguf) == set(VARIANTS) == {"F32", "Q8_0", "Q4_K_M", "Q4_1", "Q5_1"}
         assert hashlib.sha256((m.hf_dir / "model.safetensors").read_bytes()).hexdigest() == m.digest
     # Same recipe: the second call reuses the files rather than rebuilding.
     assert build_all() == demo_models
     assert demo_models[TRAINED].digest != demo_models[UNTRAINED].digest
 
 
-def test_two_short_builds_are_byte_identical(tmp_path: Path) -> None:
-    """The whole pipeline (corpus, tokenizer, training, GGUF, quantization) twice, on a short
-    recipe so it costs seconds: same weights, same GGUF bytes."""
+def test_two_short_builds_are_byte_identical_and_new_quantizations_need_no_training(tmp_path: Path) -> None:
+    """The whole pipeline (corpus, tokenizer, training, template, GGUF, quantization) twice, on a short
+    recipe so it costs seconds: same weights, same GGUF bytes. The first build starts with one
+    quantization and then gets the rest: they are derived from the weights already trained, in seconds,
+    with no training stage, and come out byte-identical to a build that made them all at once."""
     short = replace(Recipe(), corpus_docs=2000, plan=replace(Recipe().plan, steps=20))
-    first, second = build_all(tmp_path / "a", recipe=short), build_all(tmp_path / "b", recipe=short)
+    first = build_all(tmp_path / "a", recipe=short, quantized=("Q8_0",))
+    assert set(first[TRAINED].gguf) == {"F32", "Q8_0"}
+    weights = (first[TRAINED].hf_dir / "model.safetensors").read_bytes()
+    first = build_all(tmp_path / "a", recipe=short)
+    assert (first[TRAINED].hf_dir / "model.safetensors").read_bytes() == weights
+    timings = json.loads((tmp_path / "a" / TRAINED / MANIFEST).read_text())["timings_s"]
+    assert TRAINED not in timings and "tokenizer" not in timings, timings  # derived only
+    assert f"{TRAINED} quantize" in timings
+    second = build_all(tmp_path / "b", recipe=short)
     for name, model in first.items():
         assert second[name].digest == model.digest, name
+        assert set(model.gguf) == set(VARIANTS)
         for variant, path in model.gguf.items():
             assert second[name].gguf[variant].read_bytes() == path.read_bytes(), (name, variant)
+
+
+def test_every_fixture_module_is_in_one_digest() -> None:
+    """A module that changes the fixture bytes must be in a stage's digest, or its edits would serve stale files."""
+    modules = {p.name for p in (Path(build_all.__code__.co_filename).parent).glob("*.py")}
+    listed = [*TRAINING_SOURCES, *DERIVED_SOURCES, *NO_BYTES]
+    assert sorted(listed) == sorted(modules) and len(set(listed)) == len(listed)
+
+
+def test_hf_folder_and_every_gguf_carry_the_chat_template(demo_models, hf_models) -> None:
+    for name, model in demo_models.items():
+        tok, _ = hf_models[name]
+        assert tok.chat_template == DEMO_CHAT_TEMPLATE
+        for path in model.gguf.values():  # the quantizer keeps the F32 file's metadata
+            assert inspect_gguf(path).chat_template == DEMO_CHAT_TEMPLATE, path
 
 
 @pytest.mark.slow
@@ -228,7 +260,7 @@ def test_tokenization_matches(hf_models, llamas, name: str) -> None:
         assert llm.tokenize(text.encode(), add_bos=True, special=False) == tok(text).input_ids, text
 
 
-@pytest.mark.parametrize("variant", ["F32", "Q8_0", "Q4_K_M"])
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_loglikelihood_agrees(hf_models, llamas, name: str, variant: str) -> None:
     tok, model = hf_models[name]

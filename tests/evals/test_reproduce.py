@@ -110,3 +110,16 @@ def test_a_user_task_is_reproduced_from_the_task_files_its_run_kept() -> None:
     assert argv[argv.index("--include_path") + 1] == kept
     assert f"task files as the run used them: {kept}" in shown.slmbench
     assert "--batch-size 4 --tasks-dir" in shown.slmbench
+
+
+def test_a_chat_variant_carries_the_runs_template_options() -> None:
+    chat = RUN | {"chat_template": True, "fewshot_as_multiturn": False, "system_instruction": "Don't guess; $(id)"}
+    shown = reproduce(_score(chat))
+    argv = _argv(shown.lm_eval)
+    assert "--apply_chat_template" in argv and argv[argv.index("--fewshot_as_multiturn") + 1] == "false"
+    assert argv[argv.index("--system_instruction") + 1] == "Don't guess; $(id)"
+    assert "chat_template options" in shown.slmbench
+    default = _argv(reproduce(_score(RUN | {"chat_template": True, "fewshot_as_multiturn": True})).lm_eval)
+    assert default[default.index("--fewshot_as_multiturn") + 1] == "true" and "--system_instruction" not in default
+    for off in (RUN | {"chat_template": False}, RUN | {"chat_template": None}):
+        assert "--apply_chat_template" not in _argv(reproduce(_score(off)).lm_eval)

@@ -96,3 +96,16 @@ def test_zero_reference_is_not_measured_and_no_reference_no_rows() -> None:
     assert by_category(frame, "q4") == {"math": None, OVERALL: None}
     alone = retention(runs(("q4", "llamacpp", "Q4_K_M")), scores({"q4": {"slmb_facts": 0.5}}), default_spec())
     assert alone.is_empty() and alone.schema == RETENTION.schema
+
+
+def test_a_chat_template_variant_is_compared_with_one_that_saw_the_same_prompts() -> None:
+    frame = runs(
+        ("fp32", "transformers", "FP32"),
+        ("fp32-chat", "transformers", "FP32"),
+        ("q8-chat", "llamacpp", "Q8_0"),
+        ("q4", "llamacpp", "Q4_K_M"),
+    ).with_columns(pl.Series("chat_template", [False, True, True, None]))  # None: a row from before the column
+    values = {"slmb_facts": 0.8, "slmb_yesno": 0.6}
+    kept = retention(frame, scores({v: values for v in ("fp32", "fp32-chat", "q8-chat", "q4")}), default_spec())
+    pairs = kept.filter(pl.col("category") == OVERALL).select("variant_id", "reference_variant_id").rows()
+    assert sorted(pairs) == [("q4", "fp32"), ("q8-chat", "fp32-chat")]

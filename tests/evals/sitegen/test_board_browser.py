@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlparse
 import polars as pl
 import pytest
 
-from contracts.submission import FLOAT_PRECISIONS
+from contracts.quantizations import FLOAT_PRECISIONS
 from tests.evals.sitegen.sites import BuiltSite
 from tests.evals.sitegen.test_browser import _open
 from tests.evals.sitegen.warehouses import BROKEN_REASON, QUEUE, TEST_MODELS
