@@ -32,6 +32,7 @@ class UnitOutcome:
     samples: list[dict[str, Any]]
     duration_s: float
     sandbox_isolation: str | None = None  # the sandbox mode its generated programs ran under; None: it ran none
+    node: str | None = None  # the Ray node that evaluated it (None outside Ray)
 
 
 class UnitCache:
@@ -67,7 +68,12 @@ def write_outcome(folder: Path, outcome: UnitOutcome, meta: dict[str, Any]) -> N
     # META last: its presence marks a complete entry.
     (folder / META).write_text(
         json.dumps(
-            {**meta, "duration_s": outcome.duration_s, "sandbox_isolation": outcome.sandbox_isolation},
+            {
+                **meta,
+                "duration_s": outcome.duration_s,
+                "sandbox_isolation": outcome.sandbox_isolation,
+                "node": outcome.node,
+            },
             indent=1,
             sort_keys=True,
             default=str,

@@ -23,20 +23,19 @@ from typing import Any
 from evals.cache import UnitOutcome
 from evals.edge import EdgeReport
 from evals.planning import WorkUnit
+from evals.shipping import Shipment, cluster_spans_nodes, driver_node, ship
 from evals.variants import Variant
 
 # Environment every Ray worker process gets: offline, quiet, no telemetry,
 # and the Prefect API of the driver, so no worker starts its own Prefect server.
+# Settings only, never paths: a worker on another node has a disk of its own
+# (HF_HOME, SLMBENCH_HOME and the like are set on each node; evals.shipping).
 _FORWARDED_ENV = (
     "PREFECT_API_URL",
     "PREFECT_API_KEY",
     "HF_HUB_OFFLINE",
     "HF_DATASETS_OFFLINE",
     "TRANSFORMERS_OFFLINE",
-    "HF_HOME",
-    "HF_DATASETS_CACHE",
-    "SLMBENCH_HOME",
-    "SLMBENCH_CACHE_DIR",
     "SLMBENCH_SANDBOX_ISOLATION",  # the operator's sandbox settings hold where the code runs
     "SLMBENCH_SANDBOX_MIN_ISOLATION",
     "TOKENIZERS_PARALLELISM",
@@ -81,15 +80,20 @@ class PoolOptions:
         return PoolOptions(workers, threads, use_gpu, self.max_restarts)
 
 
+class ActorLost(RuntimeError):
+    """A worker went away with its node (or for good) while it held a unit; the unit can run on another."""
+
+
 def is_transient(error: BaseException) -> bool:
     """An error worth another try: the cluster or the network failed, not the unit itself.
 
     A worker process that dies is already restarted and its call retried by Ray
-    (``max_restarts``/``max_task_retries``); what reaches the caller has outlived that.
+    (``max_restarts``/``max_task_retries``); what reaches the caller has outlived that,
+    or lost its node (:class:`ActorLost`).
     """
     from ray.exceptions import ObjectLostError, RaySystemError
 
-    return isinstance(error, RaySystemError | ObjectLostError | ConnectionError | TimeoutError)
+    return isinstance(error, ActorLost | RaySystemError | ObjectLostError | ConnectionError | TimeoutError)
 
 
 def ensure_ray() -> None:
@@ -108,14 +112,29 @@ def ensure_ray() -> None:
     )
 
 
-def _weights_bytes(variant: Variant) -> int:
+def weights_bytes(variant: Variant) -> int:
     path = Path(variant.path)
     files = path.rglob("*.safetensors") if path.is_dir() else [path]
     return sum(f.stat().st_size for f in files)
 
 
 class WorkerPool:
-    """Actors for one variant, started on first use and lent one unit at a time."""
+    """Actors for one variant, started on first use and lent one unit at a time.
+
+    Actors are spread over the cluster's nodes (Ray's ``SPREAD`` scheduling
+    strategy, one actor at a time as the pool grows: a pool needs no gang of
+    actors placed together, and an actor Ray restarts after a crash may land on
+    any node with room). On a cluster of several nodes, the actors on other nodes
+    get the weights and task folders through the object store (``evals.shipping``).
+
+    A unit whose actor loses its node is not left waiting for Ray to restart the
+    actor somewhere (with the node gone there may be no room for it): the actor is
+    dropped, and the unit fails with :class:`ActorLost`, which the caller retries
+    on the pool's other actors. The pool then keeps one actor fewer (at least one).
+    """
+
+    # How often a waiting unit checks that its actor's node is still in the cluster.
+    NODE_CHECK_S = 2.0
 
     def __init__(
         self, variant: Variant, include_paths: tuple[str, ...], include_builtin: bool, options: PoolOptions, seed: int
@@ -127,6 +146,9 @@ class WorkerPool:
         self.seed = seed
         self._idle: queue.Queue[Any] = queue.Queue()
         self._actors: list[Any] = []
+        self._nodes: dict[Any, Any] = {}  # actor -> its node id, or the pending reply that tells it
+        self._lost = 0
+        self._shipment: Shipment | None = None
         self._lock = threading.Lock()
 
     def _start_actor(self) -> Any:
@@ -143,51 +165,100 @@ class WorkerPool:
             # A second slot so a health or pid query is answered while a unit runs;
             # the pool still lends each actor to one unit at a time.
             max_concurrency=2,
+            scheduling_strategy="SPREAD",
         )
-        return actor_cls.remote(
+        actor = actor_cls.remote(
             self.variant,
             self.include_paths,
             device="cuda" if self.options.use_gpu else "cpu",
             n_threads=threads,
             seed=self.seed,
             include_builtin_tasks=self.include_builtin,
+            shipment=self._ship(),
         )
+        self._nodes[actor] = actor.node_id.remote()
+        return actor
+
+    def _ship(self) -> Shipment | None:
+        """The weights and task folders in the object store, once per pool, when another node may need them."""
+        if self._shipment is None and cluster_spans_nodes():
+            tasks = tuple(ship(Path(p), "tasks") for p in self.include_paths)
+            weights = ship(Path(self.variant.path), "weights", self.variant.weights_digest)
+            self._shipment = Shipment(driver_node(), weights, tasks)
+        return self._shipment
 
     def _acquire(self) -> Any:
         with self._lock:
             if not self._actors:
                 ensure_ray()
-                self.options = self.options.resolved(_weights_bytes(self.variant))
-            if self._idle.empty() and len(self._actors) < (self.options.workers or 1):
+                self.options = self.options.resolved(weights_bytes(self.variant))
+            capacity = max(1, (self.options.workers or 1) - self._lost)
+            if self._idle.empty() and len(self._actors) < capacity:
                 actor = self._start_actor()
                 self._actors.append(actor)
                 return actor
         return self._idle.get()
 
-    def run(self, unit: WorkUnit) -> UnitOutcome:
+    def _call(self, actor: Any, method: str, *args: Any) -> Any:
+        """``actor.method(*args)``, lending the actor for the call; raises :class:`ActorLost` if it goes away."""
+        import ray
+        from ray.exceptions import ActorDiedError, ActorUnavailableError
+
+        reply = getattr(actor, method).remote(*args)
+        try:
+            while not ray.wait([reply], timeout=self.NODE_CHECK_S)[0]:
+                if self._node_gone(actor):
+                    raise ActorLost(f"the node of a {self.variant.variant_id} worker left the cluster mid-call")
+            result = ray.get(reply)
+        except (ActorLost, ActorDiedError, ActorUnavailableError) as exc:
+            self._drop(actor)
+            if isinstance(exc, ActorLost):
+                raise
+            raise ActorLost(f"a {self.variant.variant_id} worker died: {exc}") from exc
+        except BaseException:
+            self._idle.put(actor)  # the unit failed, not the actor
+            raise
+        self._idle.put(actor)
+        return result
+
+    def _node_gone(self, actor: Any) -> bool:
         import ray
 
-        actor = self._acquire()
-        try:
-            return ray.get(actor.run.remote(unit))
-        finally:
-            self._idle.put(actor)
+        node = self._nodes.get(actor)
+        if isinstance(node, ray.ObjectRef):
+            if not ray.wait([node], timeout=0)[0]:
+                return False  # still starting: Ray restarts an actor lost before it answered
+            node = self._nodes[actor] = ray.get(node)
+        return not any(n["NodeID"] == node and n["Alive"] for n in ray.nodes())
+
+    def _drop(self, actor: Any) -> None:
+        import ray
+
+        with self._lock:
+            if actor in self._actors:
+                self._actors.remove(actor)
+                self._lost += 1
+            self._nodes.pop(actor, None)
+        ray.kill(actor, no_restart=True)
+
+    def run(self, unit: WorkUnit) -> UnitOutcome:
+        return self._call(self._acquire(), "run", unit)
 
     def measure_edge(self, run_id: str) -> EdgeReport:
         """Edge figures from one of this variant's actors; call it when no unit runs on the node."""
-        import ray
-
-        actor = self._acquire()
-        try:
-            return ray.get(actor.measure_edge.remote(run_id))
-        finally:
-            self._idle.put(actor)
+        return self._call(self._acquire(), "measure_edge", run_id)
 
     def actor_pids(self) -> list[int]:
         """The worker processes (for tests that kill one mid-unit)."""
         import ray
 
         return ray.get([a.__ray_call__.remote(lambda self: os.getpid()) for a in self._actors])
+
+    def actor_nodes(self) -> list[str]:
+        """The node each actor runs on."""
+        import ray
+
+        return ray.get([a.node_id.remote() for a in self._actors])
 
     def shutdown(self) -> None:
         import ray
@@ -196,3 +267,5 @@ class WorkerPool:
             for actor in self._actors:
                 ray.kill(actor)
             self._actors.clear()
+            self._nodes.clear()
+            self._shipment = None  # the object store frees the shipped chunks

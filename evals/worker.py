@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from evals.cache import UnitOutcome
 from evals.edge import EdgeReport
 from evals.planning import WorkUnit
 from evals.sandbox import require_isolation
+from evals.shipping import Shipment, current_node
 from evals.variants import Variant
 
 
@@ -44,6 +46,7 @@ class ModelWorker:
         n_threads: int | None = None,
         seed: int = 1234,
         include_builtin_tasks: bool = False,
+        shipment: Shipment | None = None,
     ) -> None:
         from evals.backends import load_backend
 
@@ -53,10 +56,14 @@ class ModelWorker:
             # One fixed thread count per worker, so workers share cores evenly.
             torch.set_num_threads(n_threads)
         self.variant = variant
+        weights = Path(variant.path)
+        if shipment is not None and shipment.applies_here():  # another node: the driver's paths are not here
+            weights, include_paths = shipment.land()
         self.include_paths = include_paths
         self.include_builtin_tasks = include_builtin_tasks
         started = time.perf_counter()
-        self.lm = load_backend(backend_spec(variant, device=device, n_threads=n_threads, seed=seed))
+        located = replace(variant, path=str(weights))
+        self.lm = load_backend(backend_spec(located, device=device, n_threads=n_threads, seed=seed))
         self.load_s = time.perf_counter() - started
         self._task_manager: Any = None
 
@@ -97,7 +104,9 @@ class ModelWorker:
         # A JSON round trip: plain data crosses process boundaries and files alike.
         results = json.loads(json.dumps(out, default=str))
         samples = json.loads(json.dumps(samples, default=str))
-        return UnitOutcome(results, samples, time.perf_counter() - started, sandbox_isolation=isolation)
+        return UnitOutcome(
+            results, samples, time.perf_counter() - started, sandbox_isolation=isolation, node=current_node()
+        )
 
     def measure_edge(
         self, run_id: str, *, prompt_tokens: int = 512, gen_tokens: int = 128, repetitions: int = 5
@@ -116,3 +125,7 @@ class ModelWorker:
 
     def ping(self) -> str:
         return self.variant.variant_id
+
+    def node_id(self) -> str | None:
+        """The Ray node this worker runs on (None outside Ray)."""
+        return current_node()

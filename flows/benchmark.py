@@ -1,7 +1,8 @@
 """Flow ``benchmark_submission``: a submission file in, measured and staged scores out.
 
 validate -> suite, task index, weights -> plan -> run folder
--> per variant: Ray actors, one Prefect task per unit, then its edge unit
+-> waves of variants loaded together (all at once where the cluster has room): Ray actors,
+   one Prefect task per unit, then the wave's edge units one at a time
 -> frames (scores, edge, runs) in the run folder -> contracts -> staging tables -> summary artifact
 """
 
@@ -28,6 +29,7 @@ from tasks.benchmark import (
     locate_weights,
     measure_edge,
     open_run,
+    place_workers,
     plan_benchmark,
     report_summary,
     run_unit,
@@ -85,17 +87,19 @@ def benchmark_submission(
     print(f"run {run.run_id}: {len(plan.units)} units, {len(plan.variants)} variant(s) -> {run.run_dir}")
 
     progress = Progress(plan.units)
-    pool_options = PoolOptions(workers=workers, threads_per_worker=threads_per_worker)
+    placement = place_workers(plan, PoolOptions(workers=workers, threads_per_worker=threads_per_worker))
     reports: list[UnitReport] = []
     edge: list[EdgeReport] = []
-    for variant in plan.variants:  # one variant's actors at a time: each holds a loaded model
-        pool = start_workers(plan, variant, pool_options)
-        units = plan.units_of(variant)
-        runs = run_unit.map(units, unmapped(pool), unmapped(run.run_dir), unmapped(progress))
+    for wave in placement.waves:  # the variants loaded together: all at once where the cluster has room
+        pools = start_workers(plan, wave)
+        units = [u for u in plan.units if u.variant.variant_id in pools]  # largest first, variants interleaved
+        runs = run_unit.map(
+            units, [pools[u.variant.variant_id] for u in units], unmapped(run.run_dir), unmapped(progress)
+        )
         reports += unit_reports(units, runs, progress)
-        if plan.measure_edge:  # after the variant's units, so nothing else runs meanwhile
-            edge.append(measure_edge(pool, run, progress))
-        stop_workers(pool)
+        if plan.measure_edge:  # after the wave's units, one at a time: nothing else runs on the node meanwhile
+            edge += [measure_edge(pool, run, progress) for pool in pools.values()]
+        stop_workers(pools)
 
     frames = collect_results(run, plan, submission, reports, edge)
     status = stage_results(frames, warehouse, plan, run)

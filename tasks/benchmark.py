@@ -9,6 +9,7 @@ locating weights (the hub) and running a unit (the Ray cluster).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,9 @@ from evals.cache import UnitCache
 from evals.catalog import SuiteCatalog, load_suite
 from evals.edge import EdgeReport
 from evals.execution import UnitReport, execute_unit, failure_cause
+from evals.placement import Cluster, Placement, VariantLoad, Wave, place
 from evals.planning import Plan, PlanOptions, WorkUnit, index_tasks, make_plan
-from evals.pool import PoolOptions, WorkerPool, ensure_ray, is_transient
+from evals.pool import PoolOptions, WorkerPool, ensure_ray, is_transient, weights_bytes
 from evals.progress import Progress
 from evals.results import run_results
 from evals.runs import RunFolder, RunFrames, RunInfo, start_run
@@ -139,15 +141,45 @@ def open_run(
     )
 
 
-@task(name="start-workers", cache_policy=NO_CACHE)
-def start_workers(plan: Plan, variant: Variant, options: PoolOptions) -> WorkerPool:
-    """A pool for the variant; actors start on the first unit that misses the cache."""
+@task(name="place-workers", cache_policy=NO_CACHE)
+def place_workers(plan: Plan, options: PoolOptions) -> Placement:
+    """Which variants are loaded together, with how many workers each, on this cluster (``evals.placement``).
+
+    Only units that miss the cache count; Ray starts only when some variant needs an actor.
+    """
     cache = UnitCache()
-    if plan.measure_edge or any(cache.get(u.cache_key) is None for u in plan.units_of(variant)):
+    loads = [
+        VariantLoad(
+            variant.variant_id,
+            units=sum(cache.get(u.cache_key) is None for u in plan.units_of(variant)),
+            edge=plan.measure_edge,
+            weights_bytes=weights_bytes(variant),
+        )
+        for variant in plan.variants
+    ]
+    cluster = Cluster(cpus=os.cpu_count() or 1)
+    if any(load.actors_needed for load in loads):
+        import ray
+
         # Ray here, in the flow's own thread, not in a unit's: Ray's daemons are bound
         # (PR_SET_PDEATHSIG) to the thread that starts them and die when it ends.
         ensure_ray()
-    return WorkerPool(variant, plan.include_paths, plan.needs_builtin_tasks, options, seed=plan.seed)
+        cluster = Cluster.from_resources(ray.cluster_resources())
+    placement = place(loads, cluster, options)
+    get_run_logger().info("placement:\n%s", placement.describe())
+    return placement
+
+
+@task(name="start-workers", cache_policy=NO_CACHE)
+def start_workers(plan: Plan, wave: Wave) -> dict[str, WorkerPool]:
+    """A pool for each variant of the wave; actors start on the first unit that misses the cache."""
+    return {
+        variant.variant_id: WorkerPool(
+            variant, plan.include_paths, plan.needs_builtin_tasks, wave.pools[variant.variant_id], seed=plan.seed
+        )
+        for variant in plan.variants
+        if variant.variant_id in wave.pools
+    }
 
 
 def _unit_run_name() -> str:
@@ -201,8 +233,9 @@ def measure_edge(pool: WorkerPool, run: RunInfo, progress: Progress) -> EdgeRepo
 
 
 @task(name="stop-workers", cache_policy=NO_CACHE)
-def stop_workers(pool: WorkerPool) -> None:
-    pool.shutdown()
+def stop_workers(pools: dict[str, WorkerPool]) -> None:
+    for pool in pools.values():
+        pool.shutdown()
 
 
 @task(name="collect-results", cache_policy=NO_CACHE)
