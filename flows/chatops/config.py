@@ -66,7 +66,7 @@ class ChatOpsConfig:
             github_api_url=env.get("SLMBENCH_GITHUB_API_URL", "https://api.github.com").rstrip("/"),
             maintainers=frozenset(maintainers),
             max_body_bytes=int(max_body),
-            warehouse=env.get("SLMBENCH_paths.WAREHOUSE", paths.WAREHOUSE),
+            warehouse=env.get("SLMBENCH_WAREHOUSE", paths.WAREHOUSE),
             results_url=env.get("SLMBENCH_RESULTS_URL") or None,
             state_dir=Path(env["SLMBENCH_CHATOPS_DIR"])
             if env.get("SLMBENCH_CHATOPS_DIR")

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -16,6 +16,9 @@ import pytest
 from flows.chatops.signature import sign
 from tests.flows.chatops.github_standin import GitHubStandIn
 from tests.servers import serving
+
+if TYPE_CHECKING:
+    from flows.chatops.dispatch import ChatOps
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 SECRET = b"test-secret"
@@ -52,6 +55,7 @@ class Receiver:
     github: GitHubStandIn
     github_url: str
     state_dir: Path
+    ops: ChatOps | None = None  # the receiver's own, to wait for the runs it creates after answering
 
     def audit_records(self) -> list[dict[str, Any]]:
         from flows.chatops.audit import AuditLog
@@ -65,7 +69,9 @@ class Receiver:
         delivery: str | None = None,
         signature: str | None = "sign",
         raw: bytes | None = None,
+        settle: bool = True,
     ) -> httpx.Response:
+        """Deliver one request; with ``settle``, return once the runs it was answered for exist in Prefect."""
         body = raw if raw is not None else httpx.Request("POST", "/", json=payload).content
         headers = {
             "X-GitHub-Event": event,
@@ -76,7 +82,10 @@ class Receiver:
             headers["X-Hub-Signature-256"] = sign(SECRET, body)
         elif signature is not None:
             headers["X-Hub-Signature-256"] = signature
-        return httpx.post(f"{self.url}/webhook", content=body, headers=headers, timeout=30)
+        response = httpx.post(f"{self.url}/webhook", content=body, headers=headers, timeout=30)
+        if settle and self.ops is not None:
+            self.ops.drain()
+        return response
 
 
 @pytest.fixture(scope="session")
@@ -85,6 +94,7 @@ def receiver(
 ) -> Iterator[Receiver]:
     from flows.chatops.app import create_app
     from flows.chatops.config import ChatOpsConfig
+    from flows.chatops.dispatch import new_chatops
     from flows.chatops.server import uvicorn_config
 
     standin, github_url = github
@@ -98,10 +108,11 @@ def receiver(
             "SLMBENCH_CHATOPS_DIR": str(state_dir),
         }
     )
-    app = create_app(config)
+    ops = new_chatops(config)
+    app = create_app(config, ops)
     # the receiver's own server settings (header deadline, connection cap), as `slmbench webhook` runs it
     with serving(app, uvicorn_config(app, config, "127.0.0.1", 0, log_level="warning", lifespan="off")) as url:
-        yield Receiver(url, standin, github_url, state_dir)
+        yield Receiver(url, standin, github_url, state_dir, ops)
 
 
 _COMMENT_IDS = itertools.count(1)
