@@ -83,6 +83,7 @@ class Wave:
     """Variants whose actors are loaded together; ``pools[variant_id]`` is each one's resolved pool options."""
 
     pools: Mapping[str, PoolOptions]
+    units: Mapping[str, int]  # units each variant still has to run (cache misses)
 
     @property
     def variant_ids(self) -> tuple[str, ...]:
@@ -131,7 +132,9 @@ def place(loads: Sequence[VariantLoad], cluster: Cluster, options: PoolOptions) 
         else:
             waves.append(first)
     order = {load.variant_id: i for i, load in enumerate(loads)}
-    return Placement(tuple(Wave(dict(sorted(w.items(), key=lambda kv: order[kv[0]]))) for w in waves), cluster)
+    units = {load.variant_id: load.units for load in loads}
+    ordered = [dict(sorted(w.items(), key=lambda kv: order[kv[0]])) for w in waves]
+    return Placement(tuple(Wave(w, {v: units[v] for v in w}) for w in ordered), cluster)
 
 
 def _threads(cluster: Cluster, options: PoolOptions, use_gpu: bool) -> int | None:

@@ -96,19 +96,24 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, ActorLost | RaySystemError | ObjectLostError | ConnectionError | TimeoutError)
 
 
-def ensure_ray() -> None:
-    """Connect to ``RAY_ADDRESS`` when set, else start a local Ray (dashboard off)."""
+def ensure_ray(num_gpus: int | None = None) -> None:
+    """Connect to ``RAY_ADDRESS`` when set, else start a local Ray (dashboard off).
+
+    ``num_gpus`` caps the GPUs a local Ray offers (0: a CPU-only run on a GPU machine); None lets Ray detect them.
+    """
     import ray
 
     if ray.is_initialized():
         return
     env = {k: os.environ[k] for k in _FORWARDED_ENV if k in os.environ}
+    address = os.environ.get("RAY_ADDRESS")
     ray.init(
-        address=os.environ.get("RAY_ADDRESS"),
+        address=address,
         include_dashboard=False,
         log_to_driver=False,
         configure_logging=False,
         runtime_env={"env_vars": env},
+        **({"num_gpus": num_gpus} if num_gpus is not None and not address else {}),
     )
 
 
@@ -137,9 +142,20 @@ class WorkerPool:
     NODE_CHECK_S = 2.0
 
     def __init__(
-        self, variant: Variant, include_paths: tuple[str, ...], include_builtin: bool, options: PoolOptions, seed: int
+        self,
+        variant: Variant,
+        include_paths: tuple[str, ...],
+        include_builtin: bool,
+        options: PoolOptions,
+        seed: int,
+        units: int | None = None,
+        keep_one: bool = False,
     ) -> None:
+        """``units``: how many units the pool will run, when known; after the last one it keeps one
+        actor (``keep_one``, for the edge unit) or none, and frees the rest of its share of the cluster."""
         self.variant = variant
+        self._units_left = units
+        self._keep = 1 if keep_one else 0
         self.include_paths = include_paths
         self.include_builtin = include_builtin
         self.options = options
@@ -242,7 +258,35 @@ class WorkerPool:
         ray.kill(actor, no_restart=True)
 
     def run(self, unit: WorkUnit) -> UnitOutcome:
-        return self._call(self._acquire(), "run", unit)
+        try:
+            outcome = self._call(self._acquire(), "run", unit)
+        except ActorLost:
+            raise  # the unit runs again
+        except BaseException:
+            self._count_unit_done()  # failed for good (or retried: the pool grows back if it must)
+            raise
+        self._count_unit_done()
+        return outcome
+
+    def _count_unit_done(self) -> None:
+        """After the pool's last unit, free the actors it no longer needs: a variant of the same wave
+        that lost its actors with a node may be waiting for room to start one."""
+        import ray
+
+        if self._units_left is None:
+            return
+        with self._lock:
+            self._units_left -= 1
+            if self._units_left > 0:
+                return
+            spare = []
+            while len(self._actors) - len(spare) > self._keep and not self._idle.empty():
+                spare.append(self._idle.get_nowait())
+            for actor in spare:
+                self._actors.remove(actor)
+                self._nodes.pop(actor, None)
+        for actor in spare:
+            ray.kill(actor)
 
     def measure_edge(self, run_id: str) -> EdgeReport:
         """Edge figures from one of this variant's actors; call it when no unit runs on the node."""

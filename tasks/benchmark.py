@@ -166,7 +166,7 @@ def place_workers(plan: Plan, options: PoolOptions) -> Placement:
         ensure_ray()
         cluster = Cluster.from_resources(ray.cluster_resources())
     placement = place(loads, cluster, options)
-    get_run_logger().info("placement:\n%s", placement.describe())
+    print(placement.describe())
     return placement
 
 
@@ -175,7 +175,13 @@ def start_workers(plan: Plan, wave: Wave) -> dict[str, WorkerPool]:
     """A pool for each variant of the wave; actors start on the first unit that misses the cache."""
     return {
         variant.variant_id: WorkerPool(
-            variant, plan.include_paths, plan.needs_builtin_tasks, wave.pools[variant.variant_id], seed=plan.seed
+            variant,
+            plan.include_paths,
+            plan.needs_builtin_tasks,
+            wave.pools[variant.variant_id],
+            seed=plan.seed,
+            units=wave.units[variant.variant_id],
+            keep_one=plan.measure_edge,
         )
         for variant in plan.variants
         if variant.variant_id in wave.pools
@@ -187,8 +193,12 @@ def _unit_run_name() -> str:
 
 
 def _cluster_hiccup(task: Any, run: Any, state: Any) -> bool:
-    """Retry a unit only when the cluster or the network failed (``evals.pool.is_transient``)."""
-    return is_transient(state.result(raise_on_failure=False))
+    """Retry a unit only when the cluster or the network failed (``evals.pool.is_transient``), saying so."""
+    error = state.result(raise_on_failure=False)
+    if not is_transient(error):
+        return False
+    print(f"[retry] {run.name}: {failure_cause(error)}")
+    return True
 
 
 @task(
