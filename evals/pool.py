@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,8 @@ class WorkerPool:
 
     # How often a waiting unit checks that its actor's node is still in the cluster.
     NODE_CHECK_S = 2.0
+    # How long an actor that never said where it runs may stay silent after a node died.
+    NODE_GRACE_S = 30.0
 
     def __init__(
         self,
@@ -163,6 +166,8 @@ class WorkerPool:
         self._idle: queue.Queue[Any] = queue.Queue()
         self._actors: list[Any] = []
         self._nodes: dict[Any, Any] = {}  # actor -> its node id, or the pending reply that tells it
+        self._dead_at_start: dict[Any, set[str]] = {}  # actor -> the nodes already dead when it was started
+        self._silent_since: dict[Any, float] = {}
         self._lost = 0
         self._shipment: Shipment | None = None
         self._lock = threading.Lock()
@@ -193,6 +198,7 @@ class WorkerPool:
             shipment=self._ship(),
         )
         self._nodes[actor] = actor.node_id.remote()
+        self._dead_at_start[actor] = {n["NodeID"] for n in ray.nodes() if not n["Alive"]}
         return actor
 
     def _ship(self) -> Shipment | None:
@@ -240,12 +246,20 @@ class WorkerPool:
     def _node_gone(self, actor: Any) -> bool:
         import ray
 
+        nodes = ray.nodes()
+        dead = {n["NodeID"] for n in nodes if not n["Alive"]}
         node = self._nodes.get(actor)
         if isinstance(node, ray.ObjectRef):
             if not ray.wait([node], timeout=0)[0]:
-                return False  # still starting: Ray restarts an actor lost before it answered
+                # It has not said where it is: not placed yet (a placed actor answers at once, its
+                # constructor is cheap), or placed on a node that died before it could answer. Once a
+                # node has died since the actor was started, silence for NODE_GRACE_S counts as lost.
+                if not dead - self._dead_at_start.get(actor, set()):
+                    return False
+                silent_since = self._silent_since.setdefault(actor, time.monotonic())
+                return time.monotonic() - silent_since > self.NODE_GRACE_S
             node = self._nodes[actor] = ray.get(node)
-        return not any(n["NodeID"] == node and n["Alive"] for n in ray.nodes())
+        return not any(n["NodeID"] == node and n["Alive"] for n in nodes)
 
     def _drop(self, actor: Any) -> None:
         import ray
@@ -255,6 +269,8 @@ class WorkerPool:
                 self._actors.remove(actor)
                 self._lost += 1
             self._nodes.pop(actor, None)
+            self._dead_at_start.pop(actor, None)
+            self._silent_since.pop(actor, None)
         ray.kill(actor, no_restart=True)
 
     def run(self, unit: WorkUnit) -> UnitOutcome:

@@ -8,10 +8,11 @@ and what happens to their results is up to the caller.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evals.backends.spec import BackendSpec
 from evals.cache import UnitOutcome
@@ -20,6 +21,9 @@ from evals.planning import WorkUnit
 from evals.sandbox import require_isolation
 from evals.shipping import Shipment, current_node
 from evals.variants import Variant
+
+if TYPE_CHECKING:
+    from lm_eval.api.model import LM
 
 
 def backend_spec(variant: Variant, *, device: str, n_threads: int | None, seed: int) -> BackendSpec:
@@ -48,24 +52,38 @@ class ModelWorker:
         include_builtin_tasks: bool = False,
         shipment: Shipment | None = None,
     ) -> None:
-        from evals.backends import load_backend
-
-        if n_threads is not None:
-            import torch
-
-            # One fixed thread count per worker, so workers share cores evenly.
-            torch.set_num_threads(n_threads)
+        """Cheap: the model loads on first use (:attr:`lm`), so a Ray actor answers ``node_id`` as
+        soon as it is placed and the pool knows at once which node holds it."""
         self.variant = variant
-        weights = Path(variant.path)
-        if shipment is not None and shipment.applies_here():  # another node: the driver's paths are not here
-            weights, include_paths = shipment.land()
         self.include_paths = include_paths
         self.include_builtin_tasks = include_builtin_tasks
-        started = time.perf_counter()
-        located = replace(variant, path=str(weights))
-        self.lm = load_backend(backend_spec(located, device=device, n_threads=n_threads, seed=seed))
-        self.load_s = time.perf_counter() - started
+        self.load_s: float | None = None
+        self._load_args = (device, n_threads, seed, shipment)
+        self._lm: LM | None = None
+        self._loading = threading.Lock()
         self._task_manager: Any = None
+
+    @property
+    def lm(self) -> LM:
+        """The loaded model, loaded once: from the driver's paths, or (on another node) from what was shipped."""
+        with self._loading:
+            if self._lm is None:
+                from evals.backends import load_backend
+
+                device, n_threads, seed, shipment = self._load_args
+                started = time.perf_counter()
+                if n_threads is not None:
+                    import torch
+
+                    # One fixed thread count per worker, so workers share cores evenly.
+                    torch.set_num_threads(n_threads)
+                weights = Path(self.variant.path)
+                if shipment is not None and shipment.applies_here():  # another node: the driver's paths are not here
+                    weights, self.include_paths = shipment.land()
+                located = replace(self.variant, path=str(weights))
+                self._lm = load_backend(backend_spec(located, device=device, n_threads=n_threads, seed=seed))
+                self.load_s = time.perf_counter() - started
+            return self._lm
 
     def task_manager(self) -> Any:
         if self._task_manager is None:
@@ -85,9 +103,10 @@ class ModelWorker:
             )
         # Refuse before generating anything where the sandbox is weaker than the operator accepts.
         isolation = require_isolation().mode if unit.executes_code else None
+        lm = self.lm  # loaded (and its task folders landed) before the task manager reads them
         started = time.perf_counter()
         out = simple_evaluate(
-            model=self.lm,
+            model=lm,
             tasks=[unit.subtask],
             num_fewshot=unit.num_fewshot,
             limit=unit.limit,

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+from tests.servers import free_port
 
 
 class PostgresUnavailable(RuntimeError):
@@ -70,7 +71,7 @@ def postgres_database(name: str = "prefect") -> Iterator[str]:
         user = pwd.getpwnam("postgres")
         for path in (folder, socket_dir):
             os.chown(path, user.pw_uid, user.pw_gid)
-    port = _free_port()
+    port = free_port()
     try:
         subprocess.run(
             [*run_as, str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
@@ -108,7 +109,7 @@ def postgres_database(name: str = "prefect") -> Iterator[str]:
 def prefect_server(database_url: str, workers: int = 1) -> Iterator[str]:
     """``prefect server start`` on ``database_url``; yields its API URL once it answers /health."""
     home = Path(tempfile.mkdtemp(prefix="slmb-prefect-"))
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PREFECT_HOME": str(home),
@@ -146,9 +147,3 @@ def prefect_server(database_url: str, workers: int = 1) -> Iterator[str]:
             os.killpg(server.pid, 9)
             server.wait(timeout=10)
         shutil.rmtree(home, ignore_errors=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -36,6 +36,8 @@ from pathlib import Path
 
 import psutil
 
+from tests.servers import free_port
+
 RAY = str(Path(sys.executable).with_name("ray"))
 # Fast failure detection, so a test that kills a raylet does not wait the default ~15 s.
 SYSTEM_CONFIG = {"health_check_period_ms": 500, "health_check_failure_threshold": 3, "health_check_timeout_ms": 1000}
@@ -251,7 +253,7 @@ class LocalCluster:
 def local_cluster(head_cpus: int = 2) -> Iterator[LocalCluster]:
     """A head node (``head``) of ``head_cpus`` CPUs; add workers with ``start_node``. Everything ends on exit."""
     root = Path(tempfile.mkdtemp(prefix="slmbray-", dir="/tmp"))  # short: Ray's socket paths must fit 107 bytes
-    cluster = LocalCluster(root, _cluster_token(), _free_port(), _free_port())
+    cluster = LocalCluster(root, _cluster_token(), free_port(), free_port())
     try:
         cluster.start_node("head", head_cpus)
         yield cluster
@@ -280,12 +282,6 @@ def _hiding_wrapper() -> list[str] | None:
 
 def _quote(arg: str) -> str:
     return "'" + arg.replace("'", "'\\''") + "'"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _port_open(port: int) -> bool:
