@@ -2,8 +2,8 @@
 
     .venv/bin/python -m benchmarks.webhook_load [--backend sqlite|postgres] [--deliveries 1000] [--concurrency 50]
 
-The receiver runs in its own uvicorn process; the GitHub stand-in (tests/flows/chatops) runs in
-this one, and so does the Prefect API: the test harness's server on SQLite (``--backend sqlite``,
+The receiver runs in its own uvicorn process, the GitHub stand-in (tests/flows/chatops) in another,
+and the Prefect API in a third: the test harness's server on SQLite (``--backend sqlite``,
 the embedded default), or ``prefect server start`` on a PostgreSQL this script creates in a
 temporary folder (``--backend postgres``, tests/prefect_postgres.py). The delivery mix holds
 distinct valid ``/test-benchmark`` commands (one per PR: 100 of 1,000), replays of them,
@@ -37,7 +37,7 @@ from flows import settings
 from flows.chatops.signature import sign
 from tests.flows.chatops.conftest import REPO, SUBMISSION, comment, pull_request
 from tests.flows.chatops.github_standin import GitHubStandIn
-from tests.servers import serving, wait_until_healthy
+from tests.servers import free_port, wait_until_healthy
 
 SECRET = b"load-secret"
 
@@ -139,14 +139,53 @@ def prefect_api(backend: str, server_workers: int) -> Iterator[None]:
             yield
 
 
+@contextmanager
+def github_process(pulls: int) -> Iterator[str]:
+    """The GitHub stand-in with PRs 1..``pulls``, in a process of its own: GitHub is not in the load
+    generator's process, and in this one it would wait for the generator's event loop."""
+    port = free_port()
+    stand_in = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.webhook_load", "--serve-github", str(port), "--deliveries", str(pulls * 10)],
+        cwd=Path(__file__).parents[1],
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/repos/{REPO}/pulls/1", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if stand_in.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the GitHub stand-in did not start") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        stand_in.terminate()
+        stand_in.wait(timeout=20)
+
+
+def serve_github(port: int, total: int) -> None:
+    """``--serve-github``: the stand-in with the PRs that ``deliveries`` adds (they depend on the count only)."""
+    import uvicorn
+
+    standin = GitHubStandIn(repo=REPO)
+    deliveries(total, random.Random(0), standin)
+    uvicorn.run(standin.app(), host="127.0.0.1", port=port, log_level="warning", access_log=False, backlog=512)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--serve-github", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--server-workers", type=int, default=1, help="Prefect server processes (postgres only)")
     parser.add_argument("--deliveries", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
+    if args.serve_github:
+        serve_github(args.serve_github, args.deliveries)
+        return 0
     settings.apply_defaults()
     from prefect.settings import PREFECT_API_URL
 
@@ -156,7 +195,7 @@ def main() -> int:
     requests, valid = deliveries(args.deliveries, random.Random(args.seed), standin)
     with (
         prefect_api(args.backend, args.server_workers),
-        serving(standin.app()) as github_url,
+        github_process(valid) as github_url,
         tempfile.TemporaryDirectory() as state,
     ):
         for deployment in build_deployments():
