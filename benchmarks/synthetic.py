@@ -4,6 +4,9 @@
   run, which the tests spoil one rule at a time;
 - :func:`scale_tables`: N published one-variant models, built column-wise,
   for the publish and site-build benchmarks;
+- :func:`sample_frame`: per-sample rows (prompts, choices, generations,
+  verdicts) of one variant, shaped like lm-eval's logged samples, for the
+  per-sample browser and the site-size benchmark;
 - :func:`publish_bulk`: writes such tables as the publish flow would leave
   them, without the per-run contracts (GX is slow to start; the rows are
   built to the contracts already).
@@ -14,6 +17,7 @@ is called by the benchmark or publish flows.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -23,8 +27,8 @@ import numpy as np
 import polars as pl
 
 from contracts.checks import EDGE_UNIT, RunPlan
-from contracts.tables import EDGE, EDGE_UNITS, RUNS, SCORES
-from evals.catalog import load_catalog
+from contracts.tables import EDGE, EDGE_UNITS, RUNS, SAMPLES, SCORES
+from evals.catalog import TaskEntry, load_catalog
 from evals.scoring import default_spec
 from evals.warehouse.publishing import compute_leaderboard, update_registry, write_leaderboard
 from evals.warehouse.storage import PUBLISHED, table_uri
@@ -42,8 +46,10 @@ def run_frames(
     level: float = 0.6,
     finished_at: datetime | None = None,
     parameters: int = 1_000_000,
+    samples: int = 0,
 ) -> dict[str, pl.DataFrame]:
-    """Frames of one run: runs, scores (primary metric plus one extra per task) and edge."""
+    """Frames of one run: runs, scores (primary metric plus one extra per task) and edge; with
+    ``samples`` > 0, also that many items per variant and task (:func:`sample_frame`)."""
     catalog = load_catalog()
     finished = finished_at or datetime(2025, 1, 1, 12, tzinfo=UTC)
     runs, scores, edges = [], [], []
@@ -126,11 +132,113 @@ def run_frames(
                         "unit": unit,
                     }
                 )
-    return {
+    frames = {
         "runs": pl.DataFrame(runs, schema=RUNS.schema),
         "scores": pl.DataFrame(scores, schema=SCORES.schema),
         "edge": pl.DataFrame(edges, schema=EDGE.schema),
     }
+    if samples:
+        units = [(task, task, catalog.task(task)) for task in tasks]
+        frames["samples"] = pl.concat(
+            [sample_frame(run_id, variant, units, samples, level - 0.1 * v) for v, variant in enumerate(variants)]
+        )
+    return frames
+
+
+# Words of the synthetic prompts: a few hundred, so compression sees text about as repetitive as real items.
+_WORDS = tuple(
+    f"{a}{b}"
+    for a in ("ka", "lo", "mi", "ne", "po", "ru", "sa", "ti", "vo", "ze", "bra", "cle", "dri", "fro")
+    for b in ("n", "t", "la", "mo", "rin", "sek", "tov", "ul", "vad", "x", "yen", "zor", "pa", "qui", "wes")
+)
+
+
+def _sentence(rng: np.random.Generator, n: int) -> str:
+    return " ".join(_WORDS[i] for i in rng.integers(0, len(_WORDS), n))
+
+
+@functools.lru_cache(maxsize=256)
+def _items(
+    task: str, subtask: str, n_items: int, shots: int
+) -> tuple[np.ndarray, list[str], list[list[str]], list[int]]:
+    """A task's items, the same for every model and variant: per-item draws, prompts, choices, targets."""
+    seed = int(hashlib.sha256(f"{task}/{subtask}".encode()).hexdigest()[:8], 16)
+    draws = np.random.default_rng(seed).uniform(0.0, 1.0, n_items)
+    text = np.random.default_rng(seed + 1)
+    prompts, choices = [], []
+    for _ in range(n_items):
+        examples = "".join(f"question: {_sentence(text, 12)}?\nanswer: {_sentence(text, 3)}\n\n" for _ in range(shots))
+        prompts.append(f"{examples}question: {_sentence(text, 14)}?\nanswer:")
+        choices.append([" " + _sentence(text, 2) for _ in range(4)])
+    return draws, prompts, choices, [int(t) for t in text.integers(0, 4, n_items)]
+
+
+def sample_frame(
+    run_id: str,
+    variant_id: str,
+    units: Sequence[tuple[str, str, TaskEntry]],
+    n_items: int,
+    level: float,
+    shots: int = 3,
+) -> pl.DataFrame:
+    """``n_items`` items of each (task, subtask, catalog entry) for one variant, as the ``samples`` table holds them.
+
+    Multiple-choice tasks get a few-shot prompt, four choices with log-likelihoods and the pick; the
+    others a generation, its extracted answer and, for code tasks, a sandbox verdict. Item ``i`` is
+    right when a per-item draw (the same for every variant of a task) is below ``level``, so a
+    lower-level variant is wrong on a superset of items: the disagreements compare mode shows first.
+    """
+    rows = []
+    for task, subtask, entry in units:
+        draws, prompts, item_choices, targets = _items(task, subtask, n_items, shots)
+        answers = np.random.default_rng(int(hashlib.sha256(f"{variant_id}/{subtask}".encode()).hexdigest()[:8], 16))
+        lls = np.round(-answers.uniform(2.0, 9.0, (n_items, 4)), 6)
+        margins, offsets = answers.uniform(0.1, 1.0, n_items), answers.integers(1, 4, n_items)
+        choice_task = entry.metric in ("acc", "acc_norm")
+        for i in range(n_items):
+            right = bool(draws[i] < level)
+            row = {
+                "run_id": run_id,
+                "variant_id": variant_id,
+                "task": task,
+                "subtask": subtask,
+                "filter": entry.filter,
+                "doc_id": i,
+                "category": subtask if subtask != task else (f"kind {i % 3}" if entry.item_category else None),
+                "prompt": prompts[i],
+                "correct": right,
+                "sandbox": None,
+                "metrics": json.dumps({entry.metric: float(right)}),
+            }
+            target = targets[i]
+            if choice_task:
+                pick = target if right else (target + int(offsets[i])) % 4
+                scores = [float(v) for v in lls[i]]
+                scores[pick] = round(max(scores) + float(margins[i]), 6)
+                row |= {
+                    "output_type": "multiple_choice",
+                    "choices": json.dumps(item_choices[i]),
+                    "loglikelihoods": json.dumps(scores),
+                    "pick": pick,
+                    "generation": None,
+                    "extracted": None,
+                    "target": str(target),
+                }
+            else:
+                said = str(target * 7) if right else str(target * 7 + int(offsets[i]))
+                verdict = "passed" if right else "failed: exit status 1 before the tests finished: AssertionError"
+                row |= {
+                    "output_type": "generate_until",
+                    "choices": None,
+                    "loglikelihoods": None,
+                    "pick": None,
+                    "generation": f"{item_choices[i][0]} #### {said}",
+                    "extracted": said,
+                    "target": str(target * 7),
+                    "sandbox": verdict if entry.executes_code else None,
+                }
+            rows.append(row)
+    return SAMPLES.conform(pl.DataFrame(rows, schema=SAMPLES.schema))
 
 
 def plan_of(frames: dict[str, pl.DataFrame]) -> RunPlan:
@@ -148,10 +256,10 @@ def plan_of(frames: dict[str, pl.DataFrame]) -> RunPlan:
     return RunPlan(run_id=runs["run_id"][0], units=units)
 
 
-def scale_tables(n_models: int, seed: int = 0) -> dict[str, pl.DataFrame]:
+def scale_tables(n_models: int, seed: int = 0, samples_per_task: int = 0) -> dict[str, pl.DataFrame]:
     """Published runs, scores and edge rows of ``n_models`` models: 20 task rows each (15 catalog
     tasks plus mmlu split into ``MMLU_PARTS`` subtasks, so group aggregation is exercised) and
-    every edge metric."""
+    every edge metric; with ``samples_per_task``, that many items per subtask (:func:`sample_frame`)."""
     rng = np.random.default_rng(seed)
     catalog = load_catalog()
     tasks = [(name, t) for name, t in catalog.tasks.items() if name != "mmlu"][:15]
@@ -221,11 +329,28 @@ def scale_tables(n_models: int, seed: int = 0) -> dict[str, pl.DataFrame]:
             "unit": [EDGE_UNITS[m] for m in metrics] * n_models,
         }
     )
-    return {"runs": RUNS.conform(runs.select(RUNS.names)), "scores": SCORES.conform(scores), "edge": EDGE.conform(edge)}
+    tables = {
+        "runs": RUNS.conform(runs.select(RUNS.names)),
+        "scores": SCORES.conform(scores),
+        "edge": EDGE.conform(edge),
+    }
+    if samples_per_task:
+        units = [(task, subtask, entry) for task, subtask, entry in rows_per_model]
+        levels = rng.uniform(0.2, 0.9, n_models)
+        tables["samples"] = pl.concat(
+            [
+                sample_frame(run_id, variant, units, samples_per_task, float(level))
+                for run_id, variant, level in zip(run_ids, variants, levels, strict=True)
+            ]
+        )
+    return tables
 
 
 def publish_bulk(uri: str, tables: dict[str, pl.DataFrame]) -> None:
     """Append rows to the published tables, then leaderboard and registry as the publish flow writes them."""
+    if "samples" in tables:
+        options = {"partition_by": list(SAMPLES.partition_by)}
+        tables["samples"].write_delta(table_uri(uri, PUBLISHED, "samples"), mode="append", delta_write_options=options)
     for name in ("scores", "edge", "runs"):
         tables[name].write_delta(table_uri(uri, PUBLISHED, name), mode="append")
     spec = default_spec()

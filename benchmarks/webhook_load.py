@@ -206,6 +206,7 @@ def main() -> int:
             "SLMBENCH_WEBHOOK_SECRET": SECRET.decode(),
             "SLMBENCH_GITHUB_API_URL": github_url,
             "SLMBENCH_CHATOPS_DIR": state,
+            "SLMBENCH_WAREHOUSE": str(Path(state) / "warehouse"),  # the receiver's submissions queue
             "PREFECT_LOGGING_LEVEL": "WARNING",
         }
         port = 18000 + os.getpid() % 1000

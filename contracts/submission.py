@@ -161,7 +161,11 @@ class ModelCard(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # Declared first so the parameter check below can see it.
-    test_model: bool = Field(default=False, description="true marks a fixture or test model: allows < 1M parameters")
+    test_model: bool = Field(
+        default=False,
+        description="true marks a fixture or test model: allows < 1M parameters; the leaderboard hides its rows "
+        "unless the reader asks for test models",
+    )
     name: Text = Field(description="Display name, e.g. SmolLM2-135M")
     hf_repo: Text | None = Field(default=None, description="Hub repository, owner/name")
     revision: Text | None = Field(default=None, description="Pinned hub revision (commit sha or tag)")

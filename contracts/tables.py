@@ -20,6 +20,14 @@ Tables and their keys:
   carry the submission's model card: family, parameters, license, ...).
 - ``leaderboard``: one row per model variant, built by ``evals.scoring``; its
   category columns come from the catalog, see :func:`leaderboard`.
+- ``queue``: the submission events the runs tables cannot know (a pull
+  request's check passed, a run waits or is under way, a run failed before it
+  staged anything), one row each, appended (``evals.warehouse.queue``).
+- ``samples``: one row per run, variant, task, subtask, filter and document:
+  what the model was given and what it answered, from lm-eval's logged
+  samples (``evals.samples``). Staged and published with the run's scores and
+  partitioned by run, so a run's items are read (and merged) without the
+  others'.
 
 Values that depend on the catalog (task keys, categories) are not fixed here,
 because ``contracts`` must not import ``evals``: a column names its
@@ -111,6 +119,7 @@ class Table:
     columns: tuple[Column, ...]
     keys: tuple[str, ...]
     checks: tuple[Check, ...] = ()
+    partition_by: tuple[str, ...] = ()  # Delta partition columns (a table read a run at a time)
 
     @property
     def schema(self) -> pl.Schema:
@@ -279,6 +288,12 @@ RUNS = Table(
             allowed=SANDBOX_ISOLATIONS,
         ),
         _str("error", "why the run failed: unit errors or failed expectations", nullable=True),
+        Column("test_model", pl.Boolean(), "the submission says test_model: true (a fixture or test)", nullable=True),
+        _str(
+            "local_path",
+            "where the submission says its weights are: fixture://<name> or a path (null: the hub, hf_repo)",
+            nullable=True,
+        ),
     ),
 )
 
@@ -370,6 +385,7 @@ MODELS = Table(
         _time("first_published_at", "when a run of this model was first published"),
         _time("last_published_at", "when a run of this model was last published"),
         _str("last_run_id", "the latest published run of this model"),
+        Column("test_model", pl.Boolean(), "its latest published submission says test_model: true", nullable=True),
     ),
 )
 
@@ -379,6 +395,16 @@ def leaderboard(categories: Sequence[str]) -> Table:
     for the catalog's, another for a scoring spec of its own (tests)."""
     scores = tuple(
         _float(f"score_{c}", f"{c} score, 0-100 (null: not measured)", nullable=True, min_value=0.0, max_value=100.0)
+        for c in categories
+    )
+    normalized = tuple(
+        _float(
+            f"normalized_{c}",
+            f"{c} score over baseline-normalized task scores, 0-100 (null: not measured)",
+            nullable=True,
+            min_value=0.0,
+            max_value=100.0,
+        )
         for c in categories
     )
     pct = {"min_value": 0.0, "max_value": 100.0}
@@ -406,6 +432,8 @@ def leaderboard(categories: Sequence[str]) -> Table:
             _float("latency_ms", "edge: time to first token", nullable=True, min_value=0.0, strict_min=True),
             _float("peak_memory_gb", "edge: peak memory", nullable=True, min_value=0.0, strict_min=True),
             _int("data_version", "version of the published runs table the row was computed from", min_value=0),
+            *normalized,
+            Column("test_model", pl.Boolean(), "the run's submission says test_model: true", nullable=True),
         ),
     )
 
@@ -439,9 +467,97 @@ RETENTION = Table(
 )
 
 
+# The queue states only an event can tell; ``staged``, ``failed`` (after staging) and
+# ``published`` are read from the runs tables themselves.
+QUEUE_STATES = ("validated", "queued", "running", "failed")
+
+QUEUE = Table(
+    name="queue",
+    doc=(
+        "Submission events the runs tables cannot know, one row each, appended: a pull request's check passed "
+        "(validated), a benchmark run was created (queued), a run is under way (running, with its progress), "
+        "a run failed before it staged anything (failed). Kept in the staging zone."
+    ),
+    keys=("event_id",),
+    columns=(
+        _str("event_id", "a unique id for the event (uuid4)"),
+        _time("at", "when it happened (UTC)"),
+        _str("state", " | ".join(QUEUE_STATES), allowed=QUEUE_STATES),
+        _str("submission_path", "the submission file, as the run names it (relative to the repository)"),
+        _str("model_name", "the submission's model name, once read", nullable=True),
+        _str("flow_run_id", "the Prefect flow run of the benchmark, once created", nullable=True),
+        _str("run_id", "the benchmark run, once named", nullable=True),
+        _int("pr_number", "the pull request, when the submission came from one", nullable=True, min_value=1),
+        _str("head_sha", "the pull request's head commit", nullable=True, pattern=GIT_SHA),
+        _int("units_done", "running: work units finished so far", nullable=True, min_value=0),
+        _int("units_total", "running: work units planned", nullable=True, min_value=0),
+        _str("detail", "failed: the error; otherwise what happened, in words", nullable=True),
+        _str("run_dir", "the run's folder on the machine that ran it", nullable=True),
+    ),
+)
+
+
+# lm-eval's request types, as a task's ``output_type`` names them.
+OUTPUT_TYPES = ("multiple_choice", "loglikelihood", "loglikelihood_rolling", "generate_until")
+
+SAMPLES = Table(
+    name="samples",
+    doc=(
+        "One row per run, variant, task, subtask, filter and document: the exact prompt, the model's answer "
+        "(each choice's log-likelihood, or the generated text and what the filter extracted), the target and "
+        "whether it was right, from lm-eval's logged samples."
+    ),
+    keys=("run_id", "variant_id", "task", "subtask", "filter", "doc_id"),
+    partition_by=("run_id",),
+    # items of planned units only (a run staged before samples were kept has none: it stays publishable)
+    checks=(
+        Check(
+            "planned unit (variant/task) of a sample",
+            _planned_task_units,
+            derive=lambda _: joined("variant_id", "task"),
+            sources=("variant_id", "task"),
+        ),
+    ),
+    columns=(
+        *_RUN_KEY,
+        _str("task", "catalog task key", domain="task"),
+        _str("subtask", "lm-eval task name; equals task unless a group was split"),
+        _str("filter", "lm-eval filter name ('none' when the task has one)"),
+        _int("doc_id", "the document's index in the task's evaluation split, as lm-eval numbers it", min_value=0),
+        _str(
+            "category",
+            "the item's category: the subtask of a split group, or the document field the catalog names",
+            nullable=True,
+        ),
+        _str("output_type", "lm-eval's request type: " + ", ".join(OUTPUT_TYPES), allowed=OUTPUT_TYPES),
+        _str("prompt", "the exact text the model was given, few-shot examples included"),
+        _str("choices", "JSON list: each continuation the model scored (multiple choice), as given", nullable=True),
+        _str("loglikelihoods", "JSON list: the model's log-likelihood of each continuation", nullable=True),
+        _int(
+            "pick",
+            "the choice the primary metric takes as the answer (highest log-likelihood; per character for acc_norm)",
+            nullable=True,
+            min_value=0,
+        ),
+        _str("generation", "the generated text, as the model wrote it", nullable=True),
+        _str("extracted", "what the filter made of the answer (text, or JSON when it is not text)", nullable=True),
+        _str("target", "the reference answer (text, or JSON: a choice index)"),
+        _str("metrics", "JSON: lm-eval's per-sample metric values"),
+        Column(
+            "correct",
+            pl.Boolean(),
+            "the task's primary metric is 1 (right) or 0 (wrong) on this row; null when it is not 0 or 1",
+            nullable=True,
+        ),
+        _str(
+            "sandbox", "code tasks: the sandbox's verdict (passed, failed, timed out, killed, and why)", nullable=True
+        ),
+    ),
+)
+
 # The tables a benchmark run stages, in the order they are written: runs last,
 # because a runs row with status "staged" is what makes the other rows visible.
-STAGED_TABLES: tuple[Table, ...] = (SCORES, EDGE, RUNS)
+STAGED_TABLES: tuple[Table, ...] = (SCORES, EDGE, SAMPLES, RUNS)
 
 # The tables of the warehouse, staged and published alike.
-TABLES: dict[str, Table] = {t.name: t for t in (RUNS, SCORES, EDGE, MODELS, LEADERBOARD)}
+TABLES: dict[str, Table] = {t.name: t for t in (RUNS, SCORES, EDGE, MODELS, LEADERBOARD, SAMPLES, QUEUE)}

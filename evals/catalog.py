@@ -48,6 +48,11 @@ class TaskEntry(BaseModel):
     group: bool = False
     pack: Literal["offline"] | None = None
     executes_code: bool = Field(default=False, description="runs model-generated programs in evals.sandbox")
+    item_category: str | None = Field(
+        default=None,
+        description="a document field naming each item's category in the per-sample browser (a split group's "
+        "items are grouped by subtask)",
+    )
 
     @property
     def result_key(self) -> str:

@@ -36,6 +36,12 @@ def runs_dir() -> Path:
     return home() / "runs"
 
 
+def results_url() -> str | None:
+    """The base URL where run folders are browsable (``$SLMBENCH_RESULTS_URL``), when one is published."""
+    url = os.environ.get("SLMBENCH_RESULTS_URL", "").strip()
+    return url.rstrip("/") if url.startswith(("https://", "http://")) else None
+
+
 def shared_models_dir() -> Path:
     """Model files shared beside the checkout (``../shared/models``), if present."""
     return Path(os.environ.get("SLMBENCH_SHARED_MODELS") or Path.cwd().parent / "shared" / "models").resolve()

@@ -1,15 +1,42 @@
-"""The plain lm-eval command that computes the same numbers as our transformers backend.
+"""The commands that reproduce a score: plain lm-eval, and SLM Bench itself.
 
 A reader can check a score without SLM Bench: lm-eval's own CLI, its HF model,
-the same task configs (``include_path``), limit, few-shot count and seed.
-The engine test and the engine benchmark run exactly this command.
+the same task configs (``include_path``), limit, few-shot count, seed and batch
+size. :func:`lm_eval_command` is that command as argv for a local model folder
+(the engine test and the engine benchmark run it); :func:`reproduce` writes
+both commands for one published score, as the site's "reproduce" box shows
+them, from the score's runs row alone.
+
+Where plain lm-eval cannot give the published number, no lm-eval command is
+shown, and the box says why: a llama.cpp score (lm-eval has no in-process
+llama.cpp model: its ``gguf`` type goes through llama.cpp's server, which
+drops each continuation's last token, and the transformers run of the same
+file dequantizes it, while llama.cpp also quantizes activations, so neither
+gives this number), or weights that were local files outside the repository.
+The ``slmbench run`` command reproduces every score.
 """
 
 from __future__ import annotations
 
+import json
+import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from contracts.submission import FIXTURE_SCHEME, FLOAT_PRECISIONS
+
+# Paths as a reader has them at the root of a checkout, once `slmbench fixtures` ran there with the
+# default home (evals.paths): the demo models' HF folders and the offline task pack.
+HOME = ".slmbench"
+FIXTURE_HF_DIR = HOME + "/fixtures/{name}/hf"
+PACK_DIR = HOME + "/taskpack"
+OUTPUT_DIR = "lm-eval-results"
+# What a run used when its runs row predates these columns (the "suites" and "models" work adds them).
+DEFAULT_BATCH_SIZE = 1
+DEFAULT_CHAT_TEMPLATE = False
 
 
 def lm_eval_command(
@@ -33,3 +60,149 @@ def lm_eval_command(
     if limit is not None:
         cmd += ["--limit", str(limit)]
     return cmd
+
+
+@dataclass(frozen=True)
+class PublishedScore:
+    """One published task score, as the site has it: its run's row and its task."""
+
+    run: Mapping[str, Any]  # the variant's row of the runs table
+    task: str  # catalog key
+    lm_eval_task: str  # the lm-eval task or group the score is read from
+    metric: str
+    filter: str
+    num_fewshot: int
+    value: float
+    n_samples: int
+    task_dir: str | None = None  # the task's folder in the checkout (offline pack, catalog tasks_dirs); None: lm-eval's
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """The commands behind a score; ``lm_eval`` is None where plain lm-eval cannot give it (``why_not`` says why)."""
+
+    lm_eval: str | None
+    slmbench: str
+    why_not: str | None = None
+
+
+def reproduce(score: PublishedScore) -> Reproduction:
+    """Both commands for one published score."""
+    run = score.run
+    if run.get("backend") != "transformers":
+        return Reproduction(None, slmbench_command(score), LLAMACPP_WHY_NOT)
+    weights = _pretrained(run)
+    if weights is None:
+        where = f"local files ({run['local_path']}) outside the repository" if run.get("local_path") else "not recorded"
+        why = (
+            f"the weights' location was {where}, so no command can name them (their files hash to "
+            f"{run.get('weights_digest')}). The SLM Bench command reruns the submission."
+        )
+        return Reproduction(None, slmbench_command(score), why)
+    return Reproduction(_lm_eval_text(score, weights), slmbench_command(score))
+
+
+LLAMACPP_WHY_NOT = (
+    "This score was measured with llama.cpp (in process, float32 KV cache), and lm-eval has no in-process "
+    "llama.cpp model: its gguf model type goes through llama.cpp's server, which drops the last token of every "
+    "continuation, and its HF model dequantizes the GGUF file, while llama.cpp also quantizes activations, so "
+    "neither gives this number. The SLM Bench command reproduces it."
+)
+
+
+def _pretrained(run: Mapping[str, Any]) -> str | None:
+    """The ``pretrained=...`` value for lm-eval's HF model, or None when the weights are nowhere a reader can reach."""
+    local = run.get("local_path")
+    if local and local.startswith(FIXTURE_SCHEME):
+        return FIXTURE_HF_DIR.format(name=local.removeprefix(FIXTURE_SCHEME))
+    if local:
+        # a path inside the repository (a pull request's own folder) is in the checkout; any other is not
+        return None if Path(local).is_absolute() or ".." in Path(local).parts else local
+    repo = run.get("hf_repo")
+    if not repo:
+        return None
+    return f"{repo},revision={run['revision']}" if run.get("revision") else repo
+
+
+def _lm_eval_text(score: PublishedScore, weights: str) -> str:
+    run = score.run
+    versions = _json(run.get("versions"))
+    dtype = FLOAT_PRECISIONS.get(str(run.get("precision")), "float32")
+    device = "cuda" if _json(run.get("hardware")).get("gpu") else "cpu"
+    batch = run.get("batch_size") or DEFAULT_BATCH_SIZE
+    seed = run.get("seed", 1234)
+    template = chat_template(run)
+    pins = " ".join(
+        f'"{dist}=={versions[key]}"'
+        for dist, key in (("lm-eval", "lm_eval"), ("transformers", "transformers"), ("torch", "torch"))
+        if versions.get(key) and versions[key] != "absent"
+    )
+    setup = [f"# lm-eval {versions.get('lm_eval', '?')} alone: pip install {pins or 'lm-eval'}"]
+    built = score.task_dir == PACK_DIR or weights.startswith(HOME)  # the task pack or a demo model
+    if score.task_dir or built:
+        where = f"# from the root of an SLM Bench checkout at commit {_commit(run)}"
+        setup.append(
+            where + (", after `slmbench fixtures` (it builds the demo models and the task pack)" if built else "")
+        )
+    lines = [
+        "lm_eval --model hf \\",
+        f"  --model_args {shlex.quote(f'pretrained={weights},dtype={dtype}')} \\",
+    ]
+    if score.task_dir:
+        lines.append(f"  --include_path {shlex.quote(score.task_dir)} \\")
+    limit = f" --limit {run['limit']}" if run.get("limit") else ""
+    lines.append(f"  --tasks {shlex.quote(score.lm_eval_task)} --num_fewshot {score.num_fewshot}{limit} \\")
+    last = f"  --seed {seed} --batch_size {batch} --device {device}"
+    if template is not None:
+        last += " --apply_chat_template" + (f" {shlex.quote(template)}" if template else "")
+    lines.append(last + f" --output_path {OUTPUT_DIR}")
+    own = "the tokenizer's"
+    said = "off" if template is None else f"on ({template or own})"
+    lines.append(f"# as run: batch size {batch}, chat template {said}, seed {seed} for python, numpy, torch, few-shot")
+    where = f'results["{score.lm_eval_task}"]["{score.metric},{score.filter}"]'
+    lines.append(f"# the score, {score.value!r}: {where} in {OUTPUT_DIR}/*/results_*.json")
+    return "\n".join(setup + lines)
+
+
+def chat_template(run: Mapping[str, Any]) -> str | None:
+    """The run's chat template: None when off, "" for the tokenizer's own, else the template's name.
+
+    Read from the runs row's ``apply_chat_template`` (a boolean, or a template name) when it has one.
+    """
+    value = run.get("apply_chat_template")
+    value = DEFAULT_CHAT_TEMPLATE if value is None else value
+    if value is True or str(value).lower() == "true":
+        return ""
+    return None if not value or str(value).lower() == "false" else str(value)
+
+
+def slmbench_command(score: PublishedScore) -> str:
+    """``slmbench run`` of the submission with the run's suite, seed and limit: the run that measured the score."""
+    run = score.run
+    commit = _commit(run)
+    head = (
+        f"git checkout {commit}"
+        if commit != "unknown"
+        else "# the run's commit is unknown: use the release that published it"
+    )
+    if str(run.get("repo_commit", "")).endswith("-dirty"):
+        head += "  # the run had uncommitted changes on top of this commit"
+    limit = f" --limit {run['limit']}" if run.get("limit") else ""
+    command = (
+        f"slmbench run {shlex.quote(str(run.get('submission_path')))} --suite {shlex.quote(str(run.get('suite')))} "
+        f"--seed {run.get('seed', 1234)}{limit}"
+    )
+    where = f"# the score: task {score.task}, variant {run.get('variant_id')}, {score.metric} ({score.filter}) in the run summary"
+    return f"# in an SLM Bench checkout (make setup; . .venv/bin/activate)\n{head}\n{command}\n{where}"
+
+
+def _commit(run: Mapping[str, Any]) -> str:
+    return str(run.get("repo_commit") or "unknown").removesuffix("-dirty")
+
+
+def _json(text: object) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if isinstance(text, str) else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from contracts.submission import Submission
-from contracts.tables import EDGE, RETENTION, RUNS, SANDBOX_ISOLATIONS, SCORES
+from contracts.tables import EDGE, RETENTION, RUNS, SAMPLES, SANDBOX_ISOLATIONS, SCORES
 from evals.cache import read_results
 from evals.catalog import load_catalog
 from evals.edge import EdgeReport
@@ -69,6 +69,28 @@ def scores_frame(run_id: str, plan: Plan, reports: list[UnitReport]) -> pl.DataF
         if report.status != "failed" and report.folder:
             rows += unit_score_rows(run_id, by_name[report.name], read_results(Path(report.folder)))
     return SCORES.conform(pl.DataFrame(rows, schema=SCORES.schema)) if rows else SCORES.empty()
+
+
+def samples_frame(run_id: str, plan: Plan, reports: list[UnitReport]) -> pl.DataFrame:
+    """Every item lm-eval logged for the run's finished units (``evals.samples``)."""
+    from evals.samples import SampleRule, read_samples, unit_sample_rows
+
+    catalog = load_catalog()
+    by_name = {u.name: u for u in plan.units}
+    rows = []
+    for report in reports:
+        if report.status == "failed" or not report.folder:
+            continue
+        unit, folder = by_name[report.name], Path(report.folder)
+        entry = catalog.tasks.get(unit.task)
+        rule = SampleRule(
+            entry.metric if entry else "", entry.item_category if entry else None, unit.subtask != unit.task
+        )
+        variant = unit.variant.variant_id
+        rows += unit_sample_rows(
+            run_id, variant, unit.task, unit.subtask, read_results(folder), read_samples(folder), rule
+        )
+    return SAMPLES.conform(pl.DataFrame(rows, schema=SAMPLES.schema)) if rows else SAMPLES.empty()
 
 
 def edge_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
@@ -129,6 +151,8 @@ def runs_frame(
                 "n_units_succeeded": sum(r.status != "failed" for r in mine),
                 "sandbox_isolation": weakest_isolation([r.sandbox_isolation for r in mine]),
                 "error": error,
+                "test_model": card.test_model,
+                "local_path": card.local_path,
             }
         )
     return RUNS.conform(pl.DataFrame(rows, schema=RUNS.schema))
@@ -224,7 +248,7 @@ def summary_markdown(
 class RunResults:
     """Everything a finished run reports: its frames, its summary and the units that failed."""
 
-    frames: dict[str, pl.DataFrame]  # runs, scores, edge, retention
+    frames: dict[str, pl.DataFrame]  # runs, scores, edge, retention, samples
     summary: str
     failures: list[UnitReport]
 
@@ -241,4 +265,6 @@ def run_results(
     runs = runs_frame(info, plan, submission, reports, "failed" if failures else "staged", error)
     kept = retention_frame(runs, scores)
     summary = summary_markdown(info, plan, scores, reports, edge_rows, kept)
-    return RunResults({"scores": scores, "edge": edge_rows, "runs": runs, "retention": kept}, summary, failures)
+    frames = {"scores": scores, "edge": edge_rows, "runs": runs, "retention": kept}
+    frames["samples"] = samples_frame(info.run_id, plan, reports)
+    return RunResults(frames, summary, failures)

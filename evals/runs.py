@@ -7,7 +7,7 @@ HELM, where a run's spec name is its output path)::
         submission.yaml               the submission's bytes, as evaluated
         plan.md, plan.json            the work units and their cache keys
         units/<variant>/<subtask>/    lm-eval's results and samples of each unit (evals.execution.unit_folder)
-        runs.parquet, scores.parquet, edge.parquet, retention.parquet
+        runs.parquet, scores.parquet, edge.parquet, retention.parquet, samples.parquet (every item, evals.samples)
         summary.md                    the run summary: the Prefect artifact and the PR comment
         contracts.json, contracts.md  the failed expectations, when the rows failed their contracts
 
@@ -33,8 +33,8 @@ from evals.planning import Plan
 from evals.variants import slug
 
 # The run's frames, as parquet files in its folder; runs is read back last when staging.
-FRAMES = ("scores", "edge", "runs", "retention")
-STAGED_FRAMES = ("runs", "scores", "edge")
+FRAMES = ("scores", "edge", "runs", "retention", "samples")
+STAGED_FRAMES = ("runs", "scores", "edge", "samples")
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,9 @@ class RunFrames:
     failures: list[UnitReport] = field(default_factory=list)
 
     def read(self) -> dict[str, pl.DataFrame]:
-        """The frames staging checks and writes: runs, scores, edge."""
-        return {name: pl.read_parquet(RunFolder(self.folder).frame(name)) for name in STAGED_FRAMES}
+        """The frames staging checks and writes: runs, scores, edge, samples (those the folder holds)."""
+        folder = RunFolder(self.folder)
+        return {name: pl.read_parquet(folder.frame(name)) for name in STAGED_FRAMES if folder.frame(name).is_file()}
 
 
 def new_run_id(model_name: str, now: datetime | None = None) -> str:
@@ -111,7 +112,8 @@ class RunFolder:
     def write_results(self, frames: Mapping[str, pl.DataFrame], summary: str, failures: list[UnitReport]) -> RunFrames:
         """The run's frames as parquet and its summary; returns where they are."""
         for name in FRAMES:
-            frames[name].write_parquet(self.frame(name))
+            if name in frames:
+                frames[name].write_parquet(self.frame(name))
         self.summary_path.write_text(summary)
         return RunFrames(self.path, summary, failures)
 

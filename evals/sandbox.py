@@ -131,6 +131,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -263,6 +265,23 @@ class SandboxResult:
     uid: int | None = None  # the run's own uid, when it has one (a test can check that none of its processes remain)
     reason: str = ""
     isolation: Mode | None = None
+
+    @property
+    def verdict(self) -> str:
+        """The outcome in one line, as code tasks log it per sample: ``passed``, or ``failed``,
+        ``timed out``, ``killed`` or ``sandbox error``, a colon and the reason."""
+        if self.passed:
+            return "passed"
+        word, reason = {"timeout": "timed out", "error": "sandbox error"}.get(self.status, self.status), self.reason
+        if self.status == "failed" and reason.startswith("killed by"):
+            word, reason = "killed", reason.removeprefix("killed ")  # "killed: by SIGSEGV before the tests finished"
+        return f"{word}: {reason}" if reason else word
+
+
+def verdict_counts(verdicts: Sequence[str]) -> str:
+    """A unit's sandbox verdicts counted by kind (``"3 passed, 1 timed out"``): lm-eval's aggregation of them."""
+    counts = Counter(v.split(":", 1)[0] for v in verdicts)
+    return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 @dataclass(frozen=True)

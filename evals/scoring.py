@@ -19,9 +19,14 @@ The methodology, exactly as computed here:
    When categories are missing it is renormalized over the weights that were
    measured; the row carries ``coverage`` (measured weight / total weight)
    and ``partial``. The default ranking puts full-coverage rows first.
-5. **Baseline-normalized aggregate:** the same, over task scores
+5. **Baseline-normalized scores:** each task score becomes
    ``max(0, (score - baseline) / (1 - baseline))`` with the task's random
-   baseline from the catalog (edge scores have no baseline).
+   baseline from the catalog, so 0 means no better than guessing and 100 a
+   perfect score; the normalized category score is their mean x 100 and the
+   normalized aggregate weighs those as in 4 (edge scores have no baseline and
+   count unchanged). A task with a high baseline (a yes/no task: 0.5) then
+   weighs as much as one where guessing scores near 0. The leaderboard's
+   raw / baseline-normalized switch shows one set or the other.
 6. **95% interval** of the aggregate from the task standard errors, taken as
    independent: ``aggregate +- 1.96 sqrt(sum_c (w_c / W)^2 var_c)`` with
    ``var_c = (100 / n_c)^2 sum_t se_t^2``; edge standard errors come from the
@@ -301,7 +306,7 @@ def build_leaderboard(
     A variant with nothing measured has no row: it cannot be ranked.
     """
     table = leaderboard(spec.categories)
-    current = latest_runs(runs).select(*_RUN_VARIANT, "model_name", "backend", "precision", "parameters")
+    current = latest_runs(runs).select(*_RUN_VARIANT, "model_name", "backend", "precision", "parameters", "test_model")
     scores = scores.join(current.select(_RUN_VARIANT), on=_RUN_VARIANT, how="semi")
     edge = edge.join(current.select(_RUN_VARIANT), on=_RUN_VARIANT, how="semi")
     scored_edge = edge.filter(pl.col("hardware_profile") == reference_profile(edge)) if not edge.is_empty() else edge
@@ -327,9 +332,12 @@ def build_leaderboard(
     )
     wide = cats.pivot(on="category", index=_RUN_VARIANT, values="score")
     wide = wide.rename({c: f"score_{c}" for c in spec.categories if c in wide.columns})
+    normalized = cats.pivot(on="category", index=_RUN_VARIANT, values="score_normalized")
+    normalized = normalized.rename({c: f"normalized_{c}" for c in spec.categories if c in normalized.columns})
     edge_wide = edge.pivot(on="metric", index=_RUN_VARIANT, values="mean") if not edge.is_empty() else None
 
     rows = current.join(totals, on=_RUN_VARIANT, how="inner").join(wide, on=_RUN_VARIANT, how="left")
+    rows = rows.join(normalized, on=_RUN_VARIANT, how="left")
     if edge_wide is not None:
         rows = rows.join(edge_wide, on=_RUN_VARIANT, how="left")
     missing = [c for c in table.names if c not in rows.columns and c not in ("rank", "rank_band", "data_version")]

@@ -4,6 +4,9 @@ validate -> suite, task index, weights -> plan -> run folder
 -> waves of variants loaded together (all at once where the cluster has room): Ray actors,
    one Prefect task per unit, then the wave's edge units one at a time
 -> frames (scores, edge, runs) in the run folder -> contracts -> staging tables -> summary artifact
+
+Along the way the run writes its state to the submissions queue (``tasks.queue``): started,
+then its progress by tenths of its units, and why it failed (a flow hook).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from evals.execution import UnitReport
 from evals.paths import WAREHOUSE
 from evals.planning import PlanOptions
 from evals.pool import PoolOptions
-from evals.progress import Progress
+from flows.parameters import SubmissionFile, SuiteName
 from tasks.benchmark import (
     check_pull_request_free,
     collect_results,
@@ -38,6 +41,8 @@ from tasks.benchmark import (
     unit_reports,
     validate_submission,
 )
+from tasks.logs import say
+from tasks.queue import note_failure, note_started, track_progress
 from tasks.staging import stage_results
 
 
@@ -45,10 +50,16 @@ class BenchmarkFailed(UserError):
     """Some units failed; the message lists each with its cause."""
 
 
-@flow(name="benchmark-submission", flow_run_name="benchmark {submission_path}")
+@flow(
+    name="benchmark-submission",
+    flow_run_name="benchmark {submission_path}",
+    on_failure=[note_failure],
+    on_crashed=[note_failure],
+    on_cancellation=[note_failure],
+)
 def benchmark_submission(
-    submission_path: str,
-    suite: str = "offline",
+    submission_path: SubmissionFile,
+    suite: SuiteName = "offline",
     limit: int | None = None,
     workers: int | None = None,
     threads_per_worker: int | None = None,
@@ -62,11 +73,22 @@ def benchmark_submission(
 ) -> str:
     """Evaluate every variant of a submission on a suite; returns the run id.
 
-    ``pr_number`` and ``head_sha`` name the pull request commit a ChatOps run tests; both are kept
-    on the run's rows in the runs table. ``submission_yaml`` is the submission's text: ChatOps passes
-    the file as it was at ``head_sha``, so a worker on another machine needs no copy of it, and
-    ``submission_path`` then only names it (its path in the repository). A submission that comes
-    from a pull request (either is given) may name only hub weights or files in its own folder.
+    A submission that comes from a pull request (``pr_number`` or ``submission_yaml`` given)
+    may name only hub weights or files in its own folder.
+
+    Args:
+        submission_path: The submission YAML, relative to the repository (models/submissions/...).
+        suite: The catalog suite to run (the CLI also takes a suite file, path.yaml[:name]).
+        limit: Documents per task; empty runs every document (5 is a quick smoke test).
+        workers: Model actors per variant; empty: one per GPU, or one per CPU core as memory allows.
+        threads_per_worker: CPU threads per actor; empty: the cores divided among the actors.
+        seed: The seed of every random choice (few-shot sampling, generation).
+        tasks_dirs: Extra lm-eval task folders to read tasks from (a suite file's own tasks).
+        output_dir: The run folder; empty: .slmbench/runs/<run id>.
+        warehouse: The Delta tables' URI: a local folder or any URI deltalake supports.
+        pr_number: The pull request the run tests (ChatOps sets it; one benchmark per PR at a time).
+        head_sha: The pull request's head commit the submission was read at (40 hex digits).
+        submission_yaml: The submission's text, when the file is not on this machine (ChatOps passes it).
     """
     if head_sha is not None and not re.fullmatch(GIT_SHA, head_sha):
         raise UserError(
@@ -77,6 +99,7 @@ def benchmark_submission(
         check_pull_request_free(pr_number, submission_path)
     from_pull_request = pr_number is not None or submission_yaml is not None
     submission = validate_submission(submission_path, submission_yaml, from_pull_request)
+    note_started(warehouse, submission_path, submission.model.name, pr_number, head_sha)
     tasks_paths = tuple(Path(d) for d in tasks_dirs or ())
     options = PlanOptions(suite=suite, limit=limit, seed=seed, tasks_dirs=tasks_paths, submission_path=submission_path)
     catalog = load_suite_catalog(options)
@@ -84,9 +107,9 @@ def benchmark_submission(
     index = index_suite_tasks(submission, catalog)
     plan = plan_benchmark(submission, catalog, variants, index, options)
     run = open_run(plan, submission, output_dir, pr_number, head_sha, submission_yaml)
-    print(f"run {run.run_id}: {len(plan.units)} units, {len(plan.variants)} variant(s) -> {run.run_dir}")
+    say(f"run {run.run_id}: {len(plan.units)} units, {len(plan.variants)} variant(s) -> {run.run_dir}")
 
-    progress = Progress(plan.units)
+    progress = track_progress(warehouse, plan, submission, run)
     placement = place_workers(plan, PoolOptions(workers=workers, threads_per_worker=threads_per_worker))
     reports: list[UnitReport] = []
     edge: list[EdgeReport] = []
@@ -104,7 +127,7 @@ def benchmark_submission(
     frames = collect_results(run, plan, submission, reports, edge)
     status = stage_results(frames, warehouse, plan, run)
     report_summary(run, frames)
-    print(frames.summary)
+    say(frames.summary)
     if status == "failed" and not frames.failures:
         raise BenchmarkFailed(f"run {run.run_id} failed its contracts; see {run.run_dir / 'contracts.md'}")
     if frames.failures:

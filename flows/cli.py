@@ -296,7 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     publish.set_defaults(handler=_publish)
 
     results = commands.add_parser("results", help="list, read or export the results tables at any version")
-    results.add_argument("table", nargs="?", help="runs, scores, edge, models or leaderboard (none: list tables)")
+    results.add_argument(
+        "table", nargs="?", help="runs, scores, edge, samples, models, leaderboard or queue (none: list tables)"
+    )
     results.add_argument("--warehouse", default=WAREHOUSE, help=f"Delta tables URI (default ./{WAREHOUSE})")
     results.add_argument("--staging", action="store_true", help="read the staging tables, not the published ones")
     results.add_argument("--as-of", type=int, default=None, metavar="N", help="read table version N")

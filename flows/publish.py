@@ -41,7 +41,13 @@ class PublishSummary:
 
 @flow(name="publish-results", flow_run_name="publish {run_id}")
 def publish_results(run_id: str, warehouse: str = WAREHOUSE, exports: str | None = None) -> PublishSummary:
-    """Publish one staged run: ``warehouse`` is any URI deltalake supports; ``exports`` a local folder."""
+    """Publish one staged run: its rows, the leaderboard recomputed, the registry, the site's JSON exports.
+
+    Args:
+        run_id: The staged run to publish (the benchmark's run id, as its summary names it).
+        warehouse: The Delta tables' URI: a local folder or any URI deltalake supports.
+        exports: A local folder for leaderboard.json and registry.json; empty: beside the warehouse.
+    """
     check_staged_run(warehouse, run_id)
     runs_version = publish_run_rows(warehouse, run_id)
     board = recompute_leaderboard(warehouse)

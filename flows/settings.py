@@ -25,6 +25,11 @@ DEFAULTS = {
     "TOKENIZERS_PARALLELISM": "false",
     # Prefect's ephemeral server: quiet and local.
     "PREFECT_LOGGING_LEVEL": "WARNING",
+    # Flow and task run logs reach the API (the UI's Logs tab) from INFO up, while the
+    # console shows only warnings: the CLI's own lines are printed (tasks.logs.say).
+    "PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL": "INFO",
+    "PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL": "INFO",
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
 }
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from prefect import flow
 
 from evals.paths import WAREHOUSE
+from tasks.queue import prefect_queue
 from tasks.site import build_html, generate_pages
 
 DEFAULT_PAGES_DIR = str(Path(__file__).resolve().parent.parent / "docs" / "generated" / "pages")
@@ -33,8 +34,16 @@ class SiteSummary:
 def build_site(
     warehouse: str = WAREHOUSE, version: int | None = None, site_dir: str = "site", pages_dir: str | None = None
 ) -> SiteSummary:
-    """Build the site from leaderboard ``version`` (latest when None) of ``warehouse``."""
+    """Build the site from leaderboard ``version`` (latest when None) of ``warehouse``.
+
+    Args:
+        warehouse: The Delta tables' URI: a local folder or any URI deltalake supports.
+        version: The leaderboard table version to build; empty: the latest.
+        site_dir: Where the built site goes.
+        pages_dir: Where the generated Markdown pages go; empty: docs/generated/pages.
+    """
     pages = pages_dir or DEFAULT_PAGES_DIR
-    written = generate_pages(warehouse, version, pages)
+    live_queue = prefect_queue(warehouse, version)
+    written = generate_pages(warehouse, version, pages, live_queue)
     index = build_html(pages, site_dir)
     return SiteSummary(index, written.models, written.variants, written.leaderboard_version, written.data_version)

@@ -35,6 +35,7 @@ from evals.runs import RunFolder, RunFrames, RunInfo, start_run
 from evals.tasks_index import TaskIndex
 from evals.variants import Variant, resolve_variants
 from tasks.flow_runs import unfinished_runs
+from tasks.logs import say
 
 UNIT_RETRIES = 2
 HUB_RETRIES = 3
@@ -211,7 +212,7 @@ def _cluster_hiccup(task: Any, run: Any, state: Any) -> bool:
 )
 def run_unit(unit: WorkUnit, pool: WorkerPool, run_dir: Path, progress: Progress) -> UnitReport:
     report = execute_unit(unit, pool, UnitCache(), run_dir)
-    print(progress.done(unit, report))
+    say(progress.done(unit, report))
     return report
 
 
@@ -222,7 +223,7 @@ def unit_reports(units: list[WorkUnit], runs: PrefectFutureList[UnitReport], pro
         if not isinstance(outcome, UnitReport):
             outcome = UnitReport.failed(unit.name, outcome)
             get_run_logger().error("unit %s failed: %s", unit.name, outcome.error)
-            print(progress.done(unit, outcome))
+            say(progress.done(unit, outcome))
         reports.append(outcome)
     return reports
 
@@ -238,7 +239,7 @@ def measure_edge(pool: WorkerPool, run: RunInfo, progress: Progress) -> EdgeRepo
     except Exception as exc:  # recorded as data, like a unit
         report = EdgeReport(pool.variant.variant_id, error=failure_cause(exc))
         get_run_logger().error("edge unit %s failed: %s", report.name, report.error)
-    print(progress.edge_done(report.name, report.error))
+    say(progress.edge_done(report.name, report.error))
     return report
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -17,9 +18,14 @@ from evals.sitegen.generate import Manifest, generate_site
 
 
 @task(name="generate-site-pages", cache_policy=NO_CACHE)
-def generate_pages(warehouse: str, version: int | None, pages_dir: str) -> Manifest:
-    """Tables at leaderboard ``version`` -> Markdown pages and data files; returns what was written."""
-    manifest = generate_site(warehouse, Path(pages_dir), version)
+def generate_pages(
+    warehouse: str, version: int | None, pages_dir: str, live_queue: pl.DataFrame | None = None
+) -> Manifest:
+    """Tables at leaderboard ``version`` -> Markdown pages and data files; returns what was written.
+
+    ``live_queue``: Prefect's benchmark runs as queue events (``tasks.queue.prefect_queue``), or None.
+    """
+    manifest = generate_site(warehouse, Path(pages_dir), version, live_queue=live_queue)
     get_run_logger().info(
         "generated %d pages for %d models (leaderboard v%d, data v%s)",
         manifest.pages,

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from evals.scoring import ScoringSpec
+from evals.scoring import EDGE_CATEGORY, ScoringSpec
 from evals.sitegen import charts
 from evals.sitegen.snapshot import Snapshot
 from evals.sitegen.text import BUCKETS, FORMATS, attr, html, md_table, md_text, parameters_label
-from evals.sitegen.views import BoardData, pareto_front
+from evals.sitegen.views import PROVENANCE_FIELDS, BoardData, pareto_front
 
 EDGE_TITLES = {"tokens_per_s": "Tokens/s", "latency_ms": "Latency ms", "peak_memory_gb": "Memory GB"}
 
@@ -35,36 +36,92 @@ def board_script(data: BoardData, spec: ScoringSpec, titles: dict[str, str], met
     return "window.SLMB_BOARD = " + json.dumps(body, ensure_ascii=True, separators=(",", ":")) + ";\n"
 
 
-def _columns(spec: ScoringSpec, titles: dict[str, str]) -> list[tuple[str, str, str, str]]:
-    """(key, header, type, format) of every leaderboard column, in order."""
+@dataclass(frozen=True)
+class BoardColumn:
+    """One leaderboard column as the page declares it to ``leaderboard.js``."""
+
+    key: str
+    header: str  # HTML, already escaped
+    kind: str  # "num", "text", or "none" (not sortable)
+    fmt: str = ""  # a key of FORMATS for numbers
+    group: str = ""  # a key of COLUMN_GROUPS when the reader may hide it; "" for the fixed columns
+    shown: bool = True  # shown unless the reader hides it
+    normalized: str = ""  # the field shown instead when scores are baseline-normalized
+
+    def th(self) -> str:
+        label = f'<button type="button">{self.header}</button>' if self.kind != "none" else self.header
+        return (
+            f'<th data-key="{attr(self.key)}" data-type="{self.kind}" data-format="{self.fmt}" '
+            f'data-group="{self.group}" data-shown="{int(self.shown)}" data-normalized="{attr(self.normalized)}" '
+            f'scope="col">{label}</th>'
+        )
+
+
+# The groups of columns a reader can show or hide, in the picker's order.
+COLUMN_GROUPS = {"categories": "Categories", "tasks": "Tasks", "edge": "Edge", "provenance": "Provenance"}
+
+
+def _columns(spec: ScoringSpec, titles: dict[str, str], tasks: Sequence[str] = ()) -> list[BoardColumn]:
+    """Every leaderboard column, in order; task and provenance columns start hidden."""
     cols = [
-        ("select", "", "none", ""),
-        ("rank", "Rank", "num", ""),
-        ("model", "Model", "text", ""),
-        ("parameters", "Params", "num", ""),
-        ("precision", "Quant", "text", ""),
-        ("backend", "Backend", "text", ""),
-        ("aggregate", "Aggregate", "num", "score"),
+        BoardColumn("select", '<span class="slmb-sr">Compare</span>', "none"),
+        BoardColumn("pin", '<span class="slmb-sr">Pin</span>', "none"),
+        BoardColumn("rank", "Rank", "num"),
+        BoardColumn("model", "Model", "text"),
+        BoardColumn("parameters", "Params", "num"),
+        BoardColumn("precision", "Quant", "text"),
+        BoardColumn("backend", "Backend", "text"),
+        BoardColumn("aggregate", "Aggregate", "num", "score", normalized="aggregate_normalized"),
     ]
-    cols += [(f"score_{c}", titles.get(c, c), "num", "score") for c in spec.categories]
-    cols += [(m, EDGE_TITLES[m], "num", m) for m in EDGE_TITLES]
-    cols.append(("coverage", "Coverage", "num", "coverage"))
+    cols += [
+        BoardColumn(f"score_{c}", html(titles.get(c, c)), "num", "score", "categories", normalized=f"normalized_{c}")
+        for c in spec.categories
+    ]
+    cols += [BoardColumn(f"task_{t}", html(t), "num", "task", "tasks", shown=False) for t in tasks]
+    cols += [BoardColumn(m, EDGE_TITLES[m], "num", m, "edge") for m in EDGE_TITLES]
+    cols += [BoardColumn(k, html(h), "text", "", "provenance", shown=False) for k, h in PROVENANCE_FIELDS]
+    cols.append(BoardColumn("coverage", "Coverage", "num", "coverage"))
     return cols
 
 
-def leaderboard_page(snapshot: Snapshot, spec: ScoringSpec, titles: dict[str, str], n_models: int) -> str:
+def _picker(columns: Sequence[BoardColumn]) -> str:
+    """The column picker: a fieldset of checkboxes per group (``leaderboard.js`` keeps them in step)."""
+    sets = []
+    for group, title in COLUMN_GROUPS.items():
+        boxes = "".join(
+            f'<label><input type="checkbox" data-col="{attr(c.key)}"> {c.header}</label>'
+            for c in columns
+            if c.group == group
+        )
+        if boxes:
+            both = (
+                f'<button type="button" data-all="{group}">all</button>'
+                f'<button type="button" data-none="{group}">none</button>'
+            )
+            sets.append(f'<fieldset data-group="{group}"><legend>{title} {both}</legend>{boxes}</fieldset>')
+    # A button and a panel, not <details>: mkdocs-material styles every <details> as an admonition.
+    return (
+        '<div class="slmb-picker" id="slmb-picker">'
+        '<button type="button" class="md-button" id="slmb-columns" aria-expanded="false" '
+        'aria-controls="slmb-picker-body">Columns</button>'
+        f'<div class="slmb-picker-body" id="slmb-picker-body" role="group" aria-label="Columns shown" hidden>'
+        f"{''.join(sets)}</div></div>"
+    )
+
+
+def leaderboard_page(
+    snapshot: Snapshot, spec: ScoringSpec, titles: dict[str, str], n_models: int, tasks: Sequence[str] = ()
+) -> str:
     board = snapshot.leaderboard
     precisions = sorted(set(board["precision"].to_list()))
     backends = sorted(set(board["backend"].to_list()))
-    head = "".join(
-        f'<th data-key="{key}" data-type="{kind}" data-format="{fmt}" scope="col">'
-        + (
-            f'<button type="button">{html(label)}</button>'
-            if kind != "none"
-            else '<span class="slmb-sr">Compare</span>'
-        )
-        + "</th>"
-        for key, label, kind, fmt in _columns(spec, titles)
+    columns = _columns(spec, titles, tasks)
+    head = "".join(c.th() for c in columns)
+    edge = (
+        '<button type="button" class="md-button" id="slmb-edge" aria-pressed="false" '
+        'title="GGUF quantizations of at most 3B parameters, sorted by edge score">For edge devices</button>'
+        if EDGE_CATEGORY in spec.categories
+        else ""
     )
     controls = (
         '<form class="slmb-controls" role="search" onsubmit="return false">'
@@ -73,8 +130,13 @@ def leaderboard_page(snapshot: Snapshot, spec: ScoringSpec, titles: dict[str, st
         + _select("quant", "Quantization", [(p, p) for p in precisions], "All quantizations")
         + _select("size", "Parameters", [(b[0], b[0]) for b in BUCKETS], "All sizes")
         + _select("backend", "Backend", [(b, b) for b in backends], "All backends")
+        + _select("scale", "Scores", [("normalized", "Baseline-normalized scores")], "Raw scores")
+        + edge
         + '<button type="button" class="md-button" id="slmb-reset">Reset</button>'
         + '<button type="button" class="md-button md-button--primary" id="slmb-compare" disabled>Compare selected</button>'
+        + _picker(columns)
+        + '<label class="slmb-toggle" id="slmb-tests-label" hidden><input type="checkbox" id="slmb-tests"> '
+        'Show test models (<span id="slmb-tests-count">0</span>)</label>'
         "</form>"
     )
     date = snapshot.data_date.strftime("%Y-%m-%d %H:%M UTC") if snapshot.data_date else "—"
@@ -82,7 +144,8 @@ def leaderboard_page(snapshot: Snapshot, spec: ScoringSpec, titles: dict[str, st
         "---\nhide:\n  - navigation\n  - toc\n---\n\n# Leaderboard\n\n"
         f'<p class="slmb-meta">Data version {snapshot.data_version if snapshot.data_version is not None else "—"} '
         f"({date}) · {n_models:,} models · {board.height:,} variants · "
-        '<a href="data/">downloads</a> · <a href="methodology/">how scores are computed</a></p>\n\n'
+        '<a href="data/">downloads</a> · <a href="methodology/">how scores are computed</a> · '
+        '<a href="submissions/">the submissions queue</a></p>\n\n'
         '<div id="slmb-board" class="slmb-board" data-root="">'
         + controls
         + '<p id="slmb-count" class="slmb-count" aria-live="polite">Loading…</p>'
@@ -92,7 +155,11 @@ def leaderboard_page(snapshot: Snapshot, spec: ScoringSpec, titles: dict[str, st
         '<noscript><p>The table needs JavaScript; the same data is on the <a href="data/">Data</a> page.</p></noscript>'
         "</div>\n\n"
         "Missing values (not measured) show as —. Aggregate: weighted category scores, renormalized over the measured "
-        "weight, with its 95% interval; partial rows did not measure every category and rank after full ones.\n\n"
+        "weight, with its 95% interval; partial rows did not measure every category and rank after full ones. "
+        "Baseline-normalized scores put each task's random-guess score at 0 (see the "
+        '<a href="methodology/">methodology</a>); the rank stays that of the raw aggregate. '
+        "☆ pins a row above the others, whatever the order. Test models (demo fixtures, tiny test files) are "
+        "hidden unless asked for.\n\n"
         '<script src="assets/slmb/board.js" defer></script>\n<script src="assets/slmb/leaderboard.js" defer></script>\n'
     )
 

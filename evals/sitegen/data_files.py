@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
-from contracts.tables import EDGE, MODELS, RUNS, SCORES, Table, leaderboard
+from contracts.tables import EDGE, MODELS, RUNS, SAMPLES, SCORES, Table, leaderboard
 from evals.scoring import ScoringSpec
 from evals.sitegen.snapshot import Snapshot
 from evals.sitegen.text import csv_safe, md_table, md_text
@@ -63,10 +63,13 @@ def data_page(snapshot: Snapshot, spec: ScoringSpec, rows: dict[str, int], out_d
         "In the CSV files, a text cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return "
         "begins with an apostrophe, so that a spreadsheet shows it instead of running it as a formula. "
         "Parquet and JSON hold the values unchanged.\n",
+        "Every evaluated item (the `samples` table) is too large for one download: each model page lists a "
+        "task's items under Items, from its file under `samples/<model>/<variant>/<task>.json.gz`, and "
+        "`slmbench results samples --run RUN_ID` reads a run's.\n",
         "## Columns\n",
         "From the table contracts in `contracts/tables.py`.\n",
     ]
-    for table in (leaderboard(spec.categories), MODELS, RUNS, SCORES, EDGE):
+    for table in (leaderboard(spec.categories), MODELS, RUNS, SCORES, EDGE, SAMPLES):
         parts.append(_columns(table))
     return "\n".join(parts)
 

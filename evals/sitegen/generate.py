@@ -3,8 +3,10 @@
 The output folder is a complete mkdocs ``docs_dir``: the static sources of
 ``docs/`` (scripts, styles) copied in, then the generated pages::
 
-    index.md  charts.md  compare.md  methodology.md  submit.md  data.md
+    index.md  charts.md  compare.md  methodology.md  submit.md  submissions.md  data.md
     models/<slug>.md                 one page per model
+    failures/<run>.md                one page per failed run (the submissions queue)
+    samples/<slug>/<variant>/<task>.json.gz   its items, read when opened (evals.sitegen.items)
     tables/<table>.{csv,parquet,json} and tables/models/<slug>.json
     assets/slmb/board.js             the leaderboard for the browser scripts
 
@@ -22,8 +24,10 @@ import polars as pl
 
 from evals.catalog import Catalog, load_catalog
 from evals.scoring import ScoringSpec, default_spec
-from evals.sitegen import board_pages, data_files, model_pages, reference_pages
-from evals.sitegen.snapshot import SiteDataError, Snapshot, read_snapshot
+from evals.sitegen import board_pages, data_files, model_pages, queue_pages, reference_pages
+from evals.sitegen.items import items_link, items_panel, variant_keys, write_item_files
+from evals.sitegen.reproduce_boxes import reproduce_boxes, reproduce_link
+from evals.sitegen.snapshot import SampleReader, SiteDataError, Snapshot, read_snapshot
 from evals.sitegen.views import board_data, model_cards, model_slugs, retention, task_table
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "docs"
@@ -50,8 +54,12 @@ def generate_site(
     version: int | None = None,
     catalog: Catalog | None = None,
     spec: ScoringSpec | None = None,
+    live_queue: pl.DataFrame | None = None,
 ) -> Manifest:
-    """Write the site sources for leaderboard ``version`` (latest when None) of the warehouse at ``uri``."""
+    """Write the site sources for leaderboard ``version`` (latest when None) of the warehouse at ``uri``.
+
+    ``live_queue``: Prefect's benchmark runs as queue events, for the submissions page (optional).
+    """
     timer = _Timer()
     catalog = catalog or load_catalog()
     spec = spec or default_spec()
@@ -72,7 +80,7 @@ def generate_site(
 
     def write_board_pages() -> None:
         _write(pages_dir / "assets" / "slmb" / "board.js", board_pages.board_script(data, spec, titles, meta))
-        _write(pages_dir / "index.md", board_pages.leaderboard_page(snapshot, spec, titles, len(names)))
+        _write(pages_dir / "index.md", board_pages.leaderboard_page(snapshot, spec, titles, len(names), data.tasks))
         _write(pages_dir / "compare.md", board_pages.compare_page())
         _write(pages_dir / "charts.md", board_pages.charts_page(snapshot, slugs, kept.to_dicts()))
         _write(
@@ -83,12 +91,15 @@ def generate_site(
         _write(pages_dir / "data.md", data_files.data_page(snapshot, spec, rows, pages_dir / "tables"))
 
     timer.step("board pages", write_board_pages)
-    timer.step("model pages", lambda: _model_pages(snapshot, spec, titles, slugs, cards, kept, pages_dir))
+    queue = timer.step(
+        "submissions", lambda: queue_pages.write_queue_pages(uri, snapshot, pages_dir, slugs, live_queue)
+    )
+    timer.step("model pages", lambda: _model_pages(snapshot, spec, catalog, titles, slugs, cards, kept, pages_dir))
     return Manifest(
         pages_dir=pages_dir,
         models=len(names),
         variants=snapshot.leaderboard.height,
-        pages=6 + len(names),
+        pages=6 + queue + len(names),
         leaderboard_version=snapshot.leaderboard_version,
         data_version=snapshot.data_version,
         data_date=snapshot.data_date.isoformat() if snapshot.data_date else None,
@@ -99,6 +110,7 @@ def generate_site(
 def _model_pages(
     snapshot: Snapshot,
     spec: ScoringSpec,
+    catalog: Catalog,
     titles: dict[str, str],
     slugs: dict[str, str],
     cards: dict[str, dict],
@@ -124,20 +136,24 @@ def _model_pages(
     )
     kept_by = _by_model(kept)
     empty = {"runs": snapshot.runs.clear(), "scores": snapshot.scores.clear(), "edge": snapshot.edge.clear()}
+    samples = SampleReader(snapshot.uri)
     for (name,), variants in boards.items():
         slug = slugs[name]
         model_edge = edge.get(name, empty["edge"])
+        model_runs, model_tasks = runs.get(name, empty["runs"]), tasks.get(name, pl.DataFrame())
+        extras = _score_extras(samples, pages_dir, slug, variants, model_runs, model_tasks, spec, catalog)
         text = model_pages.model_page(
             name,
             slug,
             cards.get(name, {}),
             variants,
-            runs.get(name, empty["runs"]),
-            tasks.get(name, pl.DataFrame()),
+            model_runs,
+            model_tasks,
             model_edge,
             kept_by.get(name, kept.clear()),
             spec,
             titles,
+            extras,
         )
         _write(pages / f"{slug}.md", text)
         model_pages.write_model_files(
@@ -147,6 +163,33 @@ def _model_pages(
             scores.get(name, empty["scores"]),
             model_edge.drop("model_name") if "model_name" in model_edge.columns else model_edge,
         )
+
+
+def _score_extras(
+    samples: SampleReader,
+    pages_dir: Path,
+    slug: str,
+    variants: pl.DataFrame,
+    runs: pl.DataFrame,
+    tasks: pl.DataFrame,
+    spec: ScoringSpec,
+    catalog: Catalog,
+) -> model_pages.ScoreExtras:
+    """A model's reproduce boxes and item browser, its item files written."""
+    if tasks.is_empty():
+        return model_pages.ScoreExtras()
+    labels = model_pages.variant_labels(variants)
+    keys = variant_keys(variants["variant_id"].to_list())
+    index = write_item_files(pages_dir, slug, samples.rows(runs.select("run_id", "variant_id")), tasks, spec)
+
+    def actions(task: str, variant: str) -> str:
+        return reproduce_link(task, keys[variant]) + (items_link(task, variant) if index.has(task, variant) else "")
+
+    return model_pages.ScoreExtras(
+        actions=actions,
+        reproduce=reproduce_boxes(tasks, runs, keys, labels, catalog),
+        items=items_panel(index, model_pages.ROOT, labels, list(spec.tasks)),
+    )
 
 
 def _by_model(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:

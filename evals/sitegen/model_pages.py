@@ -7,6 +7,8 @@ written as raw HTML (inside charts) therefore start with ``../../``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -49,8 +51,11 @@ def model_page(
     retention: pl.DataFrame,
     spec: ScoringSpec,
     titles: dict[str, str],
+    extras: ScoreExtras | None = None,
 ) -> str:
-    """The Markdown of one model's page. ``variants`` are its leaderboard rows in rank order."""
+    """The Markdown of one model's page. ``variants`` are its leaderboard rows in rank order; ``extras``: the
+    reproduce boxes and the item browser (``evals.sitegen.reproduce_boxes``, ``evals.sitegen.items``)."""
+    extras = extras or ScoreExtras()
     ids = variants["variant_id"].to_list()
     labels = variant_labels(variants)
     # An explicit, escaped title: mkdocs-material writes a title taken from the heading through
@@ -63,7 +68,9 @@ def model_page(
     parts = [f"---\n{front}---\n", f"<h1>{html(name)}</h1>\n", _card_line(card), _compare_link(name)]
     parts += ["## Variants\n", _variants_table(variants, spec, titles)]
     parts += ["## Quantization retention\n", _retention(retention, slug)]
-    parts += ["## Task scores\n", _task_table(tasks, ids, labels, spec)]
+    parts += ["## Task scores\n", _task_table(tasks, ids, labels, spec, extras.actions), extras.reproduce]
+    if extras.items:
+        parts += ["## Items\n", extras.items]
     parts += ["## Edge figures\n", _edge_table(edge, ids, labels)]
     parts += ["## Provenance\n", _provenance(runs, ids, labels)]
     parts += ["## Downloads\n", _downloads(slug)]
@@ -160,7 +167,22 @@ def _retention(retention: pl.DataFrame, slug: str) -> str:
     return note + "\n" + table + "\n" + chart + "\n"
 
 
-def _task_table(tasks: pl.DataFrame, ids: list[str], labels: dict[str, str], spec: ScoringSpec) -> str:
+@dataclass(frozen=True)
+class ScoreExtras:
+    """What a model page adds to its task scores: links in each cell, the reproduce boxes, the Items panel."""
+
+    actions: Callable[[str, str], str] = lambda task, variant: ""  # (task, variant id) -> links, HTML
+    reproduce: str = ""
+    items: str = ""
+
+
+def _task_table(
+    tasks: pl.DataFrame,
+    ids: list[str],
+    labels: dict[str, str],
+    spec: ScoringSpec,
+    actions: Callable[[str, str], str],
+) -> str:
     if tasks.is_empty():
         return "No task scores.\n"
     text = "Primary metric x 100 ± standard error x 100 (documents evaluated).\n\n"
@@ -168,7 +190,8 @@ def _task_table(tasks: pl.DataFrame, ids: list[str], labels: dict[str, str], spe
     fewshot: dict[str, set[int]] = {}
     for r in tasks.iter_rows(named=True):
         stderr = f" ± {fmt(100.0 * r['stderr'], 'task')}" if r["stderr"] is not None else " ± —"
-        cells[(r["task"], r["variant_id"])] = f"{fmt(100.0 * r['value'], 'task')}{stderr} ({r['n_samples']:,})"
+        value = f"{fmt(100.0 * r['value'], 'task')}{stderr} ({r['n_samples']:,})"
+        cells[(r["task"], r["variant_id"])] = value + actions(r["task"], r["variant_id"])
         fewshot.setdefault(r["task"], set()).add(r["num_fewshot"])
     order = [t for t in spec.tasks if any((t, v) in cells for v in ids)]
     rows = []
@@ -211,24 +234,8 @@ def _provenance(runs: pl.DataFrame, ids: list[str], labels: dict[str, str]) -> s
     for column, label in (("hardware", "Hardware"), ("versions", "Versions")):
         rows.append([label, *[_pairs(parsed_json(by_variant.get(v, {}).get(column))) for v in ids]])
     rows.insert(0, ["Variant id", *[html(v) for v in ids]])
-    return html_table(["", *[html(labels[v]) for v in ids]], rows) + "\n" + _reproduce(by_variant, ids)
-
-
-def _reproduce(by_variant: dict[str, dict], ids: list[str]) -> str:
-    lines = []
-    for variant in ids:
-        r = by_variant.get(variant)
-        if not r:
-            continue
-        limit = f" --limit {r['limit']}" if r.get("limit") else ""
-        lines.append(
-            f"# {variant}: run {r['run_id']}\ngit checkout {r['repo_commit'].removesuffix('-dirty')}\n"
-            f"slmbench run {r['submission_path']} --suite {r['suite']} --seed {r['seed']}{limit}\n"
-        )
-    if not lines:
-        return ""
-    # Raw <pre>, not a fenced block: a submitted string could contain a fence.
-    return "To reproduce a row:\n\n<pre><code>" + html("\n".join(lines)) + "</code></pre>\n"
+    note = "Each task score's <em>reproduce</em> link (under Task scores) gives the commands that measure it again.\n"
+    return html_table(["", *[html(labels[v]) for v in ids]], rows) + "\n" + note
 
 
 def _downloads(slug: str) -> str:

@@ -8,18 +8,22 @@ rest is read to match it:
 - ``scores`` and ``edge`` rows of those runs (published rows never change, so
   the latest table state holds exactly the rows of that moment);
 - ``models`` (the registry) as it stood while this leaderboard version was
-  current: its last version written before the next leaderboard version.
+  current: its last version written before the next leaderboard version;
+- ``samples`` rows of those runs, by the same rule as scores, but read a
+  model at a time (:class:`SampleReader`): they are the largest table.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
 
 from contracts.errors import UserError
-from evals.warehouse.storage import PUBLISHED, current_version, read_table, table_versions
+from contracts.tables import SAMPLES
+from evals.warehouse.storage import PUBLISHED, current_version, read_table, table_uri, table_versions, version_before
 
 _RUN_VARIANT = ["run_id", "variant_id"]
 
@@ -43,6 +47,9 @@ class Snapshot:
     data_date: datetime | None  # when that runs version was written
     leaderboard_date: datetime
     models_version: int | None
+    # When the next leaderboard version was written (None: this is the latest): what else
+    # the site shows (the submissions queue) is read as it stood before then.
+    until: datetime | None = None
 
 
 def read_snapshot(uri: str, version: int | None = None) -> Snapshot:
@@ -72,7 +79,7 @@ def read_snapshot(uri: str, version: int | None = None) -> Snapshot:
         data_date = runs_history.filter(pl.col("version") == data_version)["timestamp"][0]
     scores = read_table(uri, "scores").join(keys, on=_RUN_VARIANT, how="semi")
     edge = read_table(uri, "edge").join(keys, on=_RUN_VARIANT, how="semi")
-    models_version = _registry_version(uri, until)
+    models_version = version_before(uri, PUBLISHED, "models", until)
     models = (
         read_table(uri, "models", version=models_version)
         if models_version is not None
@@ -90,14 +97,29 @@ def read_snapshot(uri: str, version: int | None = None) -> Snapshot:
         data_date=data_date,
         leaderboard_date=board_date,
         models_version=models_version,
+        until=until,
     )
 
 
-def _registry_version(uri: str, until: datetime | None) -> int | None:
-    """The last registry version written before ``until`` (all of them when None)."""
-    if current_version(uri, PUBLISHED, "models") is None:
-        return None
-    history = table_versions(uri, "models")
-    if until is not None:
-        history = history.filter(pl.col("timestamp") < until)
-    return int(history["version"].max()) if history.height else None  # type: ignore[arg-type]
+class SampleReader:
+    """The published ``samples`` rows of some runs at a time.
+
+    The table's log is read once; it is partitioned by run, so each read opens
+    only the files of the runs asked for, whatever the table's size.
+    """
+
+    def __init__(self, uri: str) -> None:
+        from deltalake import DeltaTable
+
+        target = table_uri(uri, PUBLISHED, SAMPLES.name)
+        self._dataset = DeltaTable(target).to_pyarrow_dataset() if DeltaTable.is_deltatable(target) else None
+
+    def rows(self, keys: pl.DataFrame) -> pl.DataFrame:
+        """The rows of these (run_id, variant_id) pairs; an empty frame when none were kept."""
+        if self._dataset is None or keys.is_empty():
+            return SAMPLES.empty()
+        import pyarrow.dataset as ds
+
+        runs: Sequence[str] = keys["run_id"].unique().to_list()
+        found = pl.DataFrame(self._dataset.to_table(filter=ds.field("run_id").isin(runs)))
+        return SAMPLES.upgrade(found).join(keys.select(_RUN_VARIANT), on=_RUN_VARIANT, how="semi")

@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
-from contracts.submission import HF_REPO_RE, REVISION_RE
+from contracts.submission import FLOAT_PRECISIONS, HF_REPO_RE, REVISION_RE
 from evals.retention import OVERALL
 from evals.retention import retention as quantization_retention
 from evals.scoring import ScoringSpec, task_scores
@@ -23,6 +23,16 @@ from evals.sitegen.text import is_missing, parameters_bucket, parameters_label, 
 
 HUB = "https://huggingface.co"
 EDGE_METRICS = ("tokens_per_s", "latency_ms", "peak_memory_gb")
+# The leaderboard's provenance columns: (field, header); the browser shows them on request.
+PROVENANCE_FIELDS = (
+    ("run_id", "Run"),
+    ("finished", "Date"),
+    ("suite", "Suite"),
+    ("lm_eval", "lm-eval"),
+    ("license", "License"),
+    ("submitted_by", "Submitted by"),
+    ("weights", "Weights"),
+)
 
 
 def model_slugs(names: Iterable[str]) -> dict[str, str]:
@@ -99,6 +109,7 @@ class BoardData:
 
     fields: list[str]
     rows: list[list]
+    tasks: list[str] = field(default_factory=list)  # the catalog tasks some row measured, in catalog order
 
 
 def board_data(snapshot: Snapshot, spec: ScoringSpec, slugs: dict[str, str], cards: dict[str, dict]) -> BoardData:
@@ -125,8 +136,15 @@ def board_data(snapshot: Snapshot, spec: ScoringSpec, slugs: dict[str, str], car
         *EDGE_METRICS,
         "source",
     ]
+    tasks, task_values = _task_values(snapshot, spec)
+    provenance = _provenance(snapshot)
+    fields += ["test_model", "gguf_quant", *(f"normalized_{c}" for c in spec.categories)]
+    fields += [f"task_{t}" for t in tasks] + [name for name, _ in PROVENANCE_FIELDS]
     rows = []
     for r in snapshot.leaderboard.iter_rows(named=True):
+        key = (r["run_id"], r["variant_id"])
+        measured = task_values.get(key, {})
+        origin = provenance.get(key, {})
         card = cards.get(r["model_name"], {})
         params = r["parameters"] if r["parameters"] is not None else card.get("parameters")
         rows.append(
@@ -150,9 +168,41 @@ def board_data(snapshot: Snapshot, spec: ScoringSpec, slugs: dict[str, str], car
                 *[_num(r[c]) for c in score_cols],
                 *[_num(r[m]) for m in EDGE_METRICS],
                 source_url(card.get("hf_repo"), card.get("revision")),
+                bool(r.get("test_model")),
+                r["precision"] not in FLOAT_PRECISIONS,
+                *[_num(r.get(f"normalized_{c}"), 3) for c in spec.categories],
+                *[_num(measured.get(t), 3) for t in tasks],
+                *[origin.get(name) for name, _ in PROVENANCE_FIELDS],
             ]
         )
-    return BoardData(fields, rows)
+    return BoardData(fields, rows, tasks)
+
+
+def _task_values(snapshot: Snapshot, spec: ScoringSpec) -> tuple[list[str], dict[tuple[str, str], dict[str, float]]]:
+    """The catalog tasks measured on the board, and each row's task scores x 100."""
+    table = task_table(snapshot, spec)
+    values: dict[tuple[str, str], dict[str, float]] = {}
+    for run_id, variant_id, task, value in table.select("run_id", "variant_id", "task", "value").iter_rows():
+        values.setdefault((run_id, variant_id), {})[task] = 100.0 * value
+    measured = set(table["task"].to_list())
+    return [t for t in spec.tasks if t in measured], values
+
+
+def _provenance(snapshot: Snapshot) -> dict[tuple[str, str], dict[str, str | None]]:
+    """Per published run and variant: what the provenance columns show."""
+    out = {}
+    for r in snapshot.runs.iter_rows(named=True):
+        weights = r.get("revision") or r.get("weights_digest")
+        out[(r["run_id"], r["variant_id"])] = {
+            "run_id": r["run_id"],
+            "finished": r["finished_at"].strftime("%Y-%m-%d") if r.get("finished_at") else None,
+            "suite": r.get("suite"),
+            "lm_eval": parsed_json(r.get("versions")).get("lm_eval"),
+            "license": r.get("license"),
+            "submitted_by": r.get("submitted_by"),
+            "weights": weights[:12] if weights else None,
+        }
+    return out
 
 
 def task_table(snapshot: Snapshot, spec: ScoringSpec) -> pl.DataFrame:
@@ -186,5 +236,6 @@ def parsed_json(text: str | None) -> dict:
     return value if isinstance(value, dict) else {"value": value}
 
 
-def _num(value: object) -> float | None:
-    return None if is_missing(value) else round(float(value), 6)  # type: ignore[arg-type]
+def _num(value: object, digits: int = 6) -> float | None:
+    """A number for the browser scripts; the columns a reader adds on request carry 3 digits (shown with 1)."""
+    return None if is_missing(value) else round(float(value), digits)  # type: ignore[arg-type]

@@ -106,28 +106,40 @@ def _task_config(name: str, data_file: Path) -> dict[str, Any]:
                 "max_gen_toks": 48,
                 "do_sample": False,
             },
-            # process_results replaces lm-eval's code_eval (a hub download) with our sandbox
-            "metric_list": [{"metric": "pass@1", "aggregation": "mean", "higher_is_better": True}],
+            # process_results replaces lm-eval's code_eval (a hub download) with our sandbox; it also
+            # returns the sandbox's verdict per program, logged with each sample and counted, not scored
+            "process_results": _Function("utils.process_results"),
+            "metric_list": [
+                {"metric": "pass@1", "aggregation": "mean", "higher_is_better": True},
+                {"metric": "sandbox", "aggregation": _Function("utils.verdicts"), "higher_is_better": True},
+            ],
         }
     raise ValueError(f"unknown pack task {name!r}; known: {', '.join(ALL_TASKS)}")
 
 
 class _Dumper(yaml.SafeDumper):
-    """Writes strings with a newline as one double-quoted line (``"a\\nb"``), as lm-eval's own YAMLs do."""
+    """Writes strings with a newline as one double-quoted line (``"a\\nb"``), as lm-eval's own YAMLs do,
+    and :class:`_Function` as lm-eval's ``!function`` tag."""
+
+
+class _Function(str):
+    """A ``module.function`` lm-eval resolves from the pack's folder (``!function utils.process_results``)."""
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"' if "\n" in value else None)
 
 
+def _function(dumper: yaml.SafeDumper, value: _Function) -> yaml.ScalarNode:
+    return dumper.represent_scalar("!function", str(value))
+
+
 _Dumper.add_representer(str, _str)
+_Dumper.add_representer(_Function, _function)
 
 
 def _yaml(config: dict[str, Any]) -> bytes:
     text = yaml.dump(config, Dumper=_Dumper, sort_keys=False, allow_unicode=False, width=1000)
-    if config["task"] == "slmb_code":
-        # a YAML tag safe_dump cannot write; lm-eval's loader resolves it to utils.process_results
-        text += "process_results: !function utils.process_results\n"
     return (text + "metadata:\n  version: " + GENERATOR_VERSION + ".0\n").encode()
 
 

@@ -31,7 +31,14 @@ def program_for(doc: dict[str, Any], completion: str) -> str:
     return doc["prompt"] + completion + "\n\n\n" + doc["test"] + "\n"
 
 
-def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
-    """pass@1 of one greedy completion, run in the SLM Bench sandbox (never in this process)."""
+def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
+    """pass@1 of one greedy completion, run in the SLM Bench sandbox (never in this process), and the
+    sandbox's verdict on it (``sandbox``: passed, failed, timed out or killed, and why), which lm-eval
+    logs with the sample."""
     outcome = _sandbox().run_python(program_for(doc, results[0]), timeout_s=_TIMEOUT_S)
-    return {"pass@1": 1.0 if outcome.passed else 0.0}
+    return {"pass@1": 1.0 if outcome.passed else 0.0, "sandbox": outcome.verdict}
+
+
+def verdicts(items: list[str]) -> str:
+    """lm-eval's aggregation of the ``sandbox`` verdicts: how many of each kind (not a score)."""
+    return _sandbox().verdict_counts(items)

@@ -5,17 +5,26 @@ the hub and runs model output in the evaluating process. Here each program
 (the completion plus the task's own tests, assembled as code_eval does it)
 runs in ``evals.sandbox`` instead; greedy decoding with one sample per problem
 makes pass@1 the share of problems whose program passes.
+
+Each task scores a document with ``process_results`` (below), which returns
+pass@1 and the sandbox's verdict on the program (``sandbox``: passed, failed,
+timed out or killed, and why), so lm-eval logs the verdict with every sample;
+the ``sandbox`` "metric" aggregates to a count of verdicts, not a score.
 """
 
 from __future__ import annotations
 
-from evals.sandbox import run_python
+from typing import Any
+
+from evals.sandbox import run_python, verdict_counts  # noqa: F401  (verdict_counts: the YAMLs' aggregation)
 
 TIMEOUT_S = 10.0  # code_eval's default timeout is 3 s per problem; generous for slow machines
 
 
-def _passed(program: str) -> bool:
-    return run_python(program, timeout_s=TIMEOUT_S).passed
+def judge(program: str, metric: str) -> dict[str, Any]:
+    """``metric`` (pass@1 of the one greedy program) and the sandbox's verdict on it."""
+    outcome = run_python(program, timeout_s=TIMEOUT_S)
+    return {metric: 1.0 if outcome.passed else 0.0, "sandbox": outcome.verdict}
 
 
 def build_predictions(resps: list[list[str]], docs: list[dict]) -> list[list[str]]:
@@ -23,27 +32,27 @@ def build_predictions(resps: list[list[str]], docs: list[dict]) -> list[list[str
     return [[doc["prompt"] + r for r in resp] for resp, doc in zip(resps, docs, strict=True)]
 
 
-def pass_at_k(references: list[str], predictions: list[list[str]], k: list[int] | None = None) -> dict[str, float]:
-    """HumanEval: ``candidate + "\\n" + test + check(entry_point)``, as code_eval builds it."""
-    ks = [k] if isinstance(k, int) else (k or [1])
-    if ks != [1]:
-        raise ValueError(f"only pass@1 is computed (greedy, one sample); got k={ks}")
-    results = [
-        _passed(candidates[0] + "\n" + reference) for reference, candidates in zip(references, predictions, strict=True)
-    ]
-    return {"pass@1": sum(results) / len(results)}
+def humaneval_reference(doc: dict) -> str:
+    """The task's ``doc_to_target`` (``{{test}}\ncheck({{entry_point}})``): the tests the program ends with."""
+    return f"{doc['test']}\ncheck({doc['entry_point']})"
 
 
-def pass_at_1(references: str | list[str], predictions: str | list[list[str]]) -> float:
+def process_humaneval(doc: dict, results: list[list[str]]) -> dict[str, Any]:
+    """HumanEval: ``candidate + "\n" + test + check(entry_point)``, as code_eval builds it.
+
+    ``results[0]`` is the create_test filter's output for the document: the prompt completed by the model.
+    """
+    return judge(results[0][0] + "\n" + humaneval_reference(doc), "pass@1")
+
+
+def mbpp_reference(doc: dict) -> str:
+    """The task's ``doc_to_target`` for an evaluated (not few-shot) document: its three asserts."""
+    return "\n".join(doc["test_list"][:3])
+
+
+def process_mbpp(doc: dict, results: list[str]) -> dict[str, Any]:
     """MBPP: the generated code followed by the three asserts."""
-    if isinstance(references, str):
-        references = [references]
-    if isinstance(predictions[0], str):
-        predictions = [[p] for p in predictions]  # type: ignore[misc]
-    results = [
-        _passed(candidates[0] + "\n" + reference) for reference, candidates in zip(references, predictions, strict=True)
-    ]
-    return sum(results) / len(results)
+    return judge(results[0] + "\n" + mbpp_reference(doc), "pass_at_1")
 
 
 # Copied from lm-eval's tasks/mbpp/utils.py (importing that module loads code_eval from the hub).

@@ -4,8 +4,11 @@ Layout under one URI (a local folder by default, or any URI deltalake
 supports, e.g. ``s3://bucket/slmbench``; credentials come from the usual
 environment variables)::
 
-    <uri>/staging/{scores,edge,runs}            what benchmark runs produced
-    <uri>/published/{scores,edge,runs,models,leaderboard}
+    <uri>/staging/{scores,edge,samples,runs}    what benchmark runs produced
+    <uri>/published/{scores,edge,samples,runs,models,leaderboard}
+
+``samples`` (every evaluated item) is partitioned by run: a run's items are
+written, merged and read without touching the others'.
 
 Three modules, one role each:
 

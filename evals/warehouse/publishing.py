@@ -13,7 +13,7 @@ import polars as pl
 
 from contracts.checks import CatalogDomains
 from contracts.expectations import ValidationReport, validate
-from contracts.tables import EDGE, LEADERBOARD, MODELS, RUNS, SCORES, leaderboard
+from contracts.tables import EDGE, LEADERBOARD, MODELS, RUNS, SAMPLES, SCORES, leaderboard
 from evals.scoring import ScoringSpec, build_leaderboard
 from evals.warehouse.staging import ContractError
 from evals.warehouse.storage import PUBLISHED, STAGING, current_version, merge, merge_once, overwrite, read_table, retry
@@ -30,10 +30,10 @@ class Board:
 def publish_rows(uri: str, run_id: str) -> int:
     """Merge a staged run's rows into the published tables; returns the published runs version.
 
-    Scores and edge rows first, the runs rows (status ``published``) last. Rows
-    already there are left alone, so a rerun after a crash completes the run.
+    Scores, edge and sample rows first, the runs rows (status ``published``) last.
+    Rows already there are left alone, so a rerun after a crash completes the run.
     """
-    for table in (SCORES, EDGE):
+    for table in (SCORES, EDGE, SAMPLES):
         merge(uri, PUBLISHED, table, read_table(uri, table.name, STAGING, run_id=run_id), run_id, "publish")
     runs = read_table(uri, RUNS.name, STAGING, run_id=run_id).with_columns(status=pl.lit("published"))
     merge(uri, PUBLISHED, RUNS, runs, run_id, "publish")
@@ -126,6 +126,7 @@ def _registry_rows(runs: pl.DataFrame, current: pl.DataFrame) -> pl.DataFrame:
         "context_length",
         "submitted_by",
         pl.col("run_id").alias("last_run_id"),
+        "test_model",
     )
     rows = rows.join(current.select("name", "first_published_at"), on="name", how="left").with_columns(
         pl.col("first_published_at").fill_null(pl.lit(now, dtype=pl.Datetime("us", "UTC"))),

@@ -18,7 +18,7 @@ import polars as pl
 
 from contracts.checks import CatalogDomains, RunPlan
 from contracts.expectations import ValidationReport, validate
-from contracts.tables import EDGE, RUNS, SCORES, STAGED_TABLES
+from contracts.tables import EDGE, RUNS, SAMPLES, SCORES, STAGED_TABLES
 from evals import paths
 from evals.catalog import Catalog, load_catalog
 from evals.warehouse.storage import STAGING, WarehouseError, atomic_write, merge, read_table
@@ -61,8 +61,8 @@ def stage_run(
 ) -> StageResult:
     """Validate one run's frames and write them to the staging tables.
 
-    ``frames``: ``runs``, ``scores`` and (when edge units ran) ``edge``, built
-    to ``contracts.tables``. ``runs.status``, ``runs.planned_tasks`` and
+    ``frames``: ``runs``, ``scores``, (when edge units ran) ``edge`` and
+    (when the run kept its items) ``samples``, built to ``contracts.tables``. ``runs.status``, ``runs.planned_tasks`` and
     ``runs.error`` are set here and may be left out. A run whose ``runs`` frame
     already says ``failed`` (units failed) is recorded as failed, scores unwritten.
     ``expected_units``: variant_id -> the catalog task keys planned for it,
@@ -85,14 +85,15 @@ def stage_run(
     report = ValidationReport()
     report.extend(runs_report)
     staged = {"runs": runs}
+    tables = (SCORES, EDGE, SAMPLES) if "samples" in frames else (SCORES, EDGE)
     if not unit_failure:
-        for table in (SCORES, EDGE):
+        for table in tables:
             frame = frames.get(table.name, table.empty())
             report.extend(validate(table, frame, domains, plan))
             staged[table.name] = frame
 
     if report.success and not unit_failure:
-        for table in (SCORES, EDGE):
+        for table in tables:
             merge(uri, STAGING, table, table.conform(staged[table.name]), run_id, "stage")
         merge(uri, STAGING, RUNS, RUNS.conform(runs.with_columns(status=pl.lit("staged"))), run_id, "stage", True)
         return StageResult(run_id, "staged", report, None)

@@ -2,7 +2,8 @@
 
 Every write is a Delta merge on the table's keys (insert when absent, update
 matched rows when asked), or for a table rewritten whole (the leaderboard)
-an overwrite; each is retried, recomputed, when another writer committed first.
+an overwrite, or for an event log (the queue) an append; each is retried,
+recomputed, when another writer committed first.
 """
 
 from __future__ import annotations
@@ -123,6 +124,16 @@ def table_versions(uri: str, name: str, zone: str = PUBLISHED) -> pl.DataFrame:
     ).sort("version")
 
 
+def version_before(uri: str, zone: str, name: str, until: datetime | None) -> int | None:
+    """The last version of a table written before ``until`` (its latest when None); None when there is none."""
+    if current_version(uri, zone, name) is None:
+        return None
+    history = table_versions(uri, name, zone)
+    if until is not None:
+        history = history.filter(pl.col("timestamp") < until)
+    return int(history["version"].max()) if history.height else None  # type: ignore[arg-type]
+
+
 def _table(name: str) -> Table:
     if name not in TABLES:
         raise WarehouseError(f"no table {name!r}{did_you_mean(name, TABLES)}; tables: {', '.join(TABLES)}")
@@ -166,6 +177,27 @@ def merge_once(
     merger.when_not_matched_insert_all().execute()
 
 
+def append(uri: str, zone: str, table: Table, frame: pl.DataFrame, step: str) -> None:
+    """Append rows to an event log (one commit), retried until no other writer commits in between.
+
+    For tables whose rows are never updated and whose keys are unique by construction
+    (the queue's event ids): no merge, so the cost does not grow with the table.
+    """
+    frame = table.conform(frame)
+    if frame.is_empty():
+        return
+    target = table_uri(uri, zone, table.name)
+    options = {"commit_properties": _commit(None, step), "schema_mode": "merge"}
+
+    def attempt() -> None:
+        try:
+            frame.write_delta(target, mode="append", delta_write_options=options)
+        except TableNotFoundError as err:  # delta-rs's word for a folder it cannot make: no retry helps
+            raise WarehouseError(f"cannot append to {target}: {err}") from err
+
+    retry(attempt)
+
+
 def overwrite(uri: str, table: Table, frame: pl.DataFrame, step: str) -> int:
     """Replace a published table whole (one commit); returns the version written."""
     target = table_uri(uri, PUBLISHED, table.name)
@@ -179,8 +211,9 @@ def _create(target: str, table: Table) -> None:
     """Create an empty table with the contract's schema unless it exists (racing creators are fine)."""
     if DeltaTable.is_deltatable(target):
         return
+    options = {"partition_by": list(table.partition_by)} if table.partition_by else None
     try:
-        table.empty().write_delta(target, mode="ignore")
+        table.empty().write_delta(target, mode="ignore", delta_write_options=options)
     except CommitFailedError:
         if not DeltaTable.is_deltatable(target):
             raise

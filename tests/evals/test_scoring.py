@@ -148,6 +148,18 @@ def test_leaderboard_matches_the_example_end_to_end() -> None:
     language_norm = 100 * (0.70 - 0.5) / 0.5
     expected = (0.30 * reasoning_norm + 0.20 * 40.0 + 0.15 * 50.0 + 0.15 * language_norm + 0.10 * 80.0) / measured
     assert row["aggregate_normalized"] == pytest.approx(expected)
+    # ... category by category, as the leaderboard's raw / normalized switch shows them (edge has no baseline)
+    assert row["normalized_reasoning"] == pytest.approx(reasoning_norm)
+    assert row["normalized_language"] == pytest.approx(language_norm)
+    assert (row["normalized_coding"], row["normalized_edge"]) == (pytest.approx(40.0), pytest.approx(80.0))
+    assert row["normalized_safety"] is None
+
+
+def test_the_test_model_mark_reaches_the_leaderboard() -> None:
+    runs = _runs(("r1", "v1", "fixture"), ("r2", "v2", "real")).with_columns(test_model=pl.Series([True, False]))
+    scores = _scores("r1", "v1", {"boolq": 0.6}) + _scores("r2", "v2", {"boolq": 0.7})
+    board = build_leaderboard(runs, pl.DataFrame(scores, schema=SCORES.schema), EDGE.empty(), SPEC, data_version=0)
+    assert dict(board.select("model_name", "test_model").iter_rows()) == {"fixture": True, "real": False}
 
 
 def test_normalized_scores_clip_at_zero() -> None:

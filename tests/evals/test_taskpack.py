@@ -79,8 +79,16 @@ def test_every_task_loads_through_lm_eval(tmp_path: Path) -> None:
         assert [task.doc_to_text(d) for d in docs] == [items.prompt_of(short, d) for d in expected[short]], name
     code_task = tasks["slmb_code"]
     doc = next(iter(code_task.test_docs()))
-    assert code_task.process_results(doc, [doc["canonical_solution"]]) == {"pass@1": 1.0}
-    assert code_task.process_results(doc, ["\n    return None"]) == {"pass@1": 0.0}
+    assert code_task.process_results(doc, [doc["canonical_solution"]]) == {"pass@1": 1.0, "sandbox": "passed"}
+    wrong = code_task.process_results(doc, ["\n    return None"])
+    assert wrong["pass@1"] == 0.0 and wrong["sandbox"].startswith("failed: exit status 1 before the tests finished")
+    assert "AssertionError" in wrong["sandbox"]
+    looping = code_task.process_results(doc, ["\n    while True:\n        pass"])
+    assert looping["pass@1"] == 0.0 and looping["sandbox"].startswith("timed out: ")
+    # the verdicts aggregate to counts (lm-eval's results), never to a score
+    assert code_task.aggregation()["sandbox"]([wrong["sandbox"], "passed", looping["sandbox"], "passed"]) == (
+        "2 passed, 1 failed, 1 timed out"
+    )
 
 
 def test_eval_items_are_well_formed() -> None:
@@ -113,10 +121,10 @@ def test_slmb_code_scores_a_completion_that_exits_early_as_zero() -> None:
 
     docs = items.eval_docs()["code"]
     for doc in docs:
-        assert process_results(doc, ["\n    import sys\n    sys.exit(0)"]) == {"pass@1": 0.0}, doc["prompt"]
+        assert process_results(doc, ["\n    import sys\n    sys.exit(0)"])["pass@1"] == 0.0, doc["prompt"]
     for doc in docs[:5]:
         for completion in ("\n    raise SystemExit", "\n    import os\n    os._exit(0)", "\n    exit()"):
-            assert process_results(doc, [completion]) == {"pass@1": 0.0}, (doc["prompt"], completion)
+            assert process_results(doc, [completion])["pass@1"] == 0.0, (doc["prompt"], completion)
 
 
 def test_training_texts_are_deterministic_short_and_disjoint_from_eval() -> None:

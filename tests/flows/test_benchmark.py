@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -82,6 +83,41 @@ def demo_runs(ray_local, demo_models, tmp_path_factory) -> dict[str, Path]:
         runs[name] = out
     runs["warehouse"] = Path(warehouse)
     return runs
+
+
+def test_a_maintainer_follows_the_run_in_prefect_and_the_queue(demo_runs: dict[str, Path]) -> None:
+    """Progress lines and the summary reach the run's logs in the Prefect API (the UI's Logs tab);
+    the run's start and progress reach the submissions queue."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
+    from evals.warehouse.queue import read_queue, submission_states
+
+    runs = pl.read_parquet(demo_runs["demo-trained"] / "runs.parquet")
+    run_id, flow_run_id = runs["run_id"][0], runs["flow_run_id"][0]
+    n_units = int(runs["n_units_planned"].sum())
+    APILogHandler().flush()
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+    messages = [log.message for log in logs]
+    assert any(m.startswith(f"run {run_id}: {n_units} units") for m in messages), messages
+    assert sum(bool(re.match(rf"\[\d+/{n_units}\] ", m)) for m in messages) == n_units  # every unit's line
+    assert any(m.startswith(f"## SLM Bench run `{run_id}`") for m in messages)  # the summary
+
+    events, staged, _, _ = read_queue(str(demo_runs["warehouse"]))
+    mine = events.filter(pl.col("flow_run_id") == flow_run_id).sort("at")
+    assert mine["state"].unique().to_list() == ["running"]
+    assert mine["detail"][0] == "locating the weights and planning the run"
+    assert mine["model_name"].unique().to_list() == ["SLMB-Demo-Trained"]
+    progress = mine.filter(pl.col("units_total").is_not_null())
+    assert progress["units_total"].unique().to_list() == [n_units]
+    assert progress["units_done"].to_list() == sorted(progress["units_done"].to_list())  # 0, then by tenths
+    assert progress["units_done"][0] == 0 and progress["units_done"][-1] == n_units
+    assert progress["run_id"].unique().to_list() == [run_id] and progress["pr_number"].unique().to_list() == [7]
+    states = submission_states(events, staged, staged.clear())
+    entry = states.filter(pl.col("run_id") == run_id).row(0, named=True)
+    assert (entry["state"], entry["model_name"]) == ("staged", "SLMB-Demo-Trained")
 
 
 def test_run_folder_holds_raw_results_samples_and_summary(demo_runs: dict[str, Path]) -> None:
@@ -216,6 +252,14 @@ def test_a_failing_unit_names_itself_and_finished_units_stay_cached(ray_local, t
             output_dir=str(tmp_path / "run"),
             warehouse=str(tmp_path / "wh"),
         )
+    # the queue says why, until the file is run again (its hook, beside the failed staging row)
+    from evals.warehouse.queue import read_queue, submission_states
+
+    events, staged, _, _ = read_queue(str(tmp_path / "wh"))
+    failed = events.filter(pl.col("state") == "failed")
+    assert failed.height == 1 and "broken_task" in failed["detail"][0]
+    (entry,) = submission_states(events, staged, staged.clear()).to_dicts()
+    assert entry["state"] == "failed" and "broken_task" in entry["detail"]
     plan = plan_submission(
         load_submission(submission), PlanOptions(suite=str(suite), limit=4, submission_path=submission)
     )
@@ -261,16 +305,25 @@ def _submission_at(tmp_path: Path, gguf: Path) -> Path:
     return path
 
 
-def test_demo_results_publish_and_build_the_site(demo_runs: dict[str, Path], tmp_path: Path) -> None:
-    """The real demo results, not synthetic ones: published, ranked, and built into the site."""
-    from evals.warehouse.storage import read_table
+@pytest.fixture(scope="module")
+def demo_site_built(demo_runs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The real demo runs published (the publish flow) and built into the site (the build-site flow)."""
     from flows.publish import publish_results
     from flows.site import build_site
 
+    out = tmp_path_factory.mktemp("demo-site")
     warehouse = str(demo_runs["warehouse"])
     for name in ("demo-trained", "demo-untrained"):
         run_id = pl.read_parquet(demo_runs[name] / "runs.parquet")["run_id"][0]
-        publish_results(run_id, warehouse=warehouse, exports=str(tmp_path / "exports"))
+        publish_results(run_id, warehouse=warehouse, exports=str(out / "exports"))
+    return build_site(warehouse=warehouse, site_dir=str(out / "site"), pages_dir=str(out / "pages"))
+
+
+def test_demo_results_publish_and_build_the_site(demo_runs: dict[str, Path], demo_site_built) -> None:  # type: ignore[no-untyped-def]
+    """The real demo results, not synthetic ones: published, ranked, and built into the site."""
+    from evals.warehouse.storage import read_table
+
+    warehouse = str(demo_runs["warehouse"])
     board = read_table(warehouse, "leaderboard").sort("rank")
     assert board.height == 4  # 3 trained variants + the untrained one
     runs = read_table(warehouse, "runs")
@@ -286,7 +339,7 @@ def test_demo_results_publish_and_build_the_site(demo_runs: dict[str, Path], tmp
     )
     assert (demo_runs["demo-untrained"] / "submission.yaml").read_bytes() == text
     assert board["model_name"][-1] == "SLMB-Demo-Untrained"  # the floor ranks last
-    summary = build_site(warehouse=warehouse, site_dir=str(tmp_path / "site"), pages_dir=str(tmp_path / "pages"))
+    summary = demo_site_built
     assert summary.variants == 4
     site = Path(summary.index).parent
     board_data = (site / "assets" / "slmb" / "board.js").read_text()
@@ -296,11 +349,105 @@ def test_demo_results_publish_and_build_the_site(demo_runs: dict[str, Path], tmp
     assert HEAD_SHA in (site / "models" / "slmb-demo-trained" / "index.html").read_text()
 
 
+def test_kept_items_are_lm_eval_s_and_make_the_published_scores(demo_runs: dict[str, Path]) -> None:
+    """Every variant and offline task of a real run: one item per document and filter, right exactly where
+    lm-eval's per-sample metric is 1, so the right items over all items are the score, to 1e-9."""
+    catalog = load_catalog()
+    run = demo_runs["demo-trained"]
+    samples, scores = pl.read_parquet(run / "samples.parquet"), pl.read_parquet(run / "scores.parquet")
+    for (variant, task), rows in samples.group_by(["variant_id", "task"]):
+        entry = catalog.tasks[task]
+        score = scores.filter(
+            (pl.col("variant_id") == variant)
+            & (pl.col("task") == task)
+            & (pl.col("metric") == entry.metric)
+            & (pl.col("filter") == entry.filter)
+        ).row(0, named=True)
+        scored = rows.filter(pl.col("filter") == entry.filter)
+        assert scored.height == score["n_samples"] == rows["doc_id"].n_unique(), (variant, task)
+        assert scored["correct"].null_count() == 0
+        assert abs(scored["correct"].mean() - score["value"]) <= 1e-9, (variant, task)
+        assert scored["prompt"].str.len_chars().min() > 0
+        if scored["output_type"][0] == "multiple_choice":  # the metric's pick is the target exactly when right
+            assert (scored["pick"] == scored["target"].cast(pl.Int64)).equals(scored["correct"]), (variant, task)
+        else:
+            assert scored["generation"].null_count() == 0 and scored["extracted"].null_count() == 0
+        if entry.executes_code:  # every program's verdict is kept, and "passed" is exactly a right item
+            assert (scored["sandbox"] == "passed").equals(scored["correct"]), (variant, task)
+    arith = samples.filter((pl.col("task") == "slmb_arith") & (pl.col("variant_id") == "slmb-demo-trained--FP32"))
+    assert set(arith["filter"]) == {"strict-match", "flexible-extract"}  # both filters' answers are kept
+
+
+def test_the_shown_lm_eval_command_reproduces_the_published_score(  # type: ignore[no-untyped-def]
+    demo_runs: dict[str, Path], demo_site_built, tmp_path: Path
+) -> None:
+    """Copy a demo score's lm-eval command out of the built page (its copy button), run it exactly as
+    copied from the root of a checkout, and get the published number to 1e-9."""
+    from playwright.sync_api import sync_playwright
+
+    from evals import paths
+    from evals.sitegen.server import serve_in_background
+    from evals.sitegen.text import slug
+    from evals.warehouse.storage import read_table
+    from tests.evals.sitegen.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} is absent: apt-get install -y chromium")
+    variant, task = "slmb-demo-trained--FP32", "slmb_code"  # generation, then programs in the sandbox
+    box = f"#repro-slmb-code--{slug(variant)}"
+    server, url = serve_in_background(Path(demo_site_built.index).parent)
+    try:
+        with sync_playwright() as driver:
+            browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+            tab = context.new_page()
+            tab.goto(url + "models/slmb-demo-trained/")
+            tab.click(f"a[href='{box}']")
+            tab.hover(f"{box} [data-kind='lm-eval'] pre")
+            tab.click(f"{box} [data-kind='lm-eval'] [data-md-type='copy']")
+            command = tab.evaluate("navigator.clipboard.readText()")
+            # the same score's items, from the same page
+            tab.goto(url + "models/slmb-demo-trained/?task=slmb_code&a=" + variant)
+            tab.wait_for_selector(f"#slmb-items[data-ready='slmb_code|{variant}|']", state="attached")
+            cards = tab.locator("#slmb-items-list article.slmb-item").count()
+            verdicts = tab.eval_on_selector_all(".slmb-sandbox", "nodes => nodes.map(n => n.textContent)")
+            browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    published = read_table(str(demo_runs["warehouse"]), "scores").filter(
+        (pl.col("variant_id") == variant) & (pl.col("task") == task) & (pl.col("metric") == "pass@1")
+    )
+    value = published["value"][0]
+    assert cards == published["n_samples"][0] == LIMIT and len(verdicts) == LIMIT
+    assert abs(sum(v == "passed" for v in verdicts) / LIMIT - value) <= 1e-9
+
+    checkout = tmp_path / "checkout"  # a reader's checkout: the repo's files and what `slmbench fixtures` built
+    checkout.mkdir()
+    (checkout / ".slmbench").symlink_to(paths.home())
+    (checkout / "evals").symlink_to(ROOT / "evals")
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+    }
+    done = subprocess.run(
+        ["bash", "-c", command], cwd=checkout, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(next((checkout / "lm-eval-results").rglob("results_*.json")).read_text())["results"]
+    assert abs(results[task]["pass@1,none"] - value) <= 1e-9, (results[task], value)
+    assert f"{value!r}" in command  # the box names the number it reproduces
+
+
 def test_a_head_sha_that_is_not_a_commit_is_refused_before_anything_runs(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="head_sha: 'main' is not a full git commit id"):
         benchmark_submission(
             submission_path=str(ROOT / "models" / "submissions" / "demo-untrained.yaml"),
             output_dir=str(tmp_path / "run"),
+            warehouse=str(tmp_path / "wh"),
             head_sha="main",
         )
     assert not (tmp_path / "run").exists()

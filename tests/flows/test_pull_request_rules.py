@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from contracts.submission import SubmissionError
+from evals.warehouse.queue import read_queue
 from flows.benchmark import benchmark_submission
 
 EVIL = """\
@@ -34,4 +36,8 @@ def test_a_pull_request_run_cannot_read_the_workers_files(local: str, tmp_path: 
             output_dir=str(tmp_path / "run"),
             warehouse=str(tmp_path / "wh"),
         )
-    assert not (tmp_path / "run").exists() and not (tmp_path / "wh").exists()
+    assert not (tmp_path / "run").exists()
+    # nothing staged or published: the submissions queue alone records the refused run (its hook), and why
+    assert [p.relative_to(tmp_path / "wh").as_posix() for p in (tmp_path / "wh").glob("*/*")] == ["staging/queue"]
+    events, _, _, _ = read_queue(str(tmp_path / "wh"))
+    assert "may not read local files" in events.filter(pl.col("state") == "failed")["detail"][0]

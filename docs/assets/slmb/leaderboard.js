@@ -1,8 +1,9 @@
-// SLM Bench leaderboard: sort, search, filter, select for comparison.
+// SLM Bench leaderboard: sort, search, filter, pick columns, pin rows, select for comparison.
 // Data: window.SLMB_BOARD (assets/slmb/board.js, written by evals/sitegen).
 // Every cell is built with textContent / attributes, never innerHTML, so a
 // submitted string (a model name, a repo) can only ever show as text.
-// The view (search, filters, sort) lives in the page address so it can be shared.
+// The view (search, filters, sort, columns, score scale, pins, preset, test models)
+// lives in the page address so it can be shared.
 (function () {
   "use strict";
   var root = document.getElementById("slmb-board");
@@ -13,27 +14,45 @@
   // Rows drawn at once: sorting, search and filters see every row, but laying out
   // thousands of rows costs the browser far more than this script; "Show all" draws the rest.
   var LIMIT = 200;
-  var KEYS = ["q", "cat", "quant", "size", "backend", "sort", "dir"];
+  var EDGE_MAX_PARAMETERS = 3e9; // "for edge devices": GGUF quantizations at or under 3B
+  var KEYS = ["q", "cat", "quant", "size", "backend", "scale", "sort", "dir", "cols", "view", "tests"];
+  // The address names the search "search": mkdocs-material opens its own search box on "?q=".
+  var PARAMS = { q: "search" };
+  function param(k) { return PARAMS[k] || k; }
+  var SELECTS = ["cat", "quant", "size", "backend", "scale"];
   var base = root.getAttribute("data-root") || "";
   var table = document.getElementById("slmb-table");
   var tbody = table.tBodies[0];
   var headers = Array.prototype.slice.call(table.tHead.rows[0].cells);
   var columns = headers.map(function (th) {
-    return { key: th.dataset.key, type: th.dataset.type, format: th.dataset.format, th: th };
+    return {
+      key: th.dataset.key, type: th.dataset.type, format: th.dataset.format, group: th.dataset.group,
+      shown: th.dataset.shown === "1", normalized: th.dataset.normalized, th: th
+    };
   });
   var byKey = {};
   columns.forEach(function (c) { byKey[c.key] = c; });
+  var optional = columns.filter(function (c) { return c.group; });
+  var defaultCols = optional.filter(function (c) { return c.shown; }).map(function (c) { return c.key; });
   var inputs = {
     q: document.getElementById("slmb-q"),
     cat: document.getElementById("slmb-cat"),
     quant: document.getElementById("slmb-quant"),
     size: document.getElementById("slmb-size"),
-    backend: document.getElementById("slmb-backend")
+    backend: document.getElementById("slmb-backend"),
+    scale: document.getElementById("slmb-scale")
   };
   var count = document.getElementById("slmb-count");
   var more = document.getElementById("slmb-more");
   var compareButton = document.getElementById("slmb-compare");
+  var edgeButton = document.getElementById("slmb-edge");
+  var testsBox = document.getElementById("slmb-tests");
+  var testsLabel = document.getElementById("slmb-tests-label");
+  var testsCount = document.getElementById("slmb-tests-count");
+  var pickerBoxes = Array.prototype.slice.call(root.querySelectorAll("#slmb-picker input[data-col]"));
   var state = {};
+  var visibleCols = new Set(defaultCols);
+  var pinned = new Set();
   var showAll = false;
   var selected = new Set();
 
@@ -43,6 +62,7 @@
     row.text = [row.model, row.variant, row.precision, row.backend].join(" ").toLowerCase();
     return row;
   });
+  var testRows = rows.filter(function (r) { return r.test_model; }).length;
 
   function missing(v) { return v === null || v === undefined || (typeof v === "number" && !isFinite(v)); }
 
@@ -56,25 +76,54 @@
     return Array.prototype.some.call(select.options, function (o) { return o.value === value; });
   }
 
+  function normalized() { return state.scale === "normalized"; }
+  // Test models are hidden unless asked for; a board of test models only (the demo) shows them,
+  // marked, rather than an empty table.
+  function showTests() { return state.tests === "show" || (state.tests === "" && testRows === rows.length); }
+  function edgeView() { return state.view === "edge"; }
+
+  // The field a column shows: the normalized score when the reader asked for those.
+  function field(col) { return normalized() && col.normalized ? col.normalized : col.key; }
+
+  function isVisible(col) {
+    if (!col.group) return true;
+    if (edgeView() && (col.group === "edge" || col.key === "score_edge")) return true;
+    return visibleCols.has(col.key);
+  }
+
   function readAddress() {
     var params = new URLSearchParams(window.location.search);
-    KEYS.forEach(function (k) { state[k] = params.get(k) || ""; });
-    ["cat", "quant", "size", "backend"].forEach(function (k) {
-      if (!allowed(inputs[k], state[k])) state[k] = "";
+    KEYS.forEach(function (k) { state[k] = params.get(param(k)) || ""; });
+    SELECTS.forEach(function (k) {
+      if (!inputs[k] || !allowed(inputs[k], state[k])) state[k] = "";
     });
     if (state.sort && (!byKey[state.sort] || byKey[state.sort].type === "none")) state.sort = "";
     if (state.dir !== "asc" && state.dir !== "desc") state.dir = "";
-    Object.keys(inputs).forEach(function (k) { inputs[k].value = state[k]; });
+    if (state.view !== "edge" || !edgeButton) state.view = "";
+    if (state.tests !== "show" && state.tests !== "hide") state.tests = "";
+    visibleCols = state.cols
+      ? new Set(state.cols.split(",").filter(function (k) { return byKey[k] && byKey[k].group; }))
+      : new Set(defaultCols);
+    var ids = new Set(rows.map(function (r) { return r.variant; }));
+    pinned = new Set(params.getAll("pin").filter(function (id) { return ids.has(id); }));
+    Object.keys(inputs).forEach(function (k) { if (inputs[k]) inputs[k].value = state[k]; });
   }
 
   function writeAddress() {
+    var chosen = optional.filter(function (c) { return visibleCols.has(c.key); }).map(function (c) { return c.key; });
+    state.cols = chosen.join(",") === defaultCols.join(",") ? "" : chosen.join(",") || "none";
     var params = new URLSearchParams();
-    KEYS.forEach(function (k) { if (state[k]) params.set(k, state[k]); });
+    KEYS.forEach(function (k) { if (state[k]) params.set(param(k), state[k]); });
+    pinned.forEach(function (id) { params.append("pin", id); });
     var query = params.toString();
     window.history.replaceState(null, "", window.location.pathname + (query ? "?" + query : "") + window.location.hash);
   }
 
-  function sortKey() { return state.sort || (state.cat ? "score_" + state.cat : "rank"); }
+  function sortKey() {
+    if (state.sort) return state.sort;
+    if (state.cat) return "score_" + state.cat;
+    return edgeView() ? "score_edge" : "rank";
+  }
 
   function sortDir(key) {
     if (state.dir) return state.dir;
@@ -84,7 +133,7 @@
 
   function sortValue(row, key) {
     if (key === "model") return row.model.toLowerCase();
-    return row[key];
+    return row[byKey[key] ? field(byKey[key]) : key];
   }
 
   function compareRows(key, dir) {
@@ -101,16 +150,16 @@
     };
   }
 
-  function visible() {
+  function matches(r) {
     var q = state.q.trim().toLowerCase();
     var cat = state.cat ? "score_" + state.cat : "";
-    return rows.filter(function (r) {
-      return (!q || r.text.indexOf(q) !== -1) &&
-        (!cat || !missing(r[cat])) &&
-        (!state.quant || r.precision === state.quant) &&
-        (!state.size || r.bucket === state.size) &&
-        (!state.backend || r.backend === state.backend);
-    });
+    return (!q || r.text.indexOf(q) !== -1) &&
+      (!cat || !missing(r[cat])) &&
+      (!state.quant || r.precision === state.quant) &&
+      (!state.size || r.bucket === state.size) &&
+      (!state.backend || r.backend === state.backend) &&
+      (showTests() || !r.test_model) &&
+      (!edgeView() || (r.gguf_quant && !missing(r.parameters) && r.parameters <= EDGE_MAX_PARAMETERS));
   }
 
   function text(tag, value, className) {
@@ -123,6 +172,7 @@
   function cell(row, col) {
     var td = document.createElement("td");
     var key = col.key;
+    var value = row[field(col)];
     if (key === "select") {
       var box = document.createElement("input");
       box.type = "checkbox";
@@ -134,10 +184,23 @@
         compareButton.textContent = "Compare selected (" + selected.size + ")";
       });
       td.appendChild(box);
+    } else if (key === "pin") {
+      var on = pinned.has(row.variant);
+      var pin = text("button", on ? "\u2605" : "\u2606", "slmb-pin");
+      pin.type = "button";
+      pin.setAttribute("aria-pressed", on ? "true" : "false");
+      pin.setAttribute("aria-label", (on ? "Unpin " : "Pin ") + row.model + " " + row.precision);
+      pin.title = on ? "Unpin this row" : "Pin this row to the top";
+      pin.addEventListener("click", function () {
+        if (pinned.has(row.variant)) pinned.delete(row.variant); else pinned.add(row.variant);
+        update();
+      });
+      td.appendChild(pin);
     } else if (key === "model") {
       var link = text("a", row.model);
       link.href = base + "models/" + encodeURIComponent(row.slug) + "/";
       td.appendChild(link);
+      if (row.test_model) td.appendChild(text("span", "test", "slmb-badge slmb-test"));
       if (row.source && /^https:\/\//.test(row.source)) {
         var src = text("a", "source", "slmb-src");
         src.href = row.source;
@@ -148,8 +211,10 @@
       td.textContent = missing(row.parameters) ? MISSING : row.params_label;
       if (!missing(row.parameters)) td.title = row.parameters.toLocaleString("en-US") + " parameters";
     } else if (key === "aggregate") {
-      td.appendChild(text("strong", format(row.aggregate, "score")));
-      td.appendChild(text("span", "[" + format(row.ci_low, "score") + ", " + format(row.ci_high, "score") + "]", "slmb-ci"));
+      td.appendChild(text("strong", format(value, "score")));
+      if (!normalized()) {
+        td.appendChild(text("span", "[" + format(row.ci_low, "score") + ", " + format(row.ci_high, "score") + "]", "slmb-ci"));
+      }
     } else if (key === "coverage") {
       td.appendChild(row.partial ? text("span", "partial " + format(row.coverage, "coverage"), "slmb-badge partial")
         : text("span", "full", "slmb-badge full"));
@@ -157,34 +222,78 @@
       td.textContent = row.rank;
       td.title = "rank band " + row.rank_band + " (rows in one band are statistically tied)";
     } else if (col.type === "num") {
-      td.textContent = format(row[key], col.format);
+      td.textContent = format(value, col.format);
     } else {
-      td.textContent = missing(row[key]) ? MISSING : row[key];
+      td.textContent = missing(value) ? MISSING : value;
     }
     if (col.type === "num") td.className = (td.className ? td.className + " " : "") + "num";
     if (state.cat && key === "score_" + state.cat) td.classList.add("slmb-focus");
     return td;
   }
 
+  function emptyRow(shownCols, hiddenTests) {
+    var tr = document.createElement("tr");
+    var td = document.createElement("td");
+    td.colSpan = shownCols.length;
+    td.className = "slmb-empty";
+    td.appendChild(text("span", "No variant matches this view. "));
+    if (hiddenTests) {
+      var show = text("button", "Show the " + hiddenTests + " test-model variant" + (hiddenTests === 1 ? "" : "s"), "md-button");
+      show.type = "button";
+      show.addEventListener("click", function () { state.tests = "show"; testsBox.checked = true; update(); });
+      td.appendChild(show);
+    }
+    tr.appendChild(td);
+    return tr;
+  }
+
   function render() {
     var key = sortKey(), dir = sortDir(key);
-    var list = visible().sort(compareRows(key, dir));
+    var order = compareRows(key, dir);
+    // Pinned rows stay on top, in the current order, whatever the filters say.
+    var top = rows.filter(function (r) { return pinned.has(r.variant); }).sort(order);
+    var rest = rows.filter(function (r) { return !pinned.has(r.variant) && matches(r); }).sort(order);
+    var list = top.concat(rest);
     var shown = showAll ? list : list.slice(0, LIMIT);
+    var shownCols = columns.filter(isVisible);
+    var hiddenTests = showTests() ? 0 : rows.filter(function (r) {
+      return r.test_model && !pinned.has(r.variant) && matches(Object.assign({}, r, { test_model: false }));
+    }).length;
     var fragment = document.createDocumentFragment();
     shown.forEach(function (row) {
       var tr = document.createElement("tr");
-      if (row.partial) tr.className = "slmb-partial";
-      columns.forEach(function (col) { tr.appendChild(cell(row, col)); });
+      tr.dataset.variant = row.variant;
+      if (row.partial) tr.classList.add("slmb-partial");
+      if (pinned.has(row.variant)) tr.classList.add("slmb-pinned");
+      shownCols.forEach(function (col) { tr.appendChild(cell(row, col)); });
       fragment.appendChild(tr);
     });
+    if (!shown.length) fragment.appendChild(emptyRow(shownCols, hiddenTests));
     tbody.replaceChildren(fragment);
     columns.forEach(function (col) {
+      col.th.hidden = !isVisible(col);
       if (col.type === "none") return;
       col.th.setAttribute("aria-sort", col.key === key ? (dir === "asc" ? "ascending" : "descending") : "none");
       col.th.classList.toggle("slmb-focus", !!state.cat && col.key === "score_" + state.cat);
     });
+    pickerBoxes.forEach(function (box) {
+      box.checked = isVisible(byKey[box.dataset.col]);
+      box.disabled = edgeView() && (byKey[box.dataset.col].group === "edge" || box.dataset.col === "score_edge");
+    });
+    if (edgeButton) {
+      edgeButton.setAttribute("aria-pressed", edgeView() ? "true" : "false");
+      edgeButton.classList.toggle("md-button--primary", edgeView());
+    }
+    testsLabel.hidden = testRows === 0;
+    testsCount.textContent = testRows;
+    testsBox.checked = showTests();
+    table.classList.toggle("slmb-normalized", normalized());
     count.textContent = "Showing " + shown.length.toLocaleString("en-US") + " of " + list.length.toLocaleString("en-US") +
-      " variants" + (list.length !== rows.length ? " (" + rows.length.toLocaleString("en-US") + " in all)" : "");
+      " variants" + (list.length !== rows.length ? " (" + rows.length.toLocaleString("en-US") + " in all)" : "") +
+      (pinned.size ? " \u00b7 " + pinned.size + " pinned" : "") +
+      (hiddenTests ? " \u00b7 " + hiddenTests + " test-model variant" + (hiddenTests === 1 ? "" : "s") + " hidden" : "") +
+      (edgeView() ? " \u00b7 for edge devices: GGUF quantizations of at most 3B parameters, by edge score" : "") +
+      (normalized() ? " \u00b7 scores baseline-normalized (0 = random guessing)" : "");
     more.hidden = shown.length === list.length;
     more.textContent = "Show all " + list.length.toLocaleString("en-US");
   }
@@ -196,7 +305,8 @@
     clearTimeout(pending);
     pending = setTimeout(function () { state.q = inputs.q.value; update(); }, 80);
   });
-  ["cat", "quant", "size", "backend"].forEach(function (k) {
+  SELECTS.forEach(function (k) {
+    if (!inputs[k]) return;
     inputs[k].addEventListener("change", function () { state[k] = inputs[k].value; update(); });
   });
   columns.forEach(function (col) {
@@ -215,9 +325,46 @@
       update();
     });
   });
+  pickerBoxes.forEach(function (box) {
+    box.addEventListener("change", function () {
+      if (box.checked) visibleCols.add(box.dataset.col); else visibleCols.delete(box.dataset.col);
+      update();
+    });
+  });
+  Array.prototype.forEach.call(root.querySelectorAll("#slmb-picker button[data-all], #slmb-picker button[data-none]"), function (b) {
+    b.addEventListener("click", function () {
+      var group = b.dataset.all || b.dataset.none;
+      optional.forEach(function (c) {
+        if (c.group !== group) return;
+        if (b.dataset.all) visibleCols.add(c.key); else visibleCols.delete(c.key);
+      });
+      update();
+    });
+  });
+  var picker = document.getElementById("slmb-picker");
+  var pickerButton = document.getElementById("slmb-columns");
+  var pickerBody = document.getElementById("slmb-picker-body");
+  function openPicker(open) {
+    pickerBody.hidden = !open;
+    pickerButton.setAttribute("aria-expanded", open ? "true" : "false");
+    pickerButton.classList.toggle("md-button--primary", open);
+  }
+  pickerButton.addEventListener("click", function () { openPicker(pickerBody.hidden); });
+  document.addEventListener("click", function (e) { if (!picker.contains(e.target)) openPicker(false); });
+  document.addEventListener("keydown", function (e) { if (e.key === "Escape") openPicker(false); });
+  if (edgeButton) {
+    edgeButton.addEventListener("click", function () {
+      state.view = edgeView() ? "" : "edge";
+      if (state.view) { state.sort = ""; state.dir = ""; state.cat = ""; inputs.cat.value = ""; }
+      update();
+    });
+  }
+  testsBox.addEventListener("change", function () { state.tests = testsBox.checked ? "show" : "hide"; update(); });
   document.getElementById("slmb-reset").addEventListener("click", function () {
     KEYS.forEach(function (k) { state[k] = ""; });
-    Object.keys(inputs).forEach(function (k) { inputs[k].value = ""; });
+    Object.keys(inputs).forEach(function (k) { if (inputs[k]) inputs[k].value = ""; });
+    visibleCols = new Set(defaultCols);
+    pinned = new Set();
     update();
   });
   more.addEventListener("click", function () { showAll = true; render(); });

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import parse_qs, quote, urlparse
+from urllib.parse import parse_qs, quote, urlencode, urlparse
 
-from tests.evals.sitegen.conftest import LARGE_MODELS
+from tests.evals.sitegen.conftest import LARGE_MODELS, Console
 from tests.evals.sitegen.warehouses import TITLE_BREAKER, XSS_NAME
 
 READY = "#slmb-table[data-ready='true']"
@@ -23,7 +23,7 @@ def _column(tab, index: int) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def _header_index(tab, key: str) -> int:  # type: ignore[no-untyped-def]
-    keys = tab.eval_on_selector_all("#slmb-table thead th", "ths => ths.map(th => th.dataset.key)")
+    keys = tab.eval_on_selector_all("#slmb-table thead th:not([hidden])", "ths => ths.map(th => th.dataset.key)")
     return keys.index(key) + 1
 
 
@@ -40,7 +40,7 @@ def test_leaderboard_sorts_numbers_and_puts_missing_last(page, demo_url: str, sc
     params = _header_index(tab, "parameters")
     _sort(tab, "parameters")  # numbers sort descending first: 1.5B above 900M, though "9" > "1" as text
     labels = list(dict.fromkeys(_column(tab, params)))
-    assert labels == ["1.5B", "900M", "120M", "50M", "3.7M", "260K"]
+    assert labels == ["1.5B", "900M", "120M", "50M", "3.7M"]  # stories260K (260K) is a test model: hidden
     _sort(tab, "parameters")
     assert list(dict.fromkeys(_column(tab, params))) == labels[::-1]
     assert "sort=parameters" in tab.url and "dir=asc" in tab.url
@@ -62,14 +62,14 @@ def test_search_and_filters_live_in_the_address(page, demo_url: str, screenshots
     tab.fill("#slmb-q", "demo-trained")
     tab.wait_for_function("document.querySelectorAll('#slmb-table tbody tr').length === 3")
     assert set(_column(tab, model)) == {"SLMB-Demo-Trained"}
-    assert "q=demo-trained" in tab.url
+    assert "search=demo-trained" in tab.url  # not "q": mkdocs-material opens its own search on it
 
     tab.fill("#slmb-q", "")
     tab.select_option("#slmb-quant", "Q4_K_M")
     tab.select_option("#slmb-size", "<100M")
     # the search box applies its input after a short debounce: wait for the view, don't race it
     tab.wait_for_function(
-        "!location.search.includes('q=') && document.querySelectorAll('#slmb-table tbody tr').length === 2"
+        "!location.search.includes('search=') && document.querySelectorAll('#slmb-table tbody tr').length === 2"
     )
     rows = tab.locator("#slmb-table tbody tr")
     assert rows.count() == 2  # the two demo models' Q4_K_M; Tiny-Edge-120M is 100-500M
@@ -147,7 +147,7 @@ def test_model_page(page, demo_url: str, screenshots: Path) -> None:  # type: ig
 
 def test_compare_page(page, demo_url: str, screenshots: Path) -> None:  # type: ignore[no-untyped-def]
     tab, console = page
-    _open(tab, demo_url)
+    _open(tab, demo_url + "?tests=show")  # stories260K is a test model
     for name in ("SLMB-Demo-Trained", "stories260K"):
         tab.check(f"#slmb-table tr:has(a:text-is('{name}')) input[type=checkbox] >> nth=0")
     tab.click("#slmb-compare")
@@ -188,3 +188,159 @@ def test_large_leaderboard_draws_200_rows_then_the_rest(page, large_url: str, sc
     print(f"\n{LARGE_MODELS:,} models: table interactive {ready_ms:.0f} ms after navigation start")
     assert ready_ms > 0
     assert console.problems == []
+
+
+# --- the item browser and the reproduce boxes of a model page
+
+TRAINED = "models/slmb-demo-trained/"
+FP32, Q4 = "SLMB-Demo-Trained--FP32", "SLMB-Demo-Trained--Q4_K_M"
+
+
+def _items_ready(tab, task: str, a: str, b: str = "") -> None:  # type: ignore[no-untyped-def]
+    tab.wait_for_selector(f"#slmb-items[data-ready='{task}|{a}|{b}']", state="attached")
+
+
+def _cards(tab) -> list[dict]:  # type: ignore[no-untyped-def]
+    return tab.eval_on_selector_all(
+        "#slmb-items-list article.slmb-item",
+        "cards => cards.map(c => ({doc: c.dataset.doc, rank: Number(c.dataset.rank), text: c.innerText}))",
+    )
+
+
+def _samples(site, variant: str, task: str):  # type: ignore[no-untyped-def]
+    import polars as pl
+
+    from evals.warehouse.storage import read_table
+
+    rows = read_table(site.warehouse, "samples").filter((pl.col("variant_id") == variant) & (pl.col("task") == task))
+    return rows.sort("doc_id")
+
+
+def test_items_load_only_when_their_task_is_opened_and_filter_by_verdict_category_and_search(  # type: ignore[no-untyped-def]
+    page, demo_url: str, demo_site
+) -> None:
+    tab, console = page
+    requested: list[str] = []
+    tab.on("request", lambda r: requested.append(r.url))
+    tab.goto(demo_url + TRAINED)
+    tab.wait_for_load_state("load")
+    assert "Choose a task" in tab.inner_text("#slmb-items-count")
+    assert not [u for u in requested if "/samples/" in u]  # nothing fetched until a task is opened
+
+    tab.select_option("#slmb-items-task", "slmb_facts")
+    _items_ready(tab, "slmb_facts", FP32)
+    assert [u.removeprefix(demo_url) for u in requested if "/samples/" in u] == [
+        "samples/slmb-demo-trained/slmb-demo-trained-fp32/slmb-facts.json.gz"
+    ]
+    rows = _samples(demo_site, FP32, "slmb_facts")
+    assert [c["doc"] for c in _cards(tab)] == [f"slmb_facts/{d}" for d in rows["doc_id"]]
+
+    wrong = rows.filter(~rows["correct"])
+    tab.select_option("#slmb-items-show", "wrong")
+    shown = _cards(tab)
+    assert [c["doc"] for c in shown] == [f"slmb_facts/{d}" for d in wrong["doc_id"]] and wrong.height > 0
+    assert all("\u2717 wrong" in c["text"] for c in shown)
+    tab.select_option("#slmb-items-show", "right")
+    assert len(_cards(tab)) == rows.height - wrong.height
+
+    tab.select_option("#slmb-items-show", "")
+    tab.select_option("#slmb-items-cat", "kind 1")
+    assert [c["doc"] for c in _cards(tab)] == [f"slmb_facts/{d}" for d in rows["doc_id"] if d % 3 == 1]
+    tab.select_option("#slmb-items-cat", "")
+
+    needle = rows["prompt"][5].splitlines()[-2].split()[3]  # a word of one item's own question
+    expected = [d for d, p, c in rows.select("doc_id", "prompt", "choices").iter_rows() if needle in p + c]
+    tab.fill("#slmb-items-q", needle.upper())  # case does not matter
+    tab.wait_for_function(f"document.querySelectorAll('#slmb-items-list article').length === {len(expected)}")
+    assert [c["doc"] for c in _cards(tab)] == [f"slmb_facts/{d}" for d in expected]
+    assert parse_qs(urlparse(tab.url).query) == {"task": ["slmb_facts"], "a": [FP32], "q": [needle.upper()]}
+
+    other = tab.context.new_page()  # the address is the view: a shared link opens the same items
+    other.goto(tab.url)
+    _items_ready(other, "slmb_facts", FP32)
+    assert [c["doc"] for c in _cards(other)] == [f"slmb_facts/{d}" for d in expected]
+    other.close()
+    assert console.problems == []
+
+
+def test_compare_mode_puts_the_items_where_two_variants_disagree_first(  # type: ignore[no-untyped-def]
+    page, demo_url: str, demo_site, screenshots: Path
+) -> None:
+    tab, console = page
+    tab.goto(demo_url + TRAINED + "?" + urlencode({"task": "slmb_facts", "a": FP32, "b": Q4}) + "#items")
+    _items_ready(tab, "slmb_facts", FP32, Q4)
+    a, b = _samples(demo_site, FP32, "slmb_facts"), _samples(demo_site, Q4, "slmb_facts")
+    flips = [d for d, x, y in zip(a["doc_id"], a["correct"], b["correct"], strict=True) if x != y]
+    assert flips  # FP32 is right where Q4_K_M is wrong on some items
+    cards = _cards(tab)
+    assert len(cards) == a.height
+    assert [c["doc"] for c in cards[: len(flips)]] == [f"slmb_facts/{d}" for d in flips]  # disagreements first
+    ranks = [c["rank"] for c in cards]
+    assert ranks == sorted(ranks) and ranks[len(flips) - 1] == 0 and ranks[len(flips)] > 0
+    assert "disagree" in cards[0]["text"] and "FP32" in cards[0]["text"] and "Q4_K_M" in cards[0]["text"]
+    assert f"they disagree on {len(flips)}" in tab.inner_text("#slmb-items-count")
+    tab.evaluate("document.getElementById('slmb-items').scrollIntoView()")
+    tab.screenshot(path=screenshots / "items-compare.png")
+
+    tab.select_option("#slmb-items-show", "a-only")
+    a_only = [d for d, x, y in zip(a["doc_id"], a["correct"], b["correct"], strict=True) if x and not y]
+    assert [c["doc"] for c in _cards(tab)] == [f"slmb_facts/{d}" for d in a_only]
+    assert console.problems == []
+
+
+def test_hostile_prompts_and_generations_stay_text(page, demo_url: str, screenshots: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.evals.sitegen.warehouses import HOSTILE_CHOICE, HOSTILE_PROMPTS, HOSTILE_TASK, VERDICTS
+
+    tab, console = page
+    tab.goto(demo_url + TRAINED + "?" + urlencode({"task": HOSTILE_TASK, "a": FP32}) + "#items")
+    _items_ready(tab, HOSTILE_TASK, FP32)
+    items = tab.locator("#slmb-items-list")
+    assert items.locator("img, script, b, a").count() == 0  # markup in prompts and choices made no element
+    cards = _cards(tab)
+    assert HOSTILE_PROMPTS[0] in cards[0]["text"] and HOSTILE_PROMPTS[1] in cards[1]["text"]
+    assert HOSTILE_CHOICE.strip() in cards[0]["text"]
+    # the right-to-left override and the escape character are shown as marks, not obeyed
+    assert "\u202e" not in cards[2]["text"] and "\x1b" not in cards[2]["text"]
+    assert "U+202E" in cards[2]["text"] and "U+001B" in cards[2]["text"]
+    assert "exe.txt" in cards[2]["text"]
+    # a 20,000-character line wraps inside its box: the page gains no horizontal scroll
+    assert "A" * 1000 in cards[3]["text"]
+    assert tab.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    tab.evaluate("document.getElementById('slmb-items-list').scrollIntoView()")
+    tab.screenshot(path=screenshots / "items-hostile.png")
+
+    tab.select_option("#slmb-items-task", "slmb_code")  # code items show the sandbox's verdict
+    _items_ready(tab, "slmb_code", FP32)
+    verdicts = tab.eval_on_selector_all(".slmb-sandbox", "nodes => nodes.map(n => n.textContent)")
+    assert set(verdicts) == set(VERDICTS)
+    assert "</pre><script>alert(7)</script>" in _cards(tab)[0]["text"]
+    assert console.dialogs == [] and console.problems == []
+
+
+def test_every_score_has_a_reproduce_box_whose_copy_button_copies_the_command(  # type: ignore[no-untyped-def]
+    browser, demo_url: str, screenshots: Path
+) -> None:
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 900}, permissions=["clipboard-read", "clipboard-write"]
+    )
+    tab = context.new_page()
+    console = Console(tab)
+    tab.goto(demo_url + TRAINED)
+    tab.wait_for_load_state("load")
+    box = "#repro-slmb-arith--slmb-demo-trained-fp32"
+    assert not tab.is_visible(box)  # shown only when its score's link is followed
+    tab.click(f"a[href='{box}']")
+    assert tab.is_visible(box) and not tab.is_visible("#repro-slmb-facts--slmb-demo-trained-fp32")
+    command = tab.text_content(f"{box} [data-kind='lm-eval'] code")
+    assert "lm_eval --model hf" in command and "--tasks slmb_arith" in command
+    tab.hover(f"{box} [data-kind='lm-eval'] pre")
+    tab.click(f"{box} [data-kind='lm-eval'] [data-md-type='copy']")
+    assert tab.evaluate("navigator.clipboard.readText()") == command
+    tab.locator(box).screenshot(path=screenshots / "reproduce.png")
+
+    q4 = "#repro-slmb-arith--slmb-demo-trained-q4-k-m"  # llama.cpp: no lm-eval command, and why
+    tab.click(f"a[href='{q4}']")
+    assert tab.locator(f"{q4} [data-kind='lm-eval']").count() == 0 and "llama.cpp" in tab.inner_text(q4)
+    assert "slmbench run" in tab.text_content(f"{q4} [data-kind='slmbench'] code")
+    assert console.problems == []
+    context.close()

@@ -149,3 +149,35 @@ def test_tables_are_named_by_their_contracts(tmp_path: Path) -> None:
     assert storage.read_table(uri, "leaderboard").columns == [c for c in storage.TABLES["leaderboard"].names]
     with pytest.raises(storage.WarehouseError, match="did you mean 'scores'"):
         storage.read_table(uri, "score")
+
+
+def test_a_run_s_items_are_staged_then_published_with_it_in_a_partition_of_their_own(tmp_path: Path) -> None:
+    uri = str(tmp_path / "wh")
+    with_items = run_frames(run_id="run-1", model_name="a", variants=("FP32", "Q4_K_M"), samples=3)
+    assert stage(uri, with_items, tmp_path).status == "staged"
+    assert storage.read_table(uri, "samples").is_empty()  # staged, not visible yet
+    publish(uri, "run-1")
+    published = storage.read_table(uri, "samples", run_id="run-1")
+    keys = ["variant_id", "task", "doc_id"]
+    assert published.sort(keys).equals(with_items["samples"].sort(keys))
+    assert published.height == 2 * 5 * 3  # variants x tasks x items
+    assert [p.name for p in (tmp_path / "wh" / "published" / "samples").glob("run_id=*")] == ["run_id=run-1"]
+    before = versions(uri)
+    publish(uri, "run-1")  # idempotent: no new version of any table, items included
+    assert versions(uri) == before
+
+    # a run staged without items (before they were kept) still publishes
+    assert stage(uri, run_frames(run_id="run-2", model_name="b"), tmp_path).status == "staged"
+    publish(uri, "run-2")
+    assert storage.read_table(uri, "samples", run_id="run-2").is_empty()
+    assert set(storage.read_table(uri, "leaderboard")["model_name"]) == {"a", "b"}
+
+
+def test_items_of_a_task_the_run_did_not_plan_fail_its_contract(tmp_path: Path) -> None:
+    uri = str(tmp_path / "wh")
+    frames = run_frames(samples=2)
+    frames["samples"] = frames["samples"].with_columns(task=pl.lit("slmb_bbq"))
+    result = stage(uri, frames, tmp_path)
+    assert result.status == "failed"
+    assert "planned unit (variant/task) of a sample" in result.report.summary()
+    assert storage.read_table(uri, "samples", storage.STAGING).is_empty()

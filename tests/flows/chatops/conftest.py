@@ -55,7 +55,8 @@ class Receiver:
     github: GitHubStandIn
     github_url: str
     state_dir: Path
-    ops: ChatOps | None = None  # the receiver's own, to wait for the runs it creates after answering
+    ops: ChatOps | None = None  # the receiver's own: to wait for the runs it creates after answering, its queue writer
+    warehouse: str = "warehouse"  # where the receiver writes the submissions queue
 
     def audit_records(self) -> list[dict[str, Any]]:
         from flows.chatops.audit import AuditLog
@@ -99,6 +100,7 @@ def receiver(
 
     standin, github_url = github
     state_dir = tmp_path_factory.mktemp("chatops")
+    warehouse = str(tmp_path_factory.mktemp("receiver-warehouse"))
     config = ChatOpsConfig.from_env(
         {
             "SLMBENCH_WEBHOOK_SECRET": SECRET.decode(),
@@ -106,13 +108,14 @@ def receiver(
             "SLMBENCH_GITHUB_TOKEN": "t0ken",
             "SLMBENCH_MAINTAINERS": "Trusted-Outsider",
             "SLMBENCH_CHATOPS_DIR": str(state_dir),
+            "SLMBENCH_WAREHOUSE": warehouse,
         }
     )
     ops = new_chatops(config)
     app = create_app(config, ops)
     # the receiver's own server settings (header deadline, connection cap), as `slmbench webhook` runs it
     with serving(app, uvicorn_config(app, config, "127.0.0.1", 0, log_level="warning", lifespan="off")) as url:
-        yield Receiver(url, standin, github_url, state_dir, ops)
+        yield Receiver(url, standin, github_url, state_dir, ops, warehouse)
 
 
 _COMMENT_IDS = itertools.count(1)
@@ -143,6 +146,17 @@ def pull_request(pr: int, head_sha: str, action: str = "opened") -> dict[str, An
         "repository": {"full_name": REPO},
         "pull_request": {"number": pr, "head": {"sha": head_sha}},
     }
+
+
+def queue_events(receiver: Receiver, pr: int) -> list[dict[str, Any]]:
+    """The submissions queue's events of one PR, oldest first, once the receiver has written what it was given."""
+    import polars as pl
+
+    from evals.warehouse.queue import read_queue
+
+    assert receiver.ops is not None and receiver.ops.queue.flush()
+    events, _, _, _ = read_queue(receiver.warehouse)
+    return events.filter(pl.col("pr_number") == pr).sort("at").to_dicts()
 
 
 def flow_runs_of(pr: int) -> list[Any]:

@@ -76,7 +76,7 @@ def pipeline(
         config = ChatOpsConfig.from_env(env)
         ops = new_chatops(config)
         with serving(create_app(config, ops)) as url:
-            receiver = Receiver(url, standin, github_url, state_dir, ops)
+            receiver = Receiver(url, standin, github_url, state_dir, ops, str(warehouse))
             yield receiver, warehouse, lambda: log.read_text(errors="replace")
     finally:
         os.killpg(served.pid, signal.SIGTERM)
@@ -116,6 +116,14 @@ def test_a_pr_is_benchmarked_published_and_merged_by_served_flows(pipeline) -> N
     board = read_table(str(warehouse), "leaderboard")
     assert board["run_id"].to_list() == [run_id] and board["model_name"].to_list() == ["SLMB-Demo-Untrained"]
     assert {r.state_type.value for r in flow_runs_of(PR)} == {"COMPLETED"}  # the benchmark and the publish
+
+    # the submissions queue followed it: queued by the receiver, running in the served flow, then published
+    from evals.warehouse.queue import read_queue, submission_states
+
+    events, staged, _, _ = read_queue(str(warehouse))
+    assert events.sort("at")["state"].unique(maintain_order=True).to_list() == ["queued", "running"]
+    (entry,) = submission_states(events, staged, runs).to_dicts()
+    assert (entry["submission_path"], entry["state"], entry["run_id"]) == (SUBMISSION_PATH, "published", run_id)
 
 
 def _wait_for_comment(gh: GitHubStandIn, marker: str, serve_log: Callable[[], str]) -> str:

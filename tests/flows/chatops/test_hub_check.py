@@ -71,6 +71,7 @@ def online_receiver(
         "SLMBENCH_WEBHOOK_SECRET": SECRET.decode(),
         "SLMBENCH_GITHUB_API_URL": github_url,
         "SLMBENCH_CHATOPS_DIR": str(state),
+        "SLMBENCH_WAREHOUSE": str(state / "warehouse"),  # where passing checks land in the submissions queue
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "flows.cli", "webhook", "--port", str(port)],

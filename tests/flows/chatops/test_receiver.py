@@ -21,7 +21,16 @@ from prefect.states import Completed, Failed
 from flows.chatops.reporting import report_benchmark, report_publish
 from flows.chatops.runs import CONCURRENT_CREATES, pr_tag
 from flows.publish import PublishSummary
-from tests.flows.chatops.conftest import REPO, SECRET, SUBMISSION, Receiver, comment, flow_runs_of, pull_request
+from tests.flows.chatops.conftest import (
+    REPO,
+    SECRET,
+    SUBMISSION,
+    Receiver,
+    comment,
+    flow_runs_of,
+    pull_request,
+    queue_events,
+)
 from tests.servers import serving
 
 NEW_FILE = "models/submissions/tiny-model.yaml"
@@ -85,6 +94,14 @@ def test_pull_request_opened_validates_only(receiver: Receiver) -> None:
     bad = receiver.deliver("pull_request", pull_request(14, broken.head_sha, "synchronize"))
     assert bad.json()["result"] == "invalid" and "model.parameters" in bad.json()["detail"]
     assert flow_runs_of(13) == [] and flow_runs_of(14) == []
+    # the passing check is the submission's first line in the queue; the failing one is only a PR comment
+    (validated,) = queue_events(receiver, 13)
+    assert (validated["state"], validated["submission_path"], validated["model_name"]) == (
+        "validated",
+        NEW_FILE,
+        "SLMB-Demo-Trained",
+    )
+    assert validated["head_sha"] == pull.head_sha and queue_events(receiver, 14) == []
 
 
 def test_test_benchmark_starts_one_run_reports_and_push_results_checks_the_head(
@@ -113,6 +130,8 @@ def test_test_benchmark_starts_one_run_reports_and_push_results_checks_the_head(
     assert run.parameters["pr_number"] == 21 and run.parameters["head_sha"] == pull.head_sha
     assert run.parameters["submission_path"] == NEW_FILE and run.parameters["submission_yaml"] == SUBMISSION
     assert pr_tag(REPO, 21) in run.tags
+    (queued,) = queue_events(receiver, 21)  # the replays and the refused second command add nothing
+    assert (queued["state"], queued["flow_run_id"], queued["submission_path"]) == ("queued", str(run.id), NEW_FILE)
 
     # The run finishes: its hook posts the summary (the engine would call it in the flow-run process).
     home = hook_env
