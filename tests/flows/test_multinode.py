@@ -132,6 +132,19 @@ def test_a_run_spreads_over_two_nodes_that_share_no_disk(cluster, tmp_path: Path
     there = read_results(tmp_path / "run" / "units" / unit.variant.variant_id / unit.subtask)
     assert there["results"] == json.loads(json.dumps(here.results["results"]))
 
+    # Every item came back too (lm-eval's samples travel with the outcome through Ray, as results do):
+    # the staged samples table holds each unit's documents, the worker node's as this process logs them.
+    from evals.warehouse.storage import STAGING, read_table
+
+    staged = read_table(str(tmp_path / "warehouse"), "samples", STAGING)
+    assert staged.height > 0 and staged.equals(
+        pl.read_parquet(tmp_path / "run" / "samples.parquet").select(staged.columns)
+    )
+    per_unit = staged.group_by("variant_id", "subtask").agg(pl.col("doc_id").n_unique().alias("docs"))
+    assert per_unit.height == len(nodes) and set(per_unit["docs"]) == {2}, per_unit  # --limit 2, every unit
+    mine = staged.filter((pl.col("variant_id") == unit.variant.variant_id) & (pl.col("subtask") == unit.subtask))
+    assert sorted(mine["doc_id"]) == sorted(s["doc_id"] for s in here.samples)
+
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("prefect_server")
