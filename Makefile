@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup browser sandbox demo test test-slow lint bench clean
+.PHONY: setup browser sandbox demo test test-slow test-postgres lint bench clean
 
 setup: $(STAMP)
 
@@ -44,6 +44,12 @@ test: setup browser sandbox
 
 test-slow: setup
 	$(BIN)/python -m pytest -m slow
+	$(MAKE) test-postgres
+
+# The ChatOps tests, end to end included, on a real Prefect server backed by a PostgreSQL the
+# session creates with initdb and pg_ctl (tests/prefect_postgres.py; Debian's postgresql).
+test-postgres: setup
+	SLMBENCH_TEST_PREFECT=postgres $(BIN)/python -m pytest tests/flows/chatops
 
 lint: setup
 	$(BIN)/ruff check .

@@ -9,26 +9,29 @@ import subprocess
 import sys
 
 BENCHMARKS = (
-    "engine_scaling",
-    "scheduling",
-    "startup",
-    "publish_scale",
-    "site_build",
-    "webhook_load",
-    "webhook_slow_clients",
-    "flow_run_creates",
-    "edge_repeatability",
-    "sandbox_overhead",
-    "engine_digest",
+    ("engine_scaling",),
+    ("scheduling",),
+    ("startup",),
+    ("publish_scale",),
+    ("site_build",),
+    ("webhook_load",),
+    ("webhook_load", "--backend", "postgres"),
+    ("webhook_slow_clients",),
+    ("flow_run_creates",),
+    ("edge_repeatability",),
+    ("sandbox_overhead",),
+    ("engine_digest",),
+    ("gpu_check", "--dry-run"),  # without a GPU: every step on the CPU (benchmarks/gpu_check.py)
 )
 
 
 def main() -> int:
     failed = []
-    for name in BENCHMARKS:
-        print(f"\n=== benchmarks.{name} ===", flush=True)
-        if subprocess.run([sys.executable, "-m", f"benchmarks.{name}"]).returncode != 0:
-            failed.append(name)
+    for name, *args in BENCHMARKS:
+        label = " ".join([f"benchmarks.{name}", *args])
+        print(f"\n=== {label} ===", flush=True)
+        if subprocess.run([sys.executable, "-m", f"benchmarks.{name}", *args]).returncode != 0:
+            failed.append(label)
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0

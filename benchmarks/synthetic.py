@@ -341,7 +341,7 @@ def scale_tables(n_models: int, seed: int = 0, samples_per_task: int = 0) -> dic
     tables = {
         "runs": RUNS.conform(runs.select(RUNS.names)),
         "scores": SCORES.conform(SCORES.upgrade(scores)),
-        "edge": EDGE.conform(edge),
+        "edge": EDGE.conform(EDGE.upgrade(edge)),
     }
     if samples_per_task:
         units = [(task, subtask, entry) for task, subtask, entry in rows_per_model]

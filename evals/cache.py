@@ -34,6 +34,7 @@ class UnitOutcome:
     sandbox_isolation: str | None = None  # the sandbox mode its generated programs ran under; None: it ran none
     worker: str | None = None  # "<host>:<pid>" of the worker process that evaluated it (None: merged from shards)
     started_at: float | None = None  # when that worker started it (seconds since the epoch)
+    node: str | None = None  # the Ray node that evaluated it (None outside Ray)
 
 
 class UnitCache:
@@ -75,6 +76,7 @@ def write_outcome(folder: Path, outcome: UnitOutcome, meta: dict[str, Any]) -> N
                 "sandbox_isolation": outcome.sandbox_isolation,
                 "worker": outcome.worker,
                 "started_at": outcome.started_at,
+                "node": outcome.node,
             },
             indent=1,
             sort_keys=True,

@@ -33,6 +33,7 @@ from contracts.files import NotARegularFile, kind_of
 from contracts.quantizations import FLOAT_PRECISIONS
 from contracts.submission import FIXTURE_SCHEME, ModelCard, Problem, Quantization, Submission
 from evals import paths
+from evals.shipping import tree_digest, tree_files
 
 if TYPE_CHECKING:
     from evals.fixtures import DemoModel
@@ -366,19 +367,13 @@ def weights_digest(path: Path) -> str:
 
     Memoized by (path, size, mtime) because a 3B model takes seconds to hash.
     """
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    files = tree_files(path)
     stamp = json.dumps([[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in files])
     memo_path = paths.cache_dir() / "digests.json"
     memo: dict[str, str] = json.loads(memo_path.read_text()) if memo_path.exists() else {}
     if stamp_digest := memo.get(stamp):
         return stamp_digest
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(file.relative_to(path).as_posix().encode() if path.is_dir() else b"")
-        with file.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-    memo[stamp] = digest.hexdigest()
+    memo[stamp] = tree_digest(path)  # the digest a worker on another node checks its copy against (evals.shipping)
     memo_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = memo_path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(memo))

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contracts.tables import SANDBOX_ISOLATIONS
 from evals import sharding
@@ -22,8 +24,12 @@ from evals.cache import UnitOutcome
 from evals.edge import EdgeReport
 from evals.planning import WorkUnit
 from evals.sandbox import require_isolation
+from evals.shipping import Shipment, current_node
 from evals.variants import Variant
 from evals.versions import engine_digest
+
+if TYPE_CHECKING:
+    from lm_eval.api.model import LM
 
 
 def backend_spec(
@@ -78,14 +84,10 @@ class ModelWorker:
         seed: int = 1234,
         include_builtin_tasks: bool = False,
         batch_size: int = 1,
+        shipment: Shipment | None = None,
     ) -> None:
-        from evals.backends import load_backend
-
-        if n_threads is not None:
-            import torch
-
-            # One fixed thread count per worker, so workers share cores evenly.
-            torch.set_num_threads(n_threads)
+        """Cheap: the model loads on first use (:attr:`lm`), so a Ray actor answers ``node_id`` as
+        soon as it is placed and the pool knows at once which node holds it."""
         # evaluate's code_eval (lm-eval's own HumanEval/MBPP metric) runs model output in this process when
         # this is "1"; our code tasks run it in evals.sandbox, so nothing here may switch it on.
         os.environ["HF_ALLOW_CODE_EVAL"] = "0"
@@ -93,12 +95,36 @@ class ModelWorker:
         self.include_paths = include_paths
         self.include_builtin_tasks = include_builtin_tasks
         self.batch_size = batch_size
-        started = time.perf_counter()
-        spec = backend_spec(variant, device=device, n_threads=n_threads, seed=seed, batch_size=batch_size)
-        self.lm = load_backend(spec)
-        self.load_s = time.perf_counter() - started
+        self.load_s: float | None = None
+        self._load_args = (device, n_threads, seed, shipment)
+        self._lm: LM | None = None
+        self._loading = threading.Lock()
         self._task_manager: Any = None
         environment_info_once()
+
+    @property
+    def lm(self) -> LM:
+        """The loaded model, loaded once: from the driver's paths, or (on another node) from what was shipped."""
+        with self._loading:
+            if self._lm is None:
+                from evals.backends import load_backend
+
+                device, n_threads, seed, shipment = self._load_args
+                started = time.perf_counter()
+                if n_threads is not None:
+                    import torch
+
+                    # One fixed thread count per worker, so workers share cores evenly.
+                    torch.set_num_threads(n_threads)
+                weights = Path(self.variant.path)
+                if shipment is not None and shipment.applies_here():  # another node: the driver's paths are not here
+                    weights, self.include_paths = shipment.land()
+                located = replace(self.variant, path=str(weights))
+                self._lm = load_backend(
+                    backend_spec(located, device=device, n_threads=n_threads, seed=seed, batch_size=self.batch_size)
+                )
+                self.load_s = time.perf_counter() - started
+            return self._lm
 
     def task_manager(self) -> Any:
         if self._task_manager is None:
@@ -128,12 +154,13 @@ class ModelWorker:
             )
         # Refuse before generating anything where the sandbox is weaker than the operator accepts.
         isolation = require_isolation().mode if unit.executes_code else None
+        lm = self.lm  # loaded (and its task folders landed) before the task manager reads them
         started_at, started = time.time(), time.perf_counter()
         task: Any = unit.subtask
         if unit.docs is not None:  # a shard: lm-eval's own selection of its documents (evals.sharding)
             task = sharding.replaying_fewshot(self._load_task(unit.subtask), unit.docs[0])
         out = simple_evaluate(
-            model=self.lm,
+            model=lm,
             tasks=[task],
             num_fewshot=unit.num_fewshot,
             limit=unit.limit if unit.docs is None else None,
@@ -163,10 +190,12 @@ class ModelWorker:
             sandbox_isolation=isolation,
             worker=self.worker_id,
             started_at=started_at,
+            node=current_node(),
         )
 
     def merge(self, unit: WorkUnit, shards: Sequence[UnitOutcome]) -> UnitOutcome:
         """The whole task's outcome from its shards' (in document order), aggregated by lm-eval (evals.sharding)."""
+        _ = self.lm  # on another node, the shipped task folders land with the model
         results, samples = sharding.merge(
             self._load_task(unit.subtask), unit.subtask, [(s.results, s.samples) for s in shards], unit.limit
         )
@@ -203,3 +232,7 @@ class ModelWorker:
 
     def ping(self) -> str:
         return self.variant.variant_id
+
+    def node_id(self) -> str | None:
+        """The Ray node this worker runs on (None outside Ray)."""
+        return current_node()

@@ -1,7 +1,8 @@
 """Flow ``benchmark_submission``: a submission file in, measured and staged scores out.
 
 validate -> suite, task index, weights, task costs -> plan -> run folder
--> per variant: Ray actors, one Prefect task per unit (or shard), shards merged, then its edge unit
+-> waves of variants loaded together (all at once where the cluster has room): Ray actors,
+   one Prefect task per unit (or shard), shards merged, then the wave's edge units one at a time
 -> frames (scores, edge, runs) in the run folder -> contracts -> staging tables -> summary artifact
 
 Along the way the run writes its state to the submissions queue (``tasks.queue``): started,
@@ -36,6 +37,7 @@ from tasks.benchmark import (
     measure_edge,
     merge_shards,
     open_run,
+    place_workers,
     plan_benchmark,
     report_summary,
     run_unit,
@@ -126,18 +128,23 @@ def benchmark_submission(
 
     progress = track_progress(warehouse, plan, submission, run)
     pool_options = PoolOptions(workers=workers, threads_per_worker=threads_per_worker)
+    found = {v.variant_id: find_edge(plan, v, pool_options, run) for v in plan.variants}
+    placement = place_workers(plan, pool_options, frozenset(v for v, f in found.items() if f is not None))
     reports: list[UnitReport] = []
     edge: list[EdgeReport] = []
-    for variant in plan.variants:  # one variant's actors at a time: each holds a loaded model
-        found = find_edge(plan, variant, pool_options, run)
-        pool = start_workers(plan, variant, pool_options, edge_found=found is not None)
-        units = plan.units_of(variant)
-        runs = run_unit.map(units, unmapped(pool), unmapped(run.run_dir), unmapped(progress))
+    for wave in placement.waves:  # the variants loaded together: all at once where the cluster has room
+        pools = start_workers(plan, wave)
+        units = [u for u in plan.units if u.variant.variant_id in pools]  # largest first, variants interleaved
+        runs = run_unit.map(
+            units, [pools[u.variant.variant_id] for u in units], unmapped(run.run_dir), unmapped(progress)
+        )
         done = unit_reports(units, runs, progress)
-        reports += done + merge_shards(plan, variant, pool, run.run_dir, done, progress)
-        if plan.measure_edge:  # after the variant's units, so nothing else runs meanwhile
-            edge.append(measure_edge(pool, run, progress, pool_options, found))
-        stop_workers(pool)
+        reports += done
+        for pool in pools.values():
+            reports += merge_shards(plan, pool.variant, pool, run.run_dir, done, progress)
+        if plan.measure_edge:  # after the wave's units, one at a time: nothing else runs on the node meanwhile
+            edge += [measure_edge(pool, run, progress, pool_options, found[v]) for v, pool in pools.items()]
+        stop_workers(pools)
 
     frames = collect_results(run, plan, submission, reports, edge)
     keep_costs(plan, reports)

@@ -325,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=_positive,
         default=None,
-        help="model actors per variant (default: one per GPU; on CPUs one per core, as memory allows)",
+        help="model actors per variant (default: the cluster's GPUs, or cores, shared among the variants, "
+        "all loaded at once where they fit; evals/placement.py)",
     )
     run.add_argument("--threads", type=_positive, default=None, help="CPU threads per actor (default: cores / workers)")
     run.add_argument("--output-dir", type=Path, default=None, help="run folder (default .slmbench/runs/<run id>)")

@@ -9,6 +9,7 @@ locating weights (the hub) and running a unit (the Ray cluster).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,9 @@ from evals.costs import TaskCost, record_measured
 from evals.edge import EdgeReport
 from evals.edge_reuse import EdgeStore, edge_key
 from evals.execution import UnitReport, execute_unit, failure_cause, merge_unit, needs_evaluation
+from evals.placement import Cluster, Placement, VariantLoad, Wave, place
 from evals.planning import Plan, PlanOptions, WorkUnit, effective_batch_size, estimate_costs, index_tasks, make_plan
-from evals.pool import PoolOptions, WorkerPool, ensure_ray, is_transient
+from evals.pool import PoolOptions, WorkerPool, ensure_ray, is_transient, weights_bytes
 from evals.progress import Progress
 from evals.results import run_results
 from evals.runs import RunFolder, RunFrames, RunInfo, start_run
@@ -163,19 +165,56 @@ def find_edge(plan: Plan, variant: Variant, options: PoolOptions, run: RunInfo) 
     return EdgeStore().get(key, run.run_id, variant.variant_id)
 
 
-@task(name="start-workers", cache_policy=NO_CACHE)
-def start_workers(plan: Plan, variant: Variant, options: PoolOptions, edge_found: bool = False) -> WorkerPool:
-    """A pool for the variant; Ray starts only when a unit or the edge unit needs a worker, actors on first use."""
+@task(name="place-workers", cache_policy=NO_CACHE)
+def place_workers(plan: Plan, options: PoolOptions, edge_reused: frozenset[str] = frozenset()) -> Placement:
+    """Which variants are loaded together, with how many workers each, on this cluster (``evals.placement``).
+
+    Only units that miss the cache count, and edge units whose figures are not reused (``edge_reused``:
+    variant ids); Ray starts only when some variant needs an actor.
+    """
     cache = UnitCache()
-    measure = plan.measure_edge and not edge_found
-    if measure or any(needs_evaluation(u, cache) for u in plan.units_of(variant)):
+    loads = [
+        VariantLoad(
+            variant.variant_id,
+            units=sum(needs_evaluation(u, cache) for u in plan.units_of(variant)),
+            edge=plan.measure_edge and variant.variant_id not in edge_reused,
+            weights_bytes=weights_bytes(variant),
+        )
+        for variant in plan.variants
+    ]
+    cluster = Cluster(cpus=os.cpu_count() or 1)
+    if any(load.actors_needed for load in loads):
+        import ray
+
         # Ray here, in the flow's own thread, not in a unit's: Ray's daemons are bound
         # (PR_SET_PDEATHSIG) to the thread that starts them and die when it ends.
         ensure_ray()
-    batch_size = effective_batch_size(variant, plan.batch_size)
-    return WorkerPool(
-        variant, plan.include_paths, plan.needs_builtin_tasks, options, seed=plan.seed, batch_size=batch_size
-    )
+        cluster = Cluster.from_resources(ray.cluster_resources())
+    placement = place(loads, cluster, options)
+    say(placement.describe())
+    return placement
+
+
+@task(name="start-workers", cache_policy=NO_CACHE)
+def start_workers(plan: Plan, wave: Wave) -> dict[str, WorkerPool]:
+    """A pool for each variant of the wave; actors start on the first unit that misses the cache.
+
+    After its last unit a pool keeps one actor when the variant still has an edge unit or shards to merge.
+    """
+    return {
+        variant.variant_id: WorkerPool(
+            variant,
+            plan.include_paths,
+            plan.needs_builtin_tasks,
+            wave.pools[variant.variant_id],
+            seed=plan.seed,
+            batch_size=effective_batch_size(variant, plan.batch_size),
+            units=wave.units[variant.variant_id],
+            keep_one=plan.measure_edge or any(u.is_shard for u in plan.units_of(variant)),
+        )
+        for variant in plan.variants
+        if variant.variant_id in wave.pools
+    }
 
 
 def _unit_run_name() -> str:
@@ -183,8 +222,12 @@ def _unit_run_name() -> str:
 
 
 def _cluster_hiccup(task: Any, run: Any, state: Any) -> bool:
-    """Retry a unit only when the cluster or the network failed (``evals.pool.is_transient``)."""
-    return is_transient(state.result(raise_on_failure=False))
+    """Retry a unit only when the cluster or the network failed (``evals.pool.is_transient``), saying so."""
+    error = state.result(raise_on_failure=False)
+    if not is_transient(error):
+        return False
+    print(f"[retry] {run.name}: {failure_cause(error)}")
+    return True
 
 
 @task(
@@ -258,8 +301,9 @@ def measure_edge(
 
 
 @task(name="stop-workers", cache_policy=NO_CACHE)
-def stop_workers(pool: WorkerPool) -> None:
-    pool.shutdown()
+def stop_workers(pools: dict[str, WorkerPool]) -> None:
+    for pool in pools.values():
+        pool.shutdown()
 
 
 @task(name="collect-results", cache_policy=NO_CACHE)

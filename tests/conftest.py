@@ -76,12 +76,25 @@ def ray_local() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[None]:
-    """One Prefect test server for the whole session (it takes about 10 s to start); only tests that ask for it pay."""
+    """One Prefect test server for the whole session (it takes about 10 s to start); only tests that ask for it pay.
+
+    The test harness's server on SQLite; with ``SLMBENCH_TEST_PREFECT=postgres`` (``make test-postgres``)
+    a real ``prefect server start`` on a PostgreSQL the session creates (tests/prefect_postgres.py).
+    """
     import os
 
     from prefect.testing.utilities import prefect_test_harness
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if os.environ.get("SLMBENCH_TEST_PREFECT") == "postgres":
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        from tests.prefect_postgres import postgres_database
+        from tests.prefect_postgres import prefect_server as server_on
+
+        with postgres_database() as database, server_on(database) as api, temporary_settings({PREFECT_API_URL: api}):
+            yield
+        return
     with prefect_test_harness(server_startup_timeout=60):
         yield
 

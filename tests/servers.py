@@ -50,3 +50,10 @@ def wait_until_healthy(url: str, process: subprocess.Popen[Any], timeout_s: floa
             if time.monotonic() > deadline or process.poll() is not None:
                 raise RuntimeError(f"the server at {url} did not start (exit code {process.poll()})") from None
             time.sleep(0.2)
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -3,7 +3,8 @@
 The audit trail has one line per command and per outcome, each with its delivery and run
 ids, so "who started what, and what came of it" is answerable from one file. The store
 holds what later steps need: the deliveries already seen (replay protection: their delivery
-ids and the signed content's replay keys) and which flow run tested or published which PR head.
+ids and the signed content's replay keys), the PRs whose accepted benchmark is being started
+(one at a time per PR), and which flow run tested or published which PR head.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -27,6 +29,9 @@ create table if not exists benchmarks (
     path text not null, command text not null, created_at text not null,
     status text not null default 'scheduled', run_id text, message text);
 create index if not exists benchmarks_pr on benchmarks (repo, pr, created_at);
+create table if not exists reservations (
+    repo text not null, pr integer not null, delivery text not null, created_at real not null,
+    primary key (repo, pr));
 create table if not exists publishes (
     flow_run_id text primary key, repo text not null, pr integer not null, run_id text not null,
     head_sha text not null, created_at text not null, status text not null default 'scheduled', message text);
@@ -94,6 +99,26 @@ class Store:
         """After a failure on our side, so GitHub's redelivery is handled rather than dropped."""
         with self._connect() as db:
             db.executemany("delete from deliveries where id = ?", [(key,) for key in keys])
+
+    def reserve_pr(self, repo: str, pr: int, delivery: str, ttl_s: float) -> str | None:
+        """Hold PR ``pr`` for ``delivery`` while its runs are created; the holder's delivery if another holds it.
+
+        One immediate transaction (SQLite's write lock): two receivers cannot both take it. A
+        reservation older than ``ttl_s`` seconds was left by a receiver that died: it is taken over.
+        """
+        now = time.time()
+        with self._connect() as db:
+            db.execute("begin immediate")
+            row = db.execute("select delivery, created_at from reservations where repo = ? and pr = ?", (repo, pr))
+            held = row.fetchone()
+            if held is not None and now - held["created_at"] < ttl_s and held["delivery"] != delivery:
+                return str(held["delivery"])
+            db.execute("insert or replace into reservations values (?, ?, ?, ?)", (repo, pr, delivery, now))
+        return None
+
+    def release_pr(self, repo: str, pr: int, delivery: str) -> None:
+        with self._connect() as db:
+            db.execute("delete from reservations where repo = ? and pr = ? and delivery = ?", (repo, pr, delivery))
 
     def record_benchmark(self, flow_run_id: str, repo: str, pr: int, head_sha: str, path: str, command: str) -> None:
         with self._connect() as db:

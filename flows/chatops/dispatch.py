@@ -1,5 +1,13 @@
 """What a delivery makes happen: permission, command, PR scope, contract, then a deployment run.
 
+Every check runs before the answer; only creating the flow runs comes after it. A command
+that passed every check is answered 202 at once and its runs are created right after, on
+a small pool of threads (``ChatOps._starter``): GitHub gives a delivery 10 s, and creating
+runs is the one slow step (Prefect serializes writes). A create that then fails is audited
+and reported on the PR. A ``/test-benchmark`` reserves its PR in the store before it looks
+for the PR's runs in Prefect, and releases it once its runs exist there, so a second command
+is refused whichever it meets first, in this process or another.
+
 Every decision returns an :class:`Outcome` (the HTTP answer) and writes one audit line;
 refusals that a PR author can act on are also posted on the PR. Whatever in a comment came
 from outside (names, paths, refusal reasons) is escaped by ``flows.chatops.markdown``.
@@ -13,6 +21,7 @@ from __future__ import annotations
 
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +48,9 @@ from flows.chatops.scope import ScopeError, submission_files
 from flows.publish import publish_results
 
 SHA_RE = re.compile(GIT_SHA)
+# How long an accepted /test-benchmark holds its PR before its runs exist in Prefect. Creating them
+# takes seconds; a receiver that dies in between leaves the reservation, which lapses after this.
+RESERVATION_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,15 @@ class Refused(UserError):
         self.status = status
 
 
+@dataclass(frozen=True)
+class Start:
+    """A flow run an accepted command will create: which deployment, for which file, with which parameters."""
+
+    deployment: str
+    path: str
+    parameters: dict[str, Any]
+
+
 class ChatOps:
     def __init__(self, config: ChatOpsConfig, github: GitHub, store: Store, audit: AuditLog) -> None:
         self.config, self.github, self.store, self.audit = config, github, store, audit
@@ -67,6 +88,13 @@ class ChatOps:
         self.queue = QueueWriter(config.warehouse)  # the submissions queue, written off the request path
         self._pr_locks: dict[tuple[str, int], threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        # Flow runs are created here, after the answer: as many at once as Prefect takes well.
+        self._starter = ThreadPoolExecutor(runs.CONCURRENT_CREATES, thread_name_prefix="chatops-start")
+
+    def drain(self) -> None:
+        """Wait for the runs of accepted commands to be created (shutdown, tests)."""
+        self._starter.shutdown(wait=True)
+        self._starter = ThreadPoolExecutor(runs.CONCURRENT_CREATES, thread_name_prefix="chatops-start")
 
     def handle(self, delivery: str, event: Event) -> Outcome:
         if isinstance(event, Ignored):
@@ -107,52 +135,124 @@ class ChatOps:
         return event.association in TRUSTED_ASSOCIATIONS or event.author.lower() in self.config.maintainers
 
     def _test_benchmark(self, event: PullRequestComment, command: Command, trail: dict[str, Any]) -> Outcome:
+        """Every check, then the PR reserved and 202; the runs are created right after, in the background.
+
+        Reserve, then look in Prefect: a reservation another receiver process holds refuses this
+        command, and one released after its runs were created leaves them in Prefect to be seen.
+        """
         _check_suite(command.suite)
         head_sha = self._open_head(event.repo, event.pr)
         submissions = self._checked_submissions(event.repo, event.pr, head_sha)
-        tag = runs.pr_tag(event.repo, event.pr)
-        active = self.prefect.active_runs(self.config.benchmark_deployment, event.repo, event.pr)
+        holder = self.store.reserve_pr(event.repo, event.pr, trail["delivery"], RESERVATION_S)
+        if holder is not None:
+            raise Refused(f"a benchmark of this PR is being started (delivery {holder}); wait for it to finish", 409)
+        try:
+            active = self.prefect.active_runs(self.config.benchmark_deployment, event.repo, event.pr)
+        except Exception:
+            self.store.release_pr(event.repo, event.pr, trail["delivery"])
+            raise
         if active:
+            self.store.release_pr(event.repo, event.pr, trail["delivery"])
             raise Refused(
                 f"a benchmark of this PR is already running ({runs.run_url(active[0])}); wait for it to finish", 409
             )
-        started = []
-        for repo_path, text in submissions.items():
-            parameters = runs.flow_parameters(
-                benchmark_submission,
-                # The file as it was at the tested commit travels with the run, so a worker on any
-                # machine reads exactly that, not whatever its checkout holds.
-                submission_path=repo_path,
-                submission_yaml=text,
-                suite=command.suite,
-                limit=command.limit,
-                warehouse=self.config.warehouse,
-                pr_number=event.pr,
-                head_sha=head_sha,
-            )
-            flow_run_id = self.prefect.start(
+        starts = [
+            Start(
                 self.config.benchmark_deployment,
-                parameters,
-                [tag, f"sha:{head_sha[:12]}", "chatops"],
-                f"{event.replay_key}:{repo_path}",  # signed content, not the unsigned delivery id
+                repo_path,
+                runs.flow_parameters(
+                    benchmark_submission,
+                    # The file as it was at the tested commit travels with the run, so a worker on any
+                    # machine reads exactly that, not whatever its checkout holds.
+                    submission_path=repo_path,
+                    submission_yaml=text,
+                    suite=command.suite,
+                    limit=command.limit,
+                    warehouse=self.config.warehouse,
+                    pr_number=event.pr,
+                    head_sha=head_sha,
+                ),
             )
-            self.store.record_benchmark(flow_run_id, event.repo, event.pr, head_sha, repo_path, str(command))
-            self._queue("queued", repo_path, text, event.pr, head_sha, flow_run_id, f"{command} by {event.author}")
-            self.audit.write(
-                "benchmark_started",
-                **trail,
-                flow_run_id=flow_run_id,
-                head_sha=head_sha,
-                path=repo_path,
-                parameters=parameters,
+            for repo_path, text in submissions.items()
+        ]
+        self.audit.write("benchmark_accepted", **trail, head_sha=head_sha, paths=list(submissions))
+        self._starter.submit(self._start_benchmarks, event, command, head_sha, starts, trail)
+        return Outcome(202, "accepted", str(command))
+
+    def _start_benchmarks(
+        self, event: PullRequestComment, command: Command, head_sha: str, starts: list[Start], trail: dict[str, Any]
+    ) -> None:
+        """The accepted command's runs, created now; then the PR is told, and its reservation released."""
+        try:
+            started = self._create(event, head_sha, starts, trail, "benchmark")
+            if started is not None:
+                for start, flow_run_id in zip(starts, started, strict=True):
+                    self.store.record_benchmark(flow_run_id, event.repo, event.pr, head_sha, start.path, str(command))
+                    self._queue(
+                        "queued",
+                        start.path,
+                        start.parameters["submission_yaml"],
+                        event.pr,
+                        head_sha,
+                        flow_run_id,
+                        f"{command} by {event.author}",
+                    )
+                links = "\n".join(
+                    f"- {md.code(s.path)}: {runs.run_url(r)}" for s, r in zip(starts, started, strict=True)
+                )
+                self._tell(
+                    event,
+                    f"{md.code(command)} started for {head_sha[:7]}:\n{links}\n"
+                    "The summary is posted here when it finishes.",
+                    trail,
+                )
+        finally:
+            self.store.release_pr(event.repo, event.pr, trail["delivery"])
+
+    def _create(
+        self, event: PullRequestComment, head_sha: str, starts: list[Start], trail: dict[str, Any], what: str
+    ) -> list[str] | None:
+        """Create the flow runs of an accepted command; None, reported on the PR and audited, if one fails.
+
+        The idempotency key is the signed content of the delivery plus the file: a redelivery
+        (or a retry after a failure) returns the run already created instead of a second one.
+        """
+        tags = [runs.pr_tag(event.repo, event.pr), f"sha:{head_sha[:12]}", "chatops"]
+        started: list[str] = []
+        try:
+            for start in starts:
+                key = f"{event.replay_key}:{start.path}"  # signed content, not the unsigned delivery id
+                flow_run_id = self.prefect.start(start.deployment, start.parameters, tags, key)
+                self.audit.write(
+                    f"{what}_started",
+                    **trail,
+                    flow_run_id=flow_run_id,
+                    head_sha=head_sha,
+                    path=start.path,
+                    parameters=start.parameters,
+                )
+                started.append(flow_run_id)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            self.audit.write(f"{what}_start_failed", **trail, head_sha=head_sha, error=error, flow_runs=started)
+            # GitHub was answered 202 and will not send it again by itself; its "Redeliver" button
+            # (or the same comment once more) must be handled, not taken for a replay.
+            self.store.forget_delivery(trail["delivery"], event.replay_key)
+            self._tell(
+                event,
+                f"{md.mention(event.author)} the {what} could not be started:\n\n{md.block(error)}\n\n"
+                "Comment the command again to retry.",
+                trail,
             )
-            started.append(flow_run_id)
-        links = "\n".join(f"- {md.code(p)}: {runs.run_url(r)}" for p, r in zip(submissions, started, strict=True))
-        self._reply(
-            event,
-            f"{md.code(command)} started for {head_sha[:7]}:\n{links}\nThe summary is posted here when it finishes.",
-        )
-        return Outcome(202, "started", str(command), started)
+            return None
+        return started
+
+    def _tell(self, event: PullRequestComment, body: str, trail: dict[str, Any]) -> None:
+        """A comment posted after the answer was sent: a failure is audited, there is nobody to answer 502 to."""
+        try:
+            self._reply(event, body)
+        except Exception as exc:
+            self.audit.write("comment_failed", **trail, error=f"{type(exc).__name__}: {exc}")
 
     def _push_results(self, event: PullRequestComment, trail: dict[str, Any]) -> Outcome:
         head_sha = self._open_head(event.repo, event.pr)
@@ -175,25 +275,33 @@ class ChatOps:
         ]
         if not_done:
             raise Refused("the benchmark of the current head has not passed: " + "; ".join(not_done), 409)
-        started = []
-        for path, row in newest.items():
-            parameters = runs.flow_parameters(publish_results, run_id=row["run_id"], warehouse=self.config.warehouse)
-            tags = [runs.pr_tag(event.repo, event.pr), f"sha:{head_sha[:12]}", "chatops"]
-            flow_run_id = self.prefect.start(
-                self.config.publish_deployment, parameters, tags, f"{event.replay_key}:{path}"
+        starts = [
+            Start(
+                self.config.publish_deployment,
+                path,
+                runs.flow_parameters(publish_results, run_id=row["run_id"], warehouse=self.config.warehouse),
             )
-            self.store.record_publish(flow_run_id, event.repo, event.pr, row["run_id"], head_sha)
-            self.audit.write(
-                "publish_started", **trail, flow_run_id=flow_run_id, run_id=row["run_id"], head_sha=head_sha
-            )
-            started.append(flow_run_id)
-        links = "\n".join(
-            f"- run {md.code(r['run_id'])}: {runs.run_url(f)}" for r, f in zip(newest.values(), started, strict=True)
+            for path, row in newest.items()
+        ]
+        self.audit.write("publish_accepted", **trail, head_sha=head_sha, runs=[r["run_id"] for r in newest.values()])
+        self._starter.submit(self._start_publishes, event, head_sha, starts, trail)
+        return Outcome(202, "accepted", PUSH_RESULTS)
+
+    def _start_publishes(
+        self, event: PullRequestComment, head_sha: str, starts: list[Start], trail: dict[str, Any]
+    ) -> None:
+        started = self._create(event, head_sha, starts, trail, "publish")
+        if started is None:
+            return
+        run_ids = [s.parameters["run_id"] for s in starts]
+        for run_id, flow_run_id in zip(run_ids, started, strict=True):
+            self.store.record_publish(flow_run_id, event.repo, event.pr, run_id, head_sha)
+        links = "\n".join(f"- run {md.code(r)}: {runs.run_url(f)}" for r, f in zip(run_ids, started, strict=True))
+        self._tell(
+            event,
+            f"Publishing the results of {head_sha[:7]}:\n{links}\nThe PR is merged once they are published.",
+            trail,
         )
-        self._reply(
-            event, f"Publishing the results of {head_sha[:7]}:\n{links}\nThe PR is merged once they are published."
-        )
-        return Outcome(202, "started", PUSH_RESULTS, started)
 
     def _validate_pr(self, delivery: str, event: PullRequestChanged) -> Outcome:
         """Opened or pushed to: check scope and contract only, no model run."""

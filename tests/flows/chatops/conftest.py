@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -16,6 +16,9 @@ import pytest
 from flows.chatops.signature import sign
 from tests.flows.chatops.github_standin import GitHubStandIn
 from tests.servers import serving
+
+if TYPE_CHECKING:
+    from flows.chatops.dispatch import ChatOps
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 SECRET = b"test-secret"
@@ -52,8 +55,8 @@ class Receiver:
     github: GitHubStandIn
     github_url: str
     state_dir: Path
+    ops: ChatOps | None = None  # the receiver's own: to wait for the runs it creates after answering, its queue writer
     warehouse: str = "warehouse"  # where the receiver writes the submissions queue
-    chatops: Any = None  # the receiver's ChatOps (its queue writer)
 
     def audit_records(self) -> list[dict[str, Any]]:
         from flows.chatops.audit import AuditLog
@@ -67,7 +70,9 @@ class Receiver:
         delivery: str | None = None,
         signature: str | None = "sign",
         raw: bytes | None = None,
+        settle: bool = True,
     ) -> httpx.Response:
+        """Deliver one request; with ``settle``, return once the runs it was answered for exist in Prefect."""
         body = raw if raw is not None else httpx.Request("POST", "/", json=payload).content
         headers = {
             "X-GitHub-Event": event,
@@ -78,7 +83,10 @@ class Receiver:
             headers["X-Hub-Signature-256"] = sign(SECRET, body)
         elif signature is not None:
             headers["X-Hub-Signature-256"] = signature
-        return httpx.post(f"{self.url}/webhook", content=body, headers=headers, timeout=30)
+        response = httpx.post(f"{self.url}/webhook", content=body, headers=headers, timeout=30)
+        if settle and self.ops is not None:
+            self.ops.drain()
+        return response
 
 
 @pytest.fixture(scope="session")
@@ -107,7 +115,7 @@ def receiver(
     app = create_app(config, ops)
     # the receiver's own server settings (header deadline, connection cap), as `slmbench webhook` runs it
     with serving(app, uvicorn_config(app, config, "127.0.0.1", 0, log_level="warning", lifespan="off")) as url:
-        yield Receiver(url, standin, github_url, state_dir, warehouse, ops)
+        yield Receiver(url, standin, github_url, state_dir, ops, warehouse)
 
 
 _COMMENT_IDS = itertools.count(1)
@@ -146,7 +154,7 @@ def queue_events(receiver: Receiver, pr: int) -> list[dict[str, Any]]:
 
     from evals.warehouse.queue import read_queue
 
-    assert receiver.chatops.queue.flush()
+    assert receiver.ops is not None and receiver.ops.queue.flush()
     events, _, _, _ = read_queue(receiver.warehouse)
     return events.filter(pl.col("pr_number") == pr).sort("at").to_dicts()
 

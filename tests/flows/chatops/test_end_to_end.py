@@ -42,6 +42,7 @@ def pipeline(
 
     from flows.chatops.app import create_app
     from flows.chatops.config import ChatOpsConfig
+    from flows.chatops.dispatch import new_chatops
 
     _cancel_waiting_runs()  # runs other tests created but never executed must not run here
     standin, github_url = github
@@ -72,8 +73,11 @@ def pipeline(
             start_new_session=True,
         )
     try:
-        with serving(create_app(ChatOpsConfig.from_env(env))) as url:
-            yield Receiver(url, standin, github_url, state_dir), warehouse, lambda: log.read_text(errors="replace")
+        config = ChatOpsConfig.from_env(env)
+        ops = new_chatops(config)
+        with serving(create_app(config, ops)) as url:
+            receiver = Receiver(url, standin, github_url, state_dir, ops, str(warehouse))
+            yield receiver, warehouse, lambda: log.read_text(errors="replace")
     finally:
         os.killpg(served.pid, signal.SIGTERM)
         try:

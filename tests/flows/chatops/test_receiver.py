@@ -19,10 +19,11 @@ from prefect.client.schemas.objects import State
 from prefect.states import Completed, Failed
 
 from flows.chatops.reporting import report_benchmark, report_publish
-from flows.chatops.runs import pr_tag
+from flows.chatops.runs import CONCURRENT_CREATES, pr_tag
 from flows.publish import PublishSummary
 from tests.flows.chatops.conftest import (
     REPO,
+    SECRET,
     SUBMISSION,
     Receiver,
     comment,
@@ -30,6 +31,7 @@ from tests.flows.chatops.conftest import (
     pull_request,
     queue_events,
 )
+from tests.servers import serving
 
 NEW_FILE = "models/submissions/tiny-model.yaml"
 
@@ -122,7 +124,8 @@ def test_test_benchmark_starts_one_run_reports_and_push_results_checks_the_head(
     assert busy.status_code == 409
 
     (run,) = flow_runs_of(21)
-    assert str(run.id) == first.json()["flow_runs"][0]
+    (started,) = [r for r in receiver.audit_records() if r["event"] == "benchmark_started" and r["pr"] == 21]
+    assert started["flow_run_id"] == str(run.id) and first.json()["result"] == "accepted"
     assert run.parameters["limit"] == 3 and run.parameters["suite"] == "offline"
     assert run.parameters["pr_number"] == 21 and run.parameters["head_sha"] == pull.head_sha
     assert run.parameters["submission_path"] == NEW_FILE and run.parameters["submission_yaml"] == SUBMISSION
@@ -161,7 +164,7 @@ def test_push_results_publishes_the_tested_head_then_merges(receiver: Receiver, 
     finish(rerun, Completed(data="run-31"), report_benchmark)
     published = receiver.deliver("issue_comment", comment(31, "/push-results"))
     assert published.status_code == 202, published.text
-    publish_run = next(r for r in flow_runs_of(31) if str(r.id) == published.json()["flow_runs"][0])
+    publish_run = next(r for r in flow_runs_of(31) if r.parameters.get("run_id") == "run-31")
     assert publish_run.parameters["run_id"] == "run-31"
 
     finish(publish_run, Completed(data=PublishSummary("run-31", 1, None, None, {})), report_publish)
@@ -170,4 +173,58 @@ def test_push_results_publishes_the_tested_head_then_merges(receiver: Receiver, 
     assert "Published run `run-31`" in gh.comments(31)[-1] and "Merged" in gh.comments(31)[-1]
 
     events = [r["event"] for r in receiver.audit_records() if r.get("pr") == 31]
-    assert events[:2] == ["command", "benchmark_started"] and "published_and_merged" in events
+    assert events[:3] == ["command", "benchmark_accepted", "benchmark_started"] and "published_and_merged" in events
+
+
+def test_a_second_command_before_the_first_run_exists_is_refused(receiver: Receiver) -> None:
+    """The answer comes before the create; the PR's reservation covers the gap between them."""
+    assert receiver.ops is not None
+    gh = receiver.github
+    gh.add_pull(51, {NEW_FILE: SUBMISSION})
+    gate = receiver.ops.prefect._creates  # the receiver's own create gate, held so the create waits
+    held = [gate.acquire(timeout=30) for _ in range(CONCURRENT_CREATES)]
+    try:
+        first = receiver.deliver("issue_comment", comment(51, "/test-benchmark --limit 1"), settle=False)
+        assert (first.status_code, first.json()["result"]) == (202, "accepted")
+        second = receiver.deliver("issue_comment", comment(51, "/test-benchmark --limit 2"), settle=False)
+        assert second.status_code == 409 and "being started" in second.json()["detail"], second.text
+        assert flow_runs_of(51) == []  # answered, not yet created
+    finally:
+        for _ in held:
+            gate.release()
+    receiver.ops.drain()
+    (run,) = flow_runs_of(51)
+    assert run.parameters["limit"] == 1
+    third = receiver.deliver("issue_comment", comment(51, "/test-benchmark --limit 3"))
+    assert third.status_code == 409 and "already running" in third.json()["detail"]
+    (told,) = [c for c in gh.comments(51) if "started for" in c]
+    assert str(run.id) in told
+
+
+def test_a_create_that_fails_after_the_answer_is_told_on_the_pr_and_audited(receiver: Receiver, tmp_path: Path) -> None:
+    from flows.chatops.app import create_app
+    from flows.chatops.config import ChatOpsConfig
+    from flows.chatops.dispatch import new_chatops
+
+    config = ChatOpsConfig.from_env(
+        {
+            "SLMBENCH_WEBHOOK_SECRET": SECRET.decode(),
+            "SLMBENCH_GITHUB_API_URL": receiver.github_url,
+            "SLMBENCH_CHATOPS_DIR": str(tmp_path),
+            "SLMBENCH_BENCHMARK_DEPLOYMENT": "benchmark-submission/no-such-deployment",
+        }
+    )
+    ops = new_chatops(config)
+    receiver.github.add_pull(52, {NEW_FILE: SUBMISSION})
+    with serving(create_app(config, ops)) as url:
+        broken = Receiver(url, receiver.github, receiver.github_url, tmp_path, ops)
+        payload = comment(52, "/test-benchmark --limit 1")
+        accepted = broken.deliver("issue_comment", payload, delivery="d-52")
+        assert accepted.status_code == 202, accepted.text
+        (failed,) = [r for r in broken.audit_records() if r["event"] == "benchmark_start_failed"]
+        assert failed["delivery"] == "d-52" and "no-such-deployment" in failed["error"]
+        assert "could not be started" in receiver.github.comments(52)[-1]
+        assert flow_runs_of(52) == []
+        # forgotten, and the PR released: GitHub's "Redeliver" is handled, not taken for a replay
+        again = broken.deliver("issue_comment", payload, delivery="d-52")
+        assert (again.status_code, again.json()["result"]) == (202, "accepted")
