@@ -97,29 +97,38 @@ class ModelWorker:
         self.batch_size = batch_size
         self.load_s: float | None = None
         self._load_args = (device, n_threads, seed, shipment)
+        self._weights: Path | None = None  # on this node: landed by _land
         self._lm: LM | None = None
         self._loading = threading.Lock()
         self._task_manager: Any = None
         environment_info_once()
 
+    def _land(self) -> Path:
+        """The weights path on this node, once: the driver's own, or (on another node) what was shipped,
+        with the task folders landed beside them (``include_paths`` then names the landed copies)."""
+        if self._weights is None:
+            shipment = self._load_args[3]
+            if shipment is not None and shipment.applies_here():  # another node: the driver's paths are not here
+                self._weights, self.include_paths = shipment.land()
+            else:
+                self._weights = Path(self.variant.path)
+        return self._weights
+
     @property
     def lm(self) -> LM:
-        """The loaded model, loaded once: from the driver's paths, or (on another node) from what was shipped."""
+        """The loaded model, loaded once."""
         with self._loading:
             if self._lm is None:
                 from evals.backends import load_backend
 
-                device, n_threads, seed, shipment = self._load_args
+                device, n_threads, seed, _ = self._load_args
                 started = time.perf_counter()
                 if n_threads is not None:
                     import torch
 
                     # One fixed thread count per worker, so workers share cores evenly.
                     torch.set_num_threads(n_threads)
-                weights = Path(self.variant.path)
-                if shipment is not None and shipment.applies_here():  # another node: the driver's paths are not here
-                    weights, self.include_paths = shipment.land()
-                located = replace(self.variant, path=str(weights))
+                located = replace(self.variant, path=str(self._land()))
                 self._lm = load_backend(
                     backend_spec(located, device=device, n_threads=n_threads, seed=seed, batch_size=self.batch_size)
                 )
@@ -127,6 +136,8 @@ class ModelWorker:
             return self._lm
 
     def task_manager(self) -> Any:
+        with self._loading:
+            self._land()  # the task folders this node reads
         if self._task_manager is None:
             from lm_eval.tasks import TaskManager
 
@@ -154,7 +165,7 @@ class ModelWorker:
             )
         # Refuse before generating anything where the sandbox is weaker than the operator accepts.
         isolation = require_isolation().mode if unit.executes_code else None
-        lm = self.lm  # loaded (and its task folders landed) before the task manager reads them
+        lm = self.lm  # loaded before the clock starts
         started_at, started = time.time(), time.perf_counter()
         task: Any = unit.subtask
         if unit.docs is not None:  # a shard: lm-eval's own selection of its documents (evals.sharding)
@@ -195,7 +206,6 @@ class ModelWorker:
 
     def merge(self, unit: WorkUnit, shards: Sequence[UnitOutcome]) -> UnitOutcome:
         """The whole task's outcome from its shards' (in document order), aggregated by lm-eval (evals.sharding)."""
-        _ = self.lm  # on another node, the shipped task folders land with the model
         results, samples = sharding.merge(
             self._load_task(unit.subtask), unit.subtask, [(s.results, s.samples) for s in shards], unit.limit
         )
