@@ -20,6 +20,11 @@ So :func:`serve` adds:
   the cap, the oldest connection still waiting for its headers is closed to make room, so slow
   clients cannot lock GitHub (or ``/healthz``) out; this is logged once per episode.
 - asyncio's out-of-descriptors message logged once a minute, with a count, not per connection.
+- a lingering close (:class:`_LingeringTransport`) after a response that ends the connection:
+  closing a socket that still holds unread request bytes makes the kernel answer with a reset,
+  which can destroy the response in flight (a 413 for a 10 MB body then reaches the client as
+  "peer closed connection"). The response is followed by a FIN instead, and what the client
+  still sends is read and dropped until it closes too, for at most ``LINGER_S``.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ log = logging.getLogger("slmbench.chatops")
 # Descriptors kept free for what the receiver itself opens (SQLite, the audit log, GitHub and
 # Prefect connections) and for the connections accepted in one loop tick before the cap acts.
 MIN_RESERVED_FDS = 64
+# How long a connection ended after its response keeps draining what the client still sends.
+LINGER_S = 2.0
 
 
 @dataclass
@@ -69,15 +76,53 @@ class _Limits:
     at_cap: _Episode = field(default_factory=lambda: _Episode("connection limit reached"))
 
 
+class _LingeringTransport:
+    """The connection's transport, whose ``close`` sends the response's FIN and drains before closing.
+
+    Everything else is the real transport's (uvicorn writes, pauses and reads through it).
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.real = transport
+        self._loop = loop
+        self.lingering = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def is_closing(self) -> bool:
+        return self.lingering or self.real.is_closing()
+
+    def close(self) -> None:
+        if self.is_closing():
+            return
+        if not self.real.can_write_eof():
+            self.real.close()
+            return
+        self.lingering = True
+        self.real.write_eof()  # after the buffered response
+        self.real.resume_reading()  # drain, even where flow control had paused reading
+        self._timer = self._loop.call_later(LINGER_S, self.close_now)
+
+    def close_now(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self.real.is_closing():
+            self.real.close()
+
+
 class ReceiverProtocol(H11Protocol):
-    """uvicorn's h11 protocol with a header deadline and eviction at the connection cap."""
+    """uvicorn's h11 protocol with a header deadline, eviction at the connection cap and a lingering close."""
 
     limits: ClassVar[_Limits]
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._deadline: asyncio.TimerHandle | None = None
         self._waiting_since: float | None = time.monotonic()  # None while a request is being handled
-        super().connection_made(transport)
+        self._lingering = _LingeringTransport(transport, asyncio.get_running_loop())
+        super().connection_made(self._lingering)  # type: ignore[arg-type]
         limits = self.limits
         if len(self.connections) > limits.max_connections:
             limits.at_cap.hit()
@@ -87,6 +132,8 @@ class ReceiverProtocol(H11Protocol):
         self._arm()
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering.lingering:
+            return  # the rest of a request already answered: dropped
         if self._waiting_since is not None and self._deadline is None:  # first byte of a keep-alive request
             self._waiting_since = time.monotonic()
             self._arm()
@@ -104,8 +151,15 @@ class ReceiverProtocol(H11Protocol):
         self._waiting_since = time.monotonic()
         self._disarm()
 
+    def eof_received(self) -> bool | None:
+        if self._lingering.lingering:
+            self._lingering.close_now()  # the client has sent everything: done
+            return None
+        return super().eof_received()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._lingering.close_now()
         super().connection_lost(exc)
 
     def _arm(self) -> None:
@@ -134,8 +188,7 @@ class ReceiverProtocol(H11Protocol):
     def _close(connection: ReceiverProtocol) -> None:
         connection._disarm()
         connection._waiting_since = None
-        if not connection.transport.is_closing():
-            connection.transport.close()
+        connection._lingering.close_now()  # a slow or evicted client: no response to protect
 
 
 class _OncePerMinute(logging.Filter):

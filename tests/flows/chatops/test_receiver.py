@@ -9,6 +9,9 @@ covers the failure paths cheaply. test_end_to_end.py executes the runs with serv
 from __future__ import annotations
 
 import re
+import socket
+import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -228,3 +231,27 @@ def test_a_create_that_fails_after_the_answer_is_told_on_the_pr_and_audited(rece
         # forgotten, and the PR released: GitHub's "Redeliver" is handled, not taken for a replay
         again = broken.deliver("issue_comment", payload, delivery="d-52")
         assert (again.status_code, again.json()["result"]) == (202, "accepted")
+
+
+def test_an_oversized_body_still_being_sent_gets_its_whole_413(receiver: Receiver) -> None:
+    """The 413 goes out while the client is still sending its body. Closing a socket that holds unread
+    bytes makes the kernel reset the connection and drop what it has not sent yet, which can be the
+    answer's body (a clean-clone run once got "peer closed connection without sending complete message
+    body"); the lingering close (flows/chatops/server.py) sends the answer, then a FIN, and drains.
+    The race depends on timing, so it is tried several times."""
+    host, port = receiver.url.removeprefix("http://").split(":")
+    for _ in range(8):
+        with socket.create_connection((host, int(port)), timeout=30) as conn:
+            head = f"POST /webhook HTTP/1.1\r\nHost: {host}\r\nX-GitHub-Event: issue_comment\r\n"
+            head += f"X-GitHub-Delivery: {uuid.uuid4()}\r\nContent-Length: {10 * 1024 * 1024}\r\n\r\n"
+            conn.sendall(head.encode() + b"x" * (2 * 1024 * 1024))  # declared past the cap: answered at once
+            time.sleep(0.2)  # it has answered and ended the connection, with bytes of ours unread
+            try:
+                conn.sendall(b"x" * (1024 * 1024))  # the client, unaware, goes on sending
+            except OSError:
+                pass
+            answer = b""
+            while chunk := conn.recv(65536):
+                answer += chunk
+        status, _, rest = answer.partition(b"\r\n")
+        assert status == b"HTTP/1.1 413 Request Entity Too Large" and b'"result":"rejected"' in rest, answer[:300]
