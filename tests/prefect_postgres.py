@@ -1,6 +1,6 @@
 """A real Prefect server on a real PostgreSQL, both started in a temporary folder (tests, benchmarks).
 
-    with postgres_database(folder) as url, prefect_server(url, folder) as api:
+    with postgres_database() as url, prefect_server(url) as api:
         ...  # PREFECT_API_URL=api
 
 PostgreSQL is Debian's (``initdb`` and ``pg_ctl`` of the newest version under
@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -106,8 +106,11 @@ def postgres_database(name: str = "prefect") -> Iterator[str]:
 
 
 @contextmanager
-def prefect_server(database_url: str, workers: int = 1) -> Iterator[str]:
-    """``prefect server start`` on ``database_url``; yields its API URL once it answers /health."""
+def prefect_server(database_url: str) -> Iterator[str]:
+    """``prefect server start`` on ``database_url``; yields its API URL once it answers /health.
+
+    One server process: Prefect's ``--workers`` above 1 also needs Redis as its message broker.
+    """
     home = Path(tempfile.mkdtemp(prefix="slmb-prefect-"))
     port = free_port()
     env = {
@@ -123,7 +126,7 @@ def prefect_server(database_url: str, workers: int = 1) -> Iterator[str]:
     with log.open("wb") as out:
         server = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", str(workers), "--no-ui"],
+             "--no-ui"],
             env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     api = f"http://127.0.0.1:{port}/api"
@@ -140,7 +143,8 @@ def prefect_server(database_url: str, workers: int = 1) -> Iterator[str]:
             time.sleep(0.5)
         yield api
     finally:
-        os.killpg(server.pid, 15)
+        with suppress(ProcessLookupError):  # gone already (it failed to start): the error above says why
+            os.killpg(server.pid, 15)
         try:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
