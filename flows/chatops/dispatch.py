@@ -97,6 +97,10 @@ class ChatOps:
         self._starter = ThreadPoolExecutor(runs.CONCURRENT_CREATES, thread_name_prefix="chatops-start")
 
     def handle(self, delivery: str, event: Event) -> Outcome:
+        with self.prefect.answering():  # earlier commands' runs are created after this answer
+            return self._handle(delivery, event)
+
+    def _handle(self, delivery: str, event: Event) -> Outcome:
         if isinstance(event, Ignored):
             return Outcome(200, "ignored", event.reason)
         if isinstance(event, PullRequestChanged):

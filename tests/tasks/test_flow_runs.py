@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.states import Cancelled, Completed, Running
 
-from tasks.flow_runs import unfinished_runs
+from tasks.flow_runs import unfinished_runs, unfinished_runs_tagged
 
 
 @flow(name="flow-runs-probe")
@@ -35,4 +36,26 @@ def test_unfinished_runs_of_one_pr_oldest_first_and_tag_narrows() -> None:
             assert unfinished_runs(client, name, 7) == []
         finally:
             for run in (first, second, other_pr):
+                client.set_flow_run_state(run.id, Cancelled(), force=True)
+
+
+def test_every_unfinished_run_is_found_past_one_page_and_tags_select_several_prs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tasks.flow_runs
+
+    monkeypatch.setattr(tasks.flow_runs, "PAGE", 2)  # the API's cap is 200: the same paging, fewer runs
+    name = f"flow-runs-probe-{uuid.uuid4().hex[:8]}"
+    named = probe.with_options(name=name)
+    with get_client(sync_client=True) as client:
+        runs = [
+            client.create_flow_run(named, parameters={"pr_number": pr}, tags=[f"pr:a/b#{pr}"]) for pr in (1, 1, 2, 3, 3)
+        ]
+        try:
+            assert {r.id for r in unfinished_runs_tagged(client, name, None)} == {r.id for r in runs}
+            assert [r.id for r in unfinished_runs(client, name, 3)] == [runs[3].id, runs[4].id]
+            both = unfinished_runs_tagged(client, name, ["pr:a/b#1", "pr:a/b#3", "pr:a/b#9"])
+            assert sorted(r.id for r in both) == sorted(r.id for r in runs if r.tags != ["pr:a/b#2"])
+        finally:
+            for run in runs:
                 client.set_flow_run_state(run.id, Cancelled(), force=True)
