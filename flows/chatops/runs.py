@@ -171,7 +171,7 @@ class _SharedReads:
     before it has come back, with every tag that joined meanwhile. So each answer comes from a
     read sent after its caller asked (after its PR was reserved), and a burst of 100 commands
     makes a few reads instead of 100 on a server that answers them one at a time (on
-    PostgreSQL, the 202's p99 in a burst of 100: 1.11 s with a read each, ... batched).
+    PostgreSQL, the 202's p99 in a burst of 100: 1.11 s with a read each, 0.73-0.85 s batched).
     """
 
     def __init__(self, read: Callable[[str, list[str]], list[FlowRun]]) -> None:
