@@ -61,18 +61,66 @@ def lm_eval_command(
     ``chat_template`` set runs them (lm-eval's ``--apply_chat_template``, ``--fewshot_as_multiturn``
     and ``--system_instruction``).
     """
-    cmd = [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", f"pretrained={hf_dir},dtype={dtype}"]
+    options = lm_eval_options(
+        f"pretrained={hf_dir},dtype={dtype}",
+        ",".join(tasks),
+        output_path=str(output_path),
+        include_paths=[str(p) for p in include_paths],
+        limit=limit,
+        num_fewshot=num_fewshot,
+        seed=seed,
+        device=device,
+        apply_chat_template=apply_chat_template,
+        fewshot_as_multiturn=fewshot_as_multiturn,
+        system_instruction=system_instruction,
+    )
+    return [sys.executable, "-m", "lm_eval", *options]
+
+
+def lm_eval_options(
+    model_args: str,
+    tasks: str,
+    *,
+    output_path: str,
+    include_paths: Sequence[str] = (),
+    limit: int | None = None,
+    num_fewshot: int = 0,
+    seed: int = 1234,
+    batch_size: int = 1,
+    device: str = "cpu",
+    apply_chat_template: bool = False,
+    fewshot_as_multiturn: bool = True,
+    system_instruction: str | None = None,
+) -> list[str]:
+    """lm-eval's CLI options for its HF model: the one builder of both the command tests run and the one pages show."""
+    options = ["--model", "hf", "--model_args", model_args]
     for path in include_paths:
-        cmd += ["--include_path", str(path)]
-    cmd += ["--tasks", ",".join(tasks), "--num_fewshot", str(num_fewshot), "--seed", str(seed)]
-    cmd += ["--device", device, "--batch_size", "1", "--output_path", str(output_path)]
+        options += ["--include_path", path]
+    options += ["--tasks", tasks, "--num_fewshot", str(num_fewshot)]
     if limit is not None:
-        cmd += ["--limit", str(limit)]
+        options += ["--limit", str(limit)]
+    options += ["--seed", str(seed), "--batch_size", str(batch_size), "--device", device]
     if apply_chat_template:
-        cmd += ["--apply_chat_template", "--fewshot_as_multiturn", str(fewshot_as_multiturn).lower()]
+        options += ["--apply_chat_template", "--fewshot_as_multiturn", str(fewshot_as_multiturn).lower()]
         if system_instruction is not None:
-            cmd += ["--system_instruction", system_instruction]
-    return cmd
+            options += ["--system_instruction", system_instruction]
+    return options + ["--output_path", output_path]
+
+
+# Where the shown command breaks its line: before these options.
+_LINE_BREAKS = ("--model_args", "--include_path", "--tasks", "--seed", "--system_instruction")
+
+
+def _shown(options: Sequence[str]) -> str:
+    """``lm_eval`` with ``options``, shell-quoted, over a few lines a reader can follow."""
+    lines, line = [], ["lm_eval"]
+    for word in options:
+        if word in _LINE_BREAKS:
+            lines.append(" ".join(line))
+            line = ["  " + word]
+        else:
+            line.append(shlex.quote(word))
+    return " \\\n".join([*lines, " ".join(line)])
 
 
 @dataclass(frozen=True)
@@ -144,7 +192,7 @@ def _lm_eval_text(score: PublishedScore, weights: str) -> str:
     device = "cuda" if _json(run.get("hardware")).get("gpu") else "cpu"
     batch = run.get("batch_size") or DEFAULT_BATCH_SIZE
     seed = run.get("seed", 1234)
-    template = chat_template(run)
+    chat = chat_template(run)
     pins = " ".join(
         f'"{dist}=={versions[key]}"'
         for dist, key in (("lm-eval", "lm_eval"), ("transformers", "transformers"), ("torch", "torch"))
@@ -157,42 +205,33 @@ def _lm_eval_text(score: PublishedScore, weights: str) -> str:
         setup.append(
             where + (", after `slmbench fixtures` (it builds the demo models and the task pack)" if built else "")
         )
-    lines = [
-        "lm_eval --model hf \\",
-        f"  --model_args {shlex.quote(f'pretrained={weights},dtype={dtype}')} \\",
-    ]
-    if score.task_dir:
-        lines.append(f"  --include_path {shlex.quote(score.task_dir)} \\")
-    limit = f" --limit {run['limit']}" if run.get("limit") else ""
-    lines.append(f"  --tasks {shlex.quote(score.lm_eval_task)} --num_fewshot {score.num_fewshot}{limit} \\")
-    last = f"  --seed {seed} --batch_size {batch} --device {device}"
-    if template is not None:
-        last += " --apply_chat_template" + (f" {shlex.quote(template)}" if template else "")
+    options = lm_eval_options(
+        f"pretrained={weights},dtype={dtype}",
+        score.lm_eval_task,
+        output_path=OUTPUT_DIR,
+        include_paths=[score.task_dir] if score.task_dir else (),
+        limit=run.get("limit") or None,
+        num_fewshot=score.num_fewshot,
+        seed=seed,
+        batch_size=batch,
+        device=device,
+        apply_chat_template=chat,
         # the runs row's options, as the worker passed them (evals.variants.Variant.chat_options)
-        last += f" --fewshot_as_multiturn {str(run.get('fewshot_as_multiturn') is not False).lower()}"
-        if run.get("system_instruction"):
-            last += f" \\\n  --system_instruction {shlex.quote(str(run['system_instruction']))}"
-    lines.append(last + f" --output_path {OUTPUT_DIR}")
-    own = "the tokenizer's"
-    said = "off" if template is None else f"on ({template or own})"
+        fewshot_as_multiturn=run.get("fewshot_as_multiturn") is not False,
+        system_instruction=str(run["system_instruction"]) if run.get("system_instruction") else None,
+    )
+    lines = [_shown(options)]
+    said = "on (the tokenizer's)" if chat else "off"
     lines.append(f"# as run: batch size {batch}, chat template {said}, seed {seed} for python, numpy, torch, few-shot")
     where = f'results["{score.lm_eval_task}"]["{score.metric},{score.filter}"]'
     lines.append(f"# the score, {score.value!r}: {where} in {OUTPUT_DIR}/*/results_*.json")
     return "\n".join(setup + lines)
 
 
-def chat_template(run: Mapping[str, Any]) -> str | None:
-    """The run's chat template: None when off, "" for the tokenizer's own, else the template's name.
-
-    Read from the runs row's ``chat_template`` (a boolean: the model's own template), or from an
-    ``apply_chat_template`` value (a boolean, or a template name) when a row has that instead.
-    """
+def chat_template(run: Mapping[str, Any]) -> bool:
+    """Whether the run put its prompts through the model's own chat template (the runs row's ``chat_template``)."""
     value = run.get("chat_template")
-    value = run.get("apply_chat_template") if value is None else value
-    value = DEFAULT_CHAT_TEMPLATE if value is None else value
-    if value is True or str(value).lower() == "true":
-        return ""
-    return None if not value or str(value).lower() == "false" else str(value)
+    return DEFAULT_CHAT_TEMPLATE if value is None else bool(value)
 
 
 def slmbench_command(score: PublishedScore) -> str:
@@ -217,7 +256,7 @@ def slmbench_command(score: PublishedScore) -> str:
     if kept:  # a user's suite: its suite file and task files are not in the checkout, the run kept a copy
         head += f"\n# the suite file (suite.yaml) and task files as the run used them: {kept}"
     where = f"# the score: task {score.task}, variant {run.get('variant_id')}, {score.metric} ({score.filter}) in the run summary"
-    if chat_template(run) is not None:  # the submission file sets it per variant: the same file, the same prompts
+    if chat_template(run):  # the submission file sets it per variant: the same file, the same prompts
         where += "\n# that variant's chat_template options (few-shot as multi-turn, system instruction) are in the submission"
     return f"# in an SLM Bench checkout (make setup; . .venv/bin/activate)\n{head}\n{command}\n{where}"
 

@@ -54,11 +54,9 @@ def test_a_hub_score_names_repo_revision_dtype_device_and_every_setting() -> Non
 
 
 def test_batch_size_and_chat_template_are_read_from_the_run_when_recorded() -> None:
-    argv = _argv(reproduce(_score(RUN | {"batch_size": 8, "apply_chat_template": True})).lm_eval)
+    argv = _argv(reproduce(_score(RUN | {"batch_size": 8, "chat_template": True})).lm_eval)
     assert argv[argv.index("--batch_size") + 1] == "8" and "--apply_chat_template" in argv
-    named = _argv(reproduce(_score(RUN | {"apply_chat_template": "chatml"})).lm_eval)
-    assert named[named.index("--apply_chat_template") + 1] == "chatml"
-    assert "--apply_chat_template" not in _argv(reproduce(_score(RUN | {"apply_chat_template": False})).lm_eval)
+    assert "--apply_chat_template" not in _argv(reproduce(_score(RUN | {"chat_template": False})).lm_eval)
 
 
 def test_a_demo_model_score_points_at_what_slmbench_fixtures_builds(demo_models) -> None:  # type: ignore[no-untyped-def]
