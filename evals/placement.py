@@ -15,8 +15,9 @@ The rules, in order:
 - **memory**: a loaded model takes about twice its weight files, plus 512 MiB
   for the process; the actors of one wave share half the cluster's memory;
 - **waves**: as many variants as there are slots (and memory) go in a wave;
-  its slots are then dealt out one at a time, largest remaining work first,
-  never more workers to a variant than it has units to run;
+  its slots are then dealt out one at a time, to the variant with the most
+  work left per worker (the units' estimated cost, ``evals.costs``), never
+  more workers to a variant than it has units to run;
 - ``workers`` given (``--workers``): each variant gets exactly that many,
   with ``threads`` defaulting to cores / workers as before, so a wave holds
   as many variants as fit beside each other (one, on a laptop);
@@ -50,6 +51,12 @@ class VariantLoad:
     units: int  # units that missed the cache
     edge: bool = False
     weights_bytes: int = 0
+    cost: float = 0.0  # those units' estimated cost (evals.costs: requests x tokens); 0: not known
+
+    @property
+    def work(self) -> float:
+        """What a worker's share is measured in: the units' cost, or their number where no cost is known."""
+        return self.cost or float(self.units)
 
     @property
     def actors_needed(self) -> int:
@@ -165,12 +172,12 @@ def _fill_wave(
     if not fixed_workers:
         by_id = {load.variant_id: load for load in loads}
         while used_slots < slots:
-            # the variant with the most units left per worker gets the next slot
+            # the variant with the most work left per worker gets the next slot
             open_ = [v for v in workers if workers[v] < by_id[v].actors_needed]
             open_ = [v for v in open_ if budget is None or used_memory + by_id[v].memory_per_actor <= budget]
             if not open_:
                 break
-            chosen = max(open_, key=lambda v: (by_id[v].units / workers[v], -list(workers).index(v)))
+            chosen = max(open_, key=lambda v: (by_id[v].work / workers[v], -list(workers).index(v)))
             workers[chosen] += 1
             used_slots += 1
             used_memory += by_id[chosen].memory_per_actor

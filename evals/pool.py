@@ -231,7 +231,8 @@ class WorkerPool:
         with self._lock:
             if not self._actors:
                 ensure_ray()
-                self.options = self.options.resolved(weights_bytes(self.variant))
+                sized = bool(self.options.workers)  # by placement, which measured the weights already
+                self.options = self.options.resolved(0 if sized else weights_bytes(self.variant))
             capacity = max(1, (self.options.workers or 1) - self._lost)
             if self._idle.empty() and len(self._actors) < capacity:
                 actor = self._start_actor()

@@ -173,12 +173,14 @@ def place_workers(plan: Plan, options: PoolOptions, edge_reused: frozenset[str] 
     variant ids); Ray starts only when some variant needs an actor.
     """
     cache = UnitCache()
+    missing = {v.variant_id: [u for u in plan.units_of(v) if needs_evaluation(u, cache)] for v in plan.variants}
     loads = [
         VariantLoad(
             variant.variant_id,
-            units=sum(needs_evaluation(u, cache) for u in plan.units_of(variant)),
+            units=len(missing[variant.variant_id]),
             edge=plan.measure_edge and variant.variant_id not in edge_reused,
             weights_bytes=weights_bytes(variant),
+            cost=sum(u.cost for u in missing[variant.variant_id]),
         )
         for variant in plan.variants
     ]

@@ -61,3 +61,15 @@ def test_cached_variants_get_no_actor_and_no_variant_more_workers_than_units() -
     (wave,) = place(loads, Cluster(cpus=16), PoolOptions()).waves
     assert {v: p.workers for v, p in wave.pools.items()} == {"a": 0, "b": 1, "c": 1}
     assert wave.variant_ids == ("a", "b", "c")  # plan order
+
+
+def test_workers_are_dealt_by_estimated_cost_not_by_unit_count() -> None:
+    # Four cheap units against two costly ones (a many-choice task with long prompts): counting
+    # units would give the cheap variant three of the four workers; their cost gives each two.
+    cheap = VariantLoad("m--Q4_K_M", units=4, cost=4 * 1_000.0)
+    costly = VariantLoad("m--FP32", units=2, cost=2 * 100_000.0)
+    (wave,) = _waves(place([cheap, costly], Cluster(cpus=4), PoolOptions()))
+    assert wave == {"m--Q4_K_M": (2, 1), "m--FP32": (2, 1)}
+    unknown = [VariantLoad("m--Q4_K_M", units=4), VariantLoad("m--FP32", units=2)]  # no costs: units decide
+    (wave,) = _waves(place(unknown, Cluster(cpus=4), PoolOptions()))
+    assert wave == {"m--Q4_K_M": (3, 1), "m--FP32": (1, 1)}
