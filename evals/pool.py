@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -133,6 +134,20 @@ def ensure_ray(num_gpus: int | None = None) -> None:
             time.sleep(attempt)
 
 
+def release_ray() -> None:
+    """Leave Ray now (stopping the local Ray this process started), not in Ray's exit hook.
+
+    The hook first sleeps half a second so that workers' log lines reach the console; this
+    process takes none (``log_to_driver=False``).
+    """
+    if "ray" not in sys.modules:
+        return
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
 def weights_bytes(variant: Variant) -> int:
     path = Path(variant.path)
     files = path.rglob("*.safetensors") if path.is_dir() else [path]
@@ -192,7 +207,7 @@ class WorkerPool:
     def _start_actor(self) -> Any:
         import ray
 
-        from evals.worker import ModelWorker
+        from evals.worker import ModelWorker, environment_report
 
         threads = self.options.threads_per_worker
         actor_cls = ray.remote(ModelWorker).options(
@@ -214,6 +229,7 @@ class WorkerPool:
             include_builtin_tasks=self.include_builtin,
             batch_size=self.batch_size,
             shipment=self._ship(),
+            environment=environment_report(),
         )
         self._nodes[actor] = actor.node_id.remote()
         self._dead_at_start[actor] = {n["NodeID"] for n in ray.nodes() if not n["Alive"]}

@@ -47,20 +47,21 @@ def backend_spec(
     )
 
 
-def environment_info_once() -> None:
+def environment_info_once(known: dict[str, Any] | None = None) -> None:
     """Make lm-eval describe this process's environment once, not on every ``simple_evaluate``.
 
     lm-eval adds an environment report to every result (``add_env_info``: torch's
     ``collect_env``, which runs ``pip list``), 1-2 s of each unit's time however small the
     unit. The report cannot change within a worker process, so the first one is kept and
-    copied into every later result.
+    copied into every later result. ``known``: the report the driver made of the same Python
+    on the same node (:func:`environment_report`), used as it is.
     """
     import lm_eval.evaluator as evaluator
 
     if getattr(evaluator.add_env_info, "computed_once", False):
         return
     compute = evaluator.add_env_info
-    report: dict[str, Any] = {}
+    report: dict[str, Any] = dict(known or {})
 
     def add_env_info(storage: dict[str, Any]) -> None:
         if not report:
@@ -69,6 +70,30 @@ def environment_info_once() -> None:
 
     add_env_info.computed_once = True  # type: ignore[attr-defined]
     evaluator.add_env_info = add_env_info
+
+
+_REPORT: dict[str, Any] = {}
+_REPORT_LOCK = threading.Lock()
+
+
+def environment_report() -> dict[str, Any]:
+    """lm-eval's environment report of this process's Python and packages, made once per process.
+
+    The driver makes it for the workers on its own node, which run the same Python: a worker
+    there then imports neither torch nor transformers only to describe them (1.6 s of CPU
+    each; a llama.cpp worker needs neither otherwise).
+    """
+    with _REPORT_LOCK:
+        if not _REPORT:
+            from lm_eval.loggers.utils import add_env_info
+
+            add_env_info(_REPORT)
+        return dict(_REPORT)
+
+
+def prepare_environment_report() -> None:
+    """:func:`environment_report` in a thread of its own, so it is ready when the first actor starts."""
+    threading.Thread(target=environment_report, name="environment-report", daemon=True).start()
 
 
 class ModelWorker:
@@ -85,9 +110,13 @@ class ModelWorker:
         include_builtin_tasks: bool = False,
         batch_size: int = 1,
         shipment: Shipment | None = None,
+        environment: dict[str, Any] | None = None,
     ) -> None:
         """Cheap: the model loads on first use (:attr:`lm`), so a Ray actor answers ``node_id`` as
-        soon as it is placed and the pool knows at once which node holds it."""
+        soon as it is placed and the pool knows at once which node holds it.
+
+        ``environment``: the driver's :func:`environment_report`, used on the driver's node only.
+        """
         # evaluate's code_eval (lm-eval's own HumanEval/MBPP metric) runs model output in this process when
         # this is "1"; our code tasks run it in evals.sandbox, so nothing here may switch it on.
         os.environ["HF_ALLOW_CODE_EVAL"] = "0"
@@ -101,7 +130,8 @@ class ModelWorker:
         self._lm: LM | None = None
         self._loading = threading.Lock()
         self._task_manager: Any = None
-        environment_info_once()
+        on_driver_node = shipment is None or not shipment.applies_here()
+        environment_info_once(environment if on_driver_node else None)
 
     def _land(self) -> Path:
         """The weights path on this node, once: the driver's own, or (on another node) what was shipped,
@@ -124,10 +154,13 @@ class ModelWorker:
                 device, n_threads, seed, _ = self._load_args
                 started = time.perf_counter()
                 if n_threads is not None:
-                    import torch
+                    # One fixed thread count per worker, so workers share cores evenly (llama.cpp takes
+                    # n_threads itself, and its workers never import torch).
+                    os.environ["OMP_NUM_THREADS"] = str(n_threads)
+                    if self.variant.backend == "transformers":
+                        import torch
 
-                    # One fixed thread count per worker, so workers share cores evenly.
-                    torch.set_num_threads(n_threads)
+                        torch.set_num_threads(n_threads)
                 located = replace(self.variant, path=str(self._land()))
                 self._lm = load_backend(
                     backend_spec(located, device=device, n_threads=n_threads, seed=seed, batch_size=self.batch_size)
@@ -182,7 +215,8 @@ class ModelWorker:
             **unit.variant.chat_options(),
             random_seed=unit.seed,
             numpy_random_seed=unit.seed,
-            torch_random_seed=unit.seed,
+            # torch seeds nothing on llama.cpp, and lm-eval imports torch to seed it (1 s, 0.3 GB per worker)
+            torch_random_seed=unit.seed if unit.variant.backend == "transformers" else None,
             fewshot_random_seed=unit.seed,
             # Never: a task marked unsafe_code would run model output here, outside evals.sandbox. Planning
             # refuses such tasks (evals.task_checks); lm-eval's own refusal is the second line.

@@ -188,6 +188,9 @@ def place_workers(plan: Plan, options: PoolOptions, edge_reused: frozenset[str] 
     if any(load.actors_needed for load in loads):
         import ray
 
+        from evals.worker import prepare_environment_report
+
+        prepare_environment_report()  # for the first actors, meanwhile
         # Ray here, in the flow's own thread, not in a unit's: Ray's daemons are bound
         # (PR_SET_PDEATHSIG) to the thread that starts them and die when it ends.
         ensure_ray()
