@@ -120,6 +120,7 @@ def _run(args: argparse.Namespace) -> int:
 
     api = local_api.start()  # Prefect's local server starts meanwhile (flows/local_api.py)
     from contracts.expectations import warm_up
+    from evals.pool import release_ray
 
     warm_up()  # so does Great Expectations' import: contracts run at the end
     from contracts.submission import load_submission
@@ -136,18 +137,22 @@ def _run(args: argparse.Namespace) -> int:
         _check_tasks(submission, catalog, index_tasks(submission, catalog))
     if api is not None:
         api.wait_ready()
-    benchmark_submission(
-        submission_path=str(args.file),
-        suite=args.suite,
-        limit=args.limit,
-        workers=args.workers,
-        threads_per_worker=args.threads,
-        seed=args.seed,
-        tasks_dirs=[str(d) for d in args.tasks_dir],
-        output_dir=str(args.output_dir) if args.output_dir else None,
-        warehouse=args.warehouse,
-        batch_size=args.batch_size,
-    )
+    try:
+        with local_api.flow_settings(api):
+            benchmark_submission(
+                submission_path=str(args.file),
+                suite=args.suite,
+                limit=args.limit,
+                workers=args.workers,
+                threads_per_worker=args.threads,
+                seed=args.seed,
+                tasks_dirs=[str(d) for d in args.tasks_dir],
+                output_dir=str(args.output_dir) if args.output_dir else None,
+                warehouse=args.warehouse,
+                batch_size=args.batch_size,
+            )
+    finally:
+        release_ray()
     return 0
 
 
@@ -163,12 +168,17 @@ def _demo(args: argparse.Namespace) -> int:
     from flows import local_api
 
     api = local_api.start()  # Prefect's local server starts while the demo's modules import
+    from evals.pool import release_ray
     from evals.warehouse.storage import read_table
     from flows.demo import demo
 
     if api is not None:
         api.wait_ready()
-    run_ids = demo(suite=args.suite, limit=args.limit, workers=args.workers, warehouse=args.warehouse)
+    try:
+        with local_api.flow_settings(api):
+            run_ids = demo(suite=args.suite, limit=args.limit, workers=args.workers, warehouse=args.warehouse)
+    finally:
+        release_ray()
     board = read_table(args.warehouse, "leaderboard").sort("rank")
     print(f"\nPublished {len(run_ids)} run(s) to {args.warehouse}. Leaderboard:\n")
     columns = ["rank", "model_name", "precision", "aggregate", "aggregate_ci_low", "aggregate_ci_high", "coverage"]

@@ -27,6 +27,8 @@ import time
 import tomllib
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,3 +105,20 @@ def start() -> LocalApi | None:
     atexit.register(api.stop)
     os.environ["PREFECT_API_URL"] = api.url
     return api
+
+
+@contextmanager
+def flow_settings(api: LocalApi | None) -> Iterator[None]:
+    """Flows on this command's own server (``api``) run without Prefect's heartbeats.
+
+    Heartbeats let a lasting server mark a run whose process died as crashed; this server
+    stops with the command, so they tell it nothing, and their thread holds each flow's end
+    for up to a second (it sleeps in whole seconds). A configured API keeps them.
+    """
+    if api is None:
+        yield
+        return
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
