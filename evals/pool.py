@@ -229,7 +229,8 @@ class WorkerPool:
             include_builtin_tasks=self.include_builtin,
             batch_size=self.batch_size,
             shipment=self._ship(),
-            environment=environment_report(),
+            # the driver's report describes its own node; a Ray Client driver is on none
+            environment=environment_report() if driver_node() is not None else None,
         )
         self._nodes[actor] = actor.node_id.remote()
         self._dead_at_start[actor] = {n["NodeID"] for n in ray.nodes() if not n["Alive"]}

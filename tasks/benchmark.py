@@ -190,7 +190,8 @@ def place_workers(plan: Plan, options: PoolOptions, edge_reused: frozenset[str] 
 
         from evals.worker import prepare_environment_report
 
-        prepare_environment_report()  # for the first actors, meanwhile
+        if not os.environ.get("RAY_ADDRESS", "").startswith("ray://"):  # a Ray Client driver is on no node
+            prepare_environment_report()  # for the first actors on this node, meanwhile
         # Ray here, in the flow's own thread, not in a unit's: Ray's daemons are bound
         # (PR_SET_PDEATHSIG) to the thread that starts them and die when it ends.
         ensure_ray()

@@ -97,12 +97,6 @@ class Store:
             with self._db:  # commits, or rolls back on error
                 yield self._db
 
-    def close(self) -> None:
-        with self._lock:
-            if self._db is not None and self._pid == os.getpid():
-                self._db.close()
-            self._db = None
-
     def claim_delivery(self, *keys: str) -> bool:
         """True when none of ``keys`` (the delivery id, the content's replay key) was seen before.
 
