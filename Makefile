@@ -27,7 +27,7 @@ browser:
 		&& (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 		|| echo "chromium not installed: the browser tests will skip"; }
 
-# Code tasks run generated programs only under bubblewrap (evals/sandbox.py): Debian's
+# Code tasks run generated programs only under bubblewrap (evals/sandbox/launcher.py): Debian's
 # bubblewrap is installed as the browser is; elsewhere code tasks refuse to run, saying
 # how to install it or to accept weaker isolation (docs/operations.md).
 sandbox:

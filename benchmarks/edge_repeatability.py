@@ -18,11 +18,11 @@ from pathlib import Path
 
 from evals import paths
 from evals.backends import BackendSpec, load_backend
-from evals.edge import coefficient_of_variation, hardware_profile, measure_edge
+from evals.edge.measurement import coefficient_of_variation, hardware_profile, measure_edge
 
 
 def models() -> dict[str, dict[str, Path]]:
-    from evals.fixtures import TRAINED, build_all
+    from evals.models.fixtures import TRAINED, build_all
 
     demo = build_all()[TRAINED]
     stories = paths.shared_models_dir() / "stories260K.gguf"

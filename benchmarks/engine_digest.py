@@ -1,6 +1,6 @@
 """What the engine's code digest costs a process: ``python -m benchmarks.engine_digest``.
 
-Every planning process, and every Ray worker once, computes ``evals.versions.engine_digest``
+Every planning process, and every Ray worker once, computes ``evals.provenance.engine_digest``
 (the unit cache key's code part). It reads the engine's Python by its syntax tree, so comments,
 docstrings and formatting do not throw cached units away; this prints what that costs against
 hashing the same files' bytes, measured in one run (the machine is shared: compare the ratio).
@@ -13,7 +13,7 @@ import statistics
 import time
 from pathlib import Path
 
-from evals.versions import ENGINE_SOURCES, REPO_ROOT, SANDBOX_SOURCES, source_digest
+from evals.provenance import ENGINE_SOURCES, REPO_ROOT, SANDBOX_SOURCES, source_digest
 
 REPEATS = 7
 

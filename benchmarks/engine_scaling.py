@@ -69,9 +69,9 @@ def _run(submission: Path, limit: int | None, workers: int, threads: int, cache:
 
 
 def _cli(hf_dir: Path, limit: int | None, out: Path) -> float:
-    from evals.catalog import load_catalog
-    from evals.reproduce import lm_eval_command
-    from evals.taskpack import build_pack
+    from evals.catalog.pack import build_pack
+    from evals.catalog.suites import load_catalog
+    from evals.site.reproduce import lm_eval_command
 
     catalog = load_catalog()
     tasks = [t for t in catalog.suite("offline").tasks if catalog.tasks[t].category in CATEGORIES]
@@ -85,7 +85,7 @@ def _overhead() -> tuple[float, float]:
     import ray
     from prefect import flow
 
-    from evals.pool import ensure_ray
+    from evals.cluster.pool import ensure_ray
 
     @flow(name="noop")
     def noop() -> int:
@@ -104,7 +104,7 @@ def _loglikelihood_throughput(model: str) -> dict[str, float]:
 
     from evals.backends import load_backend
     from evals.backends.spec import BackendSpec
-    from evals.fixtures import build_all
+    from evals.models.fixtures import build_all
 
     demo = build_all()[model]
     requests = [
@@ -137,7 +137,7 @@ def main() -> None:
     args = parser.parse_args()
     cores = os.cpu_count() or 1
 
-    from evals.fixtures import build_all
+    from evals.models.fixtures import build_all
 
     hf_dir = Path(build_all()[args.model].hf_dir)
     with tempfile.TemporaryDirectory() as tmp:

@@ -224,7 +224,7 @@ def matmul_peak_flops(device: str, dtype: str) -> float:
 def parameter_count(path: Path) -> int:
     """Parameters in the weight files: every tensor's elements (safetensors headers, or the GGUF header)."""
     if path.suffix == ".gguf":
-        from evals.gguf_files import inspect_gguf
+        from evals.models.gguf_files import inspect_gguf
 
         total = 0
         for tensor in inspect_gguf(path).tensors:
@@ -319,7 +319,7 @@ class Check:
         """One benchmark flow run of ``model``: its own folder and cache (the cache key does not hold the device)."""
         import ray
 
-        from evals.pool import ensure_ray
+        from evals.cluster.pool import ensure_ray
         from flows.benchmark import benchmark_submission
 
         folder = self.work / label
@@ -433,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings.apply_defaults()
     from evals import paths
-    from evals.fixtures import build_all
+    from evals.models.fixtures import build_all
 
     stories = args.stories or paths.shared_models_dir() / "stories260K.gguf"
     if not stories.is_file():

@@ -46,7 +46,7 @@ def _publish(uri: str, queue: mp.Queue) -> None:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     from contracts.expectations import _batch_definition
     from evals.scoring import default_spec
-    from evals.sitegen import exports
+    from evals.site import exports
     from evals.warehouse import publishing, staging
 
     spec = default_spec()

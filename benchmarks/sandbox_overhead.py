@@ -16,7 +16,7 @@ import statistics
 import subprocess
 import time
 
-from evals.sandbox import ISOLATION_ENV, MIN_ISOLATION_ENV, IsolationError, isolation, run_python
+from evals.sandbox.launcher import ISOLATION_ENV, MIN_ISOLATION_ENV, IsolationError, isolation, run_python
 
 PROGRAM = """
 def add(a, b):

@@ -11,7 +11,7 @@ are printed beside the wall times. Every platform run is cold (an empty unit cac
 costs are built and the task sharded as a first run would), in this one process
 (one Prefect server, one local Ray), and prints its wall time, its evaluation
 window (first unit start to last unit end), each worker's idle share and the
-idle tail (evals/balance.py). The runs:
+idle tail (evals/cluster/balance.py). The runs:
 
 - transformers (FP32 safetensors): 1 worker x 1 thread, 2 workers x 1 thread,
   1 worker x 2 threads (the same cores used two ways);
@@ -73,7 +73,7 @@ def _submission(model: str, quant: str, fmt: str, folder: Path) -> Path:
 
 
 def _platform(label: str, submission: Path, workers: int, threads: int, limit: int | None, tmp: Path) -> Measured:
-    from evals.balance import balance
+    from evals.cluster.balance import balance
     from flows.benchmark import benchmark_submission
 
     out = tmp / label.replace(" ", "-")
@@ -99,9 +99,9 @@ def _platform(label: str, submission: Path, workers: int, threads: int, limit: i
 
 
 def _cli(hf_dir: Path, limit: int | None, tmp: Path) -> Measured:
-    from evals.catalog import load_catalog
-    from evals.reproduce import lm_eval_command
-    from evals.taskpack import build_pack
+    from evals.catalog.pack import build_pack
+    from evals.catalog.suites import load_catalog
+    from evals.site.reproduce import lm_eval_command
 
     cores = os.cpu_count() or 1
     tasks = list(load_catalog().suite(SUITE).tasks)
@@ -125,7 +125,7 @@ def main() -> None:
     from flows import local_api
 
     api = local_api.start()  # as the CLI does: Prefect's local server, before Prefect is imported
-    from evals.fixtures import build_all
+    from evals.models.fixtures import build_all
 
     hf_dir = Path(build_all()[args.model].hf_dir)
     cores = os.cpu_count() or 1

@@ -64,8 +64,8 @@ def _setup(uri: str, n_models: int, samples_per_task: int, queue: mp.Queue) -> N
 
 
 def _build(uri: str, root: str, queue: mp.Queue) -> None:
-    from evals.sitegen.builder import build
-    from evals.sitegen.generate import generate_site
+    from evals.site.builder import build
+    from evals.site.generate import generate_site
 
     began = time.perf_counter()
     manifest = generate_site(uri, Path(root) / "pages")
@@ -88,7 +88,7 @@ def _cold_loads(site: Path, loads: int, visit: Callable[[Any, str], dict[str, fl
     """``visit(page, base url)`` in ``loads`` fresh browser contexts (cold caches), the site served on 127.0.0.1."""
     from playwright.sync_api import sync_playwright
 
-    from evals.sitegen.server import serve_in_background
+    from evals.site.server import serve_in_background
 
     server, url = serve_in_background(site)
     figures = []

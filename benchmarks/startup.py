@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--submission", default=str(ROOT / "models" / "submissions" / "demo-trained.yaml"))
     args = parser.parse_args()
 
-    from evals.fixtures import build_all
+    from evals.models.fixtures import build_all
 
     build_all()  # the demo models are built once per machine; a smoke test does not count it
     with tempfile.TemporaryDirectory() as tmp_dir:

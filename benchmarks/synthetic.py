@@ -28,7 +28,7 @@ import polars as pl
 
 from contracts.checks import EDGE_UNIT, RunPlan
 from contracts.tables import EDGE, EDGE_UNITS, RUNS, SAMPLES, SCORES
-from evals.catalog import TaskEntry, load_catalog
+from evals.catalog.suites import TaskEntry, load_catalog
 from evals.scoring import default_spec
 from evals.warehouse.publishing import compute_leaderboard, update_registry, write_leaderboard
 from evals.warehouse.storage import PUBLISHED, table_uri

@@ -16,7 +16,7 @@ per-quantization ``gguf_file``/``source``, ``family``, ``architecture``,
 ``context_length``, ``license``, ``submitted_by``) plus ``test_model: true``,
 the explicit mark that lets a fixture or test model be smaller than 1M
 parameters. ``local_path`` may be ``fixture://<name>``: a demo model the
-project builds itself (see ``evals.fixtures``).
+project builds itself (see ``evals.models.fixtures``).
 
 Reading a file never raises for bad input: :func:`load_submission` returns the
 model or a list of :class:`Problem`, each naming the field and the fix.

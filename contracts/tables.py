@@ -25,7 +25,7 @@ Tables and their keys:
   staged anything), one row each, appended (``evals.warehouse.queue``).
 - ``samples``: one row per run, variant, task, subtask, filter and document:
   what the model was given and what it answered, from lm-eval's logged
-  samples (``evals.samples``). Staged and published with the run's scores and
+  samples (``evals.results.samples``). Staged and published with the run's scores and
   partitioned by run, so a run's items are read (and merged) without the
   others'.
 
@@ -49,7 +49,7 @@ from contracts.submission import CATEGORIES
 UTC_DATETIME = pl.Datetime("us", "UTC")
 
 RUN_STATUSES = ("staged", "failed", "published")
-# evals.sandbox's isolation modes, strongest first (tests/evals/test_sandbox_isolation.py checks they agree).
+# evals.sandbox.launcher's isolation modes, strongest first (tests/evals/sandbox/test_sandbox_isolation.py checks they agree).
 SANDBOX_ISOLATIONS = ("full", "ns+uid", "netns", "userns+netns", "none")
 BACKENDS = ("transformers", "llamacpp")
 # A full git commit id, as GitHub reports a pull request's head.
@@ -58,8 +58,8 @@ GIT_SHA = r"^[0-9a-f]{40}$"
 PRECISIONS = QUANTIZATIONS
 
 # Edge metrics and their units. The names are the contract between the edge
-# measurement and scoring; evals/edge_reference.yaml gives each its bounds.
-# Measured as llama-bench does (evals/edge.py): a 512-token prompt and 128
+# measurement and scoring; evals/edge/reference.yaml gives each its bounds.
+# Measured as llama-bench does (evals/edge/measurement.py): a 512-token prompt and 128
 # generated tokens by default, a warm-up, then repeated runs. The first three
 # names predate the split of throughput into prompt and generation; they keep
 # their meaning (and the leaderboard's column names).
@@ -318,21 +318,21 @@ RUNS = Table(
         _str(
             "task_definitions",
             "JSON list: each planned task as the run used it (task, lm_eval, category, metric, filter, num_fewshot, "
-            "baseline, group, executes_code, config_hash, user, source; evals.task_definitions); the contracts, "
+            "baseline, group, executes_code, config_hash, user, source; evals.catalog.definitions); the contracts, "
             "scoring and site read a run's tasks from here. Null on rows recorded before it was",
             nullable=True,
         ),
         _str(
             "tasks_folder",
             "the run folder's tasks/ on the machine that ran it: the copies of its user tasks' files, lm-eval's "
-            "--include_path to reproduce them (evals.reproduce); null when it ran no user task",
+            "--include_path to reproduce them (evals.site.reproduce); null when it ran no user task",
             nullable=True,
         ),
         _int("n_units_planned", "work units planned for this variant", min_value=0),
         _int("n_units_succeeded", "work units that produced results", min_value=0),
         _str(
             "sandbox_isolation",
-            "the sandbox isolation the variant's generated programs ran under (evals.sandbox; the weakest if its "
+            "the sandbox isolation the variant's generated programs ran under (evals.sandbox.launcher; the weakest if its "
             "units differed); null when it ran no code",
             nullable=True,
             allowed=SANDBOX_ISOLATIONS,
@@ -391,7 +391,7 @@ SCORES = Table(
         _str("task_version", "lm-eval's version of the task config"),
         _str(
             "task_config_hash",
-            "sha256 of the lm-eval task's config, code and local data (evals.tasks_index); null on rows recorded "
+            "sha256 of the lm-eval task's config, code and local data (evals.catalog.index); null on rows recorded "
             "before it was",
             nullable=True,
         ),
@@ -425,7 +425,7 @@ EDGE = Table(
         _str(
             "measured_in_run",
             "the earlier run that measured these figures, reused for the same weights on the same machine "
-            "(evals/edge_reuse.py); null: measured in this run",
+            "(evals/edge/reuse.py); null: measured in this run",
             nullable=True,
         ),
     ),

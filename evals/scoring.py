@@ -12,7 +12,7 @@ The methodology, exactly as computed here:
    the pooled standard error (``lm_eval.api.metrics``).
 2. **Category score** = mean of the category's task scores x 100.
 3. **Edge score.** Each scored edge metric scores 0-100 on a log scale between
-   fixed reference bounds (``edge_reference.yaml``); the edge category score is
+   fixed reference bounds (``edge/reference.yaml``); the edge category score is
    the mean of the measured scored metrics. Fixed bounds mean a model's score never moves
    when other models are added. Only figures measured on the reference hardware
    profile (the one most variants were measured on) are scored: figures from
@@ -53,10 +53,10 @@ import polars as pl
 import yaml
 
 from contracts.tables import EDGE_UNITS, leaderboard
-from evals.catalog import EDGE_CATEGORY, Catalog, load_catalog
-from evals.task_definitions import definitions_frame
+from evals.catalog.definitions import definitions_frame
+from evals.catalog.suites import EDGE_CATEGORY, Catalog, load_catalog
 
-EDGE_REFERENCE_PATH = Path(__file__).with_name("edge_reference.yaml")
+EDGE_REFERENCE_PATH = Path(__file__).parent / "edge" / "reference.yaml"
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 _RUN_VARIANT = ["run_id", "variant_id"]
 
@@ -84,7 +84,7 @@ class EdgeBound:
     worst: float
 
     def score(self, value: float) -> float:
-        """The metric's 0-100 score (see ``edge_reference.yaml``)."""
+        """The metric's 0-100 score (see ``edge/reference.yaml``)."""
         return 100.0 * min(1.0, max(0.0, math.log(value / self.worst) / math.log(self.best / self.worst)))
 
 

@@ -19,11 +19,11 @@ from prefect import flow, unmapped
 from contracts.errors import UserError
 from contracts.expectations import warm_up
 from contracts.tables import GIT_SHA
-from evals.edge import EdgeReport
-from evals.execution import UnitReport
+from evals.cluster.pool import PoolOptions
+from evals.edge.measurement import EdgeReport
+from evals.engine.execution import UnitReport
 from evals.paths import WAREHOUSE
-from evals.planning import PlanOptions
-from evals.pool import PoolOptions
+from evals.plan.units import PlanOptions
 from flows.parameters import SubmissionFile, SuiteName
 from tasks.benchmark import (
     check_pull_request_free,

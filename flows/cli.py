@@ -23,8 +23,8 @@ from flows import settings
 
 if TYPE_CHECKING:
     from contracts.submission import Problem, Quantization, Submission
-    from evals.catalog import SuiteCatalog
-    from evals.tasks_index import TaskIndex
+    from evals.catalog.index import TaskIndex
+    from evals.catalog.suites import SuiteCatalog
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -62,7 +62,7 @@ def _local_weights(submission: Submission) -> tuple[list[Problem], list[str | No
     """
     if submission.model.local_path is None:
         return [], [None] * len(submission.model.quantizations)
-    from evals.variants import check_local_weights
+    from evals.models.variants import check_local_weights
 
     check = check_local_weights(submission)
     return check.problems, check.names
@@ -80,8 +80,8 @@ def _variant_label(quant: Quantization, read: str | None) -> str:
 
 
 def _fixtures(args: argparse.Namespace) -> int:
-    from evals.fixtures import build_all
-    from evals.taskpack import build_pack
+    from evals.catalog.pack import build_pack
+    from evals.models.fixtures import build_all
 
     pack = build_pack(force=args.force)
     print(f"offline task pack: {pack}")
@@ -94,7 +94,7 @@ def _fixtures(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace) -> int:
     from contracts.submission import load_submission
-    from evals.planning import PlanOptions, plan_submission
+    from evals.plan.units import PlanOptions, plan_submission
 
     options = PlanOptions(
         suite=args.suite,
@@ -108,7 +108,7 @@ def _plan(args: argparse.Namespace) -> int:
     print(plan.table())
     print(
         f"\n{len(plan.units)} units over {len(plan.variants)} variant(s); estimated cost {plan.total_cost:,.0f} "
-        "(requests x tokens, evals/costs.py)"
+        "(requests x tokens, evals/catalog/costs.py)"
     )
     if plan.skipped_categories:
         print(f"not measured by suite {plan.suite!r}: {', '.join(plan.skipped_categories)}")
@@ -120,13 +120,13 @@ def _run(args: argparse.Namespace) -> int:
 
     api = local_api.start()  # Prefect's local server starts meanwhile (flows/local_api.py)
     from contracts.expectations import warm_up
-    from evals.pool import release_ray
+    from evals.cluster.pool import release_ray
 
     warm_up()  # so does Great Expectations' import: contracts run at the end
     from contracts.submission import load_submission
-    from evals.catalog import load_suite
-    from evals.planning import index_tasks
-    from evals.variants import resolve_variants
+    from evals.catalog.suites import load_suite
+    from evals.models.variants import resolve_variants
+    from evals.plan.units import index_tasks
     from flows.benchmark import benchmark_submission
 
     # Fail fast on bad input, before Prefect and Ray start (seconds): the flow checks again.
@@ -157,8 +157,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check_tasks(submission: Submission, catalog: SuiteCatalog, index: TaskIndex) -> None:
-    from evals.planning import planned_tasks
-    from evals.task_checks import check_planned_task
+    from evals.catalog.checks import check_planned_task
+    from evals.plan.units import planned_tasks
 
     for name, entry in planned_tasks(submission, catalog):
         check_planned_task(name, entry, index, catalog.catalog.defined_in(name))
@@ -168,7 +168,7 @@ def _demo(args: argparse.Namespace) -> int:
     from flows import local_api
 
     api = local_api.start()  # Prefect's local server starts while the demo's modules import
-    from evals.pool import release_ray
+    from evals.cluster.pool import release_ray
     from evals.warehouse.storage import read_table
     from flows.demo import demo
 
@@ -237,7 +237,7 @@ def _results(args: argparse.Namespace) -> int:
         return 1
     target = args.output if args.output is not None else sys.stdout
     if args.format == "csv":
-        from evals.sitegen.text import csv_safe
+        from evals.site.text import csv_safe
 
         csv_safe(frame).write_csv(target)  # the site's rule: no cell a spreadsheet would run as a formula
     elif args.format == "json":
@@ -264,7 +264,7 @@ def _webhook(args: argparse.Namespace) -> int:
 
 
 def _site(args: argparse.Namespace) -> int:
-    from evals.sitegen.server import make_server
+    from evals.site.server import make_server
 
     site_dir = Path(args.site_dir)
     if args.action == "build" or not args.no_build:
@@ -336,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive,
         default=None,
         help="model actors per variant (default: the cluster's GPUs, or cores, shared among the variants, "
-        "all loaded at once where they fit; evals/placement.py)",
+        "all loaded at once where they fit; evals/cluster/placement.py)",
     )
     run.add_argument("--threads", type=_positive, default=None, help="CPU threads per actor (default: cores / workers)")
     run.add_argument("--output-dir", type=Path, default=None, help="run folder (default .slmbench/runs/<run id>)")

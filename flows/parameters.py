@@ -8,7 +8,7 @@ runs, says more:
 
 - ``SuiteName``: an ``enum`` of the catalog's suites, a dropdown. A deployment run (the UI,
   ChatOps) takes a catalog suite only; the CLI, calling the flow in process, may also name a
-  suite file (``my_suite.yaml[:name]``), which ``evals.catalog`` resolves.
+  suite file (``my_suite.yaml[:name]``), which ``evals.catalog.suites`` resolves.
 - ``SubmissionFile``: ``anyOf`` a dropdown of the files under ``models/submissions/`` (as they
   were when the deployment was served) or any path, since a pull request's file is new to the
   serving machine (ChatOps passes its text beside its path).
@@ -21,7 +21,7 @@ from typing import Annotated
 
 from pydantic import WithJsonSchema
 
-from evals.catalog import load_catalog
+from evals.catalog.suites import load_catalog
 
 REPO = Path(__file__).resolve().parent.parent
 SUBMISSIONS_DIR = REPO / "models" / "submissions"

@@ -18,7 +18,7 @@ DEFAULTS = {
     "DO_NOT_TRACK": "1",
     "HF_HUB_DISABLE_TELEMETRY": "1",
     # Offline first: nothing reaches a hub unless a hub model was asked for
-    # (evals.variants lifts HF_HUB_OFFLINE for that one download).
+    # (evals.models.variants lifts HF_HUB_OFFLINE for that one download).
     "HF_HUB_OFFLINE": "1",
     "HF_DATASETS_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",

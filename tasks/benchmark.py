@@ -1,7 +1,7 @@
 """The steps of ``benchmark_submission``: thin Prefect tasks over ``evals``.
 
 Tasks pass paths, ids and small frozen values; models live in Ray actors and
-never cross a task boundary. Our own content-addressed cache (evals.cache)
+never cross a task boundary. Our own content-addressed cache (evals.engine.cache)
 decides what reruns, so Prefect's input cache is off (``NO_CACHE``). Retries
 are Prefect's, declared on the two steps that can meet a transient failure:
 locating weights (the hub) and running a unit (the Ray cluster).
@@ -22,20 +22,20 @@ from prefect.runtime import flow_run, task_run
 
 from contracts.errors import UserError
 from contracts.submission import Submission, load_submission, parse_submission
-from evals.cache import UnitCache
-from evals.catalog import SuiteCatalog, load_suite
-from evals.costs import TaskCost, record_measured
-from evals.edge import EdgeReport
-from evals.edge_reuse import EdgeStore, edge_key
-from evals.execution import UnitReport, execute_unit, failure_cause, merge_unit, needs_evaluation
-from evals.placement import Cluster, Placement, VariantLoad, Wave, place
-from evals.planning import Plan, PlanOptions, WorkUnit, effective_batch_size, estimate_costs, index_tasks, make_plan
-from evals.pool import PoolOptions, WorkerPool, ensure_ray, is_transient, weights_bytes
-from evals.progress import Progress
-from evals.results import run_results
-from evals.runs import RunFolder, RunFrames, RunInfo, start_run
-from evals.tasks_index import TaskIndex
-from evals.variants import Variant, resolve_variants
+from evals.catalog.costs import TaskCost, record_measured
+from evals.catalog.index import TaskIndex
+from evals.catalog.suites import SuiteCatalog, load_suite
+from evals.cluster.placement import Cluster, Placement, VariantLoad, Wave, place
+from evals.cluster.pool import PoolOptions, WorkerPool, ensure_ray, is_transient, weights_bytes
+from evals.cluster.progress import Progress
+from evals.edge.measurement import EdgeReport
+from evals.edge.reuse import EdgeStore, edge_key
+from evals.engine.cache import UnitCache
+from evals.engine.execution import UnitReport, execute_unit, failure_cause, merge_unit, needs_evaluation
+from evals.models.variants import Variant, resolve_variants
+from evals.plan.units import Plan, PlanOptions, WorkUnit, effective_batch_size, estimate_costs, index_tasks, make_plan
+from evals.results.frames import run_results
+from evals.results.run_folder import RunFolder, RunFrames, RunInfo, start_run
 from tasks.flow_runs import unfinished_runs
 from tasks.logs import say
 
@@ -158,7 +158,7 @@ def open_run(
 
 @task(name="find-edge", task_run_name="find edge {variant.variant_id}", cache_policy=NO_CACHE)
 def find_edge(plan: Plan, variant: Variant, options: PoolOptions, run: RunInfo) -> EdgeReport | None:
-    """The variant's edge figures measured by an earlier run of the same weights here (evals.edge_reuse), if any."""
+    """The variant's edge figures measured by an earlier run of the same weights here (evals.edge.reuse), if any."""
     if not plan.measure_edge:
         return None
     key = edge_key(variant, options.workers, options.threads_per_worker)
@@ -167,7 +167,7 @@ def find_edge(plan: Plan, variant: Variant, options: PoolOptions, run: RunInfo) 
 
 @task(name="place-workers", cache_policy=NO_CACHE)
 def place_workers(plan: Plan, options: PoolOptions, edge_reused: frozenset[str] = frozenset()) -> Placement:
-    """Which variants are loaded together, with how many workers each, on this cluster (``evals.placement``).
+    """Which variants are loaded together, with how many workers each, on this cluster (``evals.cluster.placement``).
 
     Only units that miss the cache count, and edge units whose figures are not reused (``edge_reused``:
     variant ids); Ray starts only when some variant needs an actor.
@@ -188,7 +188,7 @@ def place_workers(plan: Plan, options: PoolOptions, edge_reused: frozenset[str] 
     if any(load.actors_needed for load in loads):
         import ray
 
-        from evals.worker import prepare_environment_report
+        from evals.engine.worker import prepare_environment_report
 
         if not os.environ.get("RAY_ADDRESS", "").startswith("ray://"):  # a Ray Client driver is on no node
             prepare_environment_report()  # for the first actors on this node, meanwhile
@@ -228,7 +228,7 @@ def _unit_run_name() -> str:
 
 
 def _cluster_hiccup(task: Any, run: Any, state: Any) -> bool:
-    """Retry a unit only when the cluster or the network failed (``evals.pool.is_transient``), saying so."""
+    """Retry a unit only when the cluster or the network failed (``evals.cluster.pool.is_transient``), saying so."""
     error = state.result(raise_on_failure=False)
     if not is_transient(error):
         return False
@@ -266,7 +266,7 @@ def unit_reports(units: list[WorkUnit], runs: PrefectFutureList[UnitReport], pro
 def merge_shards(
     plan: Plan, variant: Variant, pool: WorkerPool, run_dir: Path, reports: list[UnitReport], progress: Progress
 ) -> list[UnitReport]:
-    """One report per sharded task of the variant: its shards merged by lm-eval's aggregation (evals.sharding)."""
+    """One report per sharded task of the variant: its shards merged by lm-eval's aggregation (evals.engine.sharding)."""
     by_name = {r.name: r for r in reports}
     merged = []
     for unit in plan.result_units(variant):
@@ -323,7 +323,7 @@ def collect_results(
 
 @task(name="keep-costs", cache_policy=NO_CACHE)
 def keep_costs(plan: Plan, reports: list[UnitReport]) -> None:
-    """Figures of the guessed tasks, measured by this run, for later plans (evals.costs); only after a clean run."""
+    """Figures of the guessed tasks, measured by this run, for later plans (evals.catalog.costs); only after a clean run."""
     if any(r.status == "failed" for r in reports):
         return  # a resumed run must plan the shards this one planned
     folders = {r.name: r.folder for r in reports if r.folder}

@@ -1,4 +1,4 @@
-"""The steps of ``publish_results``: thin Prefect tasks over ``evals.warehouse`` and ``evals.sitegen.exports``.
+"""The steps of ``publish_results``: thin Prefect tasks over ``evals.warehouse`` and ``evals.site.exports``.
 
 Each task is one step with one side effect, and each is idempotent, so a
 flow that crashed anywhere can simply be run again. Writes retry commit
@@ -18,8 +18,8 @@ from prefect.cache_policies import NO_CACHE
 
 from contracts.expectations import ValidationReport
 from evals.scoring import default_spec
-from evals.sitegen.exports import default_exports_dir
-from evals.sitegen.exports import export_site_data as write_exports
+from evals.site.exports import default_exports_dir
+from evals.site.exports import export_site_data as write_exports
 from evals.warehouse import publishing, staging
 from evals.warehouse.publishing import Board
 from evals.warehouse.staging import ContractError

@@ -25,9 +25,9 @@ from prefect.runtime import flow_run
 
 from contracts.submission import Submission
 from contracts.tables import QUEUE
-from evals.planning import Plan
-from evals.progress import Progress
-from evals.runs import RunInfo
+from evals.cluster.progress import Progress
+from evals.plan.units import Plan
+from evals.results.run_folder import RunInfo
 from evals.warehouse.queue import QueueEvent, record, submission_key
 from tasks.benchmark import PullRequestBusy
 

@@ -1,4 +1,4 @@
-"""The steps of ``build_site``: thin Prefect tasks over ``evals.sitegen``.
+"""The steps of ``build_site``: thin Prefect tasks over ``evals.site``.
 
 Both steps rewrite their output whole, so a rerun after any failure simply
 builds again; nothing is cached by Prefect (the tables, not Prefect, say
@@ -13,8 +13,8 @@ import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from evals.sitegen import builder
-from evals.sitegen.generate import Manifest, generate_site
+from evals.site import builder
+from evals.site.generate import Manifest, generate_site
 
 
 @task(name="generate-site-pages", cache_policy=NO_CACHE)

@@ -6,8 +6,8 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from evals.planning import Plan
-from evals.runs import RunFrames, RunInfo
+from evals.plan.units import Plan
+from evals.results.run_folder import RunFrames, RunInfo
 from evals.warehouse.staging import stage_run
 
 

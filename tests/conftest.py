@@ -15,8 +15,8 @@ from flows import settings
 settings.apply_defaults()
 
 if TYPE_CHECKING:
-    from evals.fixtures import DemoModel
-    from tests.evals.sitegen.sites import BuiltSite
+    from evals.models.fixtures import DemoModel
+    from tests.evals.site.sites import BuiltSite
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -38,7 +38,7 @@ def fresh_unit_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
 @pytest.fixture(scope="session")
 def demo_models() -> dict[str, DemoModel]:
     """The demo models by name, built once (under 2 minutes on 2 cores) and cached in the fixtures folder."""
-    from evals.fixtures import build_all
+    from evals.models.fixtures import build_all
 
     return build_all()
 
@@ -67,7 +67,7 @@ def ray_local() -> Iterator[None]:
     """A local Ray for one test module (shut down after it, so no module inherits another's workers)."""
     import ray
 
-    from evals.pool import ensure_ray
+    from evals.cluster.pool import ensure_ray
 
     ensure_ray()
     yield
@@ -102,7 +102,7 @@ def prefect_server() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def demo_site(tmp_path_factory: pytest.TempPathFactory) -> BuiltSite:
     """One site built from demo-like published runs (the site generator's tests and the build-site flow's)."""
-    from tests.evals.sitegen.sites import build
-    from tests.evals.sitegen.warehouses import demo_like
+    from tests.evals.site.sites import build
+    from tests.evals.site.warehouses import demo_like
 
     return build(tmp_path_factory.mktemp("demo-site"), demo_like)

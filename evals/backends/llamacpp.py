@@ -34,7 +34,7 @@ from evals.backends import chat
 from evals.backends.errors import BackendError, MissingWeightsError
 from evals.backends.probe import GB, EdgeProbe
 from evals.backends.spec import BackendSpec
-from evals.gguf_files import GGUFFile, inspect_gguf
+from evals.models.gguf_files import GGUFFile, inspect_gguf
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -112,7 +112,7 @@ class LlamaCppLM(TemplateLM):
         self._llama.close()
 
     def edge_probe(self) -> LlamaCppProbe:
-        """The operations edge measurement times on this model (``evals.edge``)."""
+        """The operations edge measurement times on this model (``evals.edge.measurement``)."""
         return LlamaCppProbe(self)
 
     # -- tokens -----------------------------------------------------------

@@ -1,6 +1,6 @@
 """The edge probe: the four operations edge measurement needs from a loaded backend.
 
-``evals.edge`` holds the method (llama-bench's: warm-up, repetitions, what is
+``evals.edge.measurement`` holds the method (llama-bench's: warm-up, repetitions, what is
 timed); each backend module implements the operations on its own model, so
 nothing outside it touches its internals:
 

@@ -58,7 +58,7 @@ class TransformersLM(HFLM):
         return cls(spec)
 
     def edge_probe(self) -> TransformersProbe:
-        """The operations edge measurement times on this model (``evals.edge``)."""
+        """The operations edge measurement times on this model (``evals.edge.measurement``)."""
         return TransformersProbe(self)
 
 

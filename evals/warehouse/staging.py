@@ -20,8 +20,8 @@ from contracts.checks import CatalogDomains, RunPlan
 from contracts.expectations import ValidationReport, validate
 from contracts.tables import EDGE, RUNS, SAMPLES, SCORES, STAGED_TABLES
 from evals import paths
-from evals.catalog import Catalog, load_catalog
-from evals.task_definitions import recorded_domains
+from evals.catalog.suites import Catalog, load_catalog
+from evals.catalog.definitions import recorded_domains
 from evals.warehouse.storage import STAGING, WarehouseError, atomic_write, merge, read_table
 
 log = logging.getLogger(__name__)

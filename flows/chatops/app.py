@@ -25,7 +25,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from evals.hub_access import HubUnreachable
+from evals.models.hub_access import HubUnreachable
 from flows.chatops.config import ChatOpsConfig
 from flows.chatops.dispatch import ChatOps, new_chatops
 from flows.chatops.events import Ignored, PayloadError, read_event

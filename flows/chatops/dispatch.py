@@ -28,7 +28,7 @@ from typing import Any
 from contracts.errors import UserError
 from contracts.submission import SubmissionError, parse_submission
 from contracts.tables import GIT_SHA
-from evals.hub_access import hub_problems
+from evals.models.hub_access import hub_problems
 from evals.warehouse.queue import QueueEvent, QueueWriter
 from flows.benchmark import benchmark_submission
 from flows.chatops import markdown as md
@@ -382,7 +382,7 @@ class ChatOps:
 
 def _check_suite(suite: str) -> None:
     """A suite a PR comment names must be one of the catalog's (a comment never reaches a suite file)."""
-    from evals.catalog import load_catalog
+    from evals.catalog.suites import load_catalog
 
     suites = load_catalog().suites
     if suite not in suites:

@@ -7,7 +7,7 @@ shapes cover what the bot writes; each first makes hidden characters visible
 (``contracts.safe_text``), because an HTML entity for U+202E still renders as U+202E:
 
 - :func:`text`: inline text (a table cell, a name in a sentence): the site's own escaping,
-  ``evals.sitegen.text.md_text`` (HTML escaped, Markdown syntax as numeric entities);
+  ``evals.site.text.md_text`` (HTML escaped, Markdown syntax as numeric entities);
 - :func:`code`: an inline code span whose fence is longer than any backtick run inside;
 - :func:`block`: a fenced block for messages of several lines (refusal reasons, errors).
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 from contracts.safe_text import visible
-from evals.sitegen.text import md_text
+from evals.site.text import md_text
 
 _BACKTICKS = re.compile(r"`+")
 LOGIN_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")

@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from evals.leaderboard_diff import leaderboard_change
-from evals.runs import RunFolder, run_dir
+from evals.results.run_folder import RunFolder, run_dir
+from evals.site.leaderboard_changes import leaderboard_change
 from flows.chatops import markdown as md
 from flows.chatops import runs
 from flows.chatops.audit import open_record

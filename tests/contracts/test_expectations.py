@@ -10,7 +10,7 @@ import pytest
 from benchmarks.synthetic import plan_of, run_frames
 from contracts.expectations import ValidationReport, validate
 from contracts.tables import EDGE, RUNS, SCORES, SchemaError, Table, leaderboard
-from evals.catalog import load_catalog
+from evals.catalog.suites import load_catalog
 from evals.warehouse.staging import catalog_domains
 
 FRAMES = run_frames(variants=("FP32", "Q8_0"))

@@ -1,7 +1,7 @@
 """The submission contract's quantization names and chat template options, without any weights.
 
 What a name means for a file (read from it, contradicted by it) is tested on real GGUFs in
-``tests/evals/test_gguf_types.py``, which also checks these names against llama.cpp's own list.
+``tests/evals/models/test_gguf_types.py``, which also checks these names against llama.cpp's own list.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from contracts.submission import CATEGORIES, SubmissionError, load_submission, parse_parameters, parse_submission
-from evals.catalog import load_catalog
+from evals.catalog.suites import load_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from evals.cache import UnitCache, UnitOutcome
-from evals.catalog import load_suite
-from evals.execution import unit_meta
-from evals.planning import PlanOptions, WorkUnit, make_plan
-from evals.tasks_index import TaskIndex
-from evals.variants import Variant
-from evals.versions import ENGINE_SOURCES, REPO_ROOT, SANDBOX_SOURCES, engine_digest, source_digest
+from evals.catalog.index import TaskIndex
+from evals.catalog.suites import load_suite
+from evals.engine.cache import UnitCache, UnitOutcome
+from evals.engine.execution import unit_meta
+from evals.models.variants import Variant
+from evals.plan.units import PlanOptions, WorkUnit, make_plan
+from evals.provenance import ENGINE_SOURCES, REPO_ROOT, SANDBOX_SOURCES, engine_digest, source_digest
 
 SOURCES = ENGINE_SOURCES + SANDBOX_SOURCES
 
@@ -38,7 +38,7 @@ def engine_copy(tmp_path: Path) -> Path:
 def units() -> list[WorkUnit]:
     """Real units of the offline suite: a code unit (slmb_code) and the others."""
     from contracts.submission import parse_submission
-    from evals.planning import index_tasks
+    from evals.plan.units import index_tasks
 
     submission = parse_submission(
         'model:\n  name: "m"\n  local_path: "/nowhere/m.gguf"\n  parameters: "1K"\n  test_model: true\n'
@@ -79,7 +79,12 @@ def test_editing_a_backend_source_file_invalidates_the_cached_entry(
 
 @pytest.mark.parametrize(
     "relative",
-    ["evals/worker.py", "evals/execution.py", "evals/tasks_overrides/utils.py", "evals/taskpack/items.py"],
+    [
+        "evals/engine/worker.py",
+        "evals/engine/execution.py",
+        "evals/catalog/overrides/utils.py",
+        "evals/catalog/pack/items.py",
+    ],
 )
 def test_every_part_of_the_engine_counts(engine_copy: Path, relative: str) -> None:
     before = source_digest(engine_copy, ENGINE_SOURCES)
@@ -101,10 +106,10 @@ def test_comments_docstrings_and_formatting_do_not_count(engine_copy: Path) -> N
 
 
 def test_the_sandbox_counts_for_code_units_only(engine_copy: Path) -> None:
-    """Which programs pass is decided in evals/sandbox.py: an edit there reruns code units, not the others."""
+    """Which programs pass is decided in evals/sandbox/launcher.py: an edit there reruns code units, not the others."""
     engine = source_digest(engine_copy, ENGINE_SOURCES)
     with_sandbox = source_digest(engine_copy, ENGINE_SOURCES + SANDBOX_SOURCES)
-    with (engine_copy / "evals/sandbox.py").open("a") as code:
+    with (engine_copy / "evals/sandbox/launcher.py").open("a") as code:
         code.write("\nPASS_TOKEN_LENGTH = 33\n")
     assert source_digest(engine_copy, ENGINE_SOURCES) == engine
     assert source_digest(engine_copy, ENGINE_SOURCES + SANDBOX_SOURCES) != with_sandbox

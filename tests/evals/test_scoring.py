@@ -281,7 +281,7 @@ def test_each_run_is_scored_by_the_task_definitions_it_recorded() -> None:
     recorded with another primary metric); a run recorded without them falls back to the catalog."""
     import json
 
-    from evals.task_definitions import BUILT_IN
+    from evals.catalog.definitions import BUILT_IN
 
     def definition(task: str, category: str, metric: str, baseline: float, source: str) -> dict:
         return {

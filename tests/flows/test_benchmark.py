@@ -23,11 +23,11 @@ import pytest
 
 from contracts.errors import UserError
 from contracts.submission import load_submission
-from evals.cache import UnitCache, read_results
-from evals.catalog import load_catalog
-from evals.planning import PlanOptions, plan_submission
-from evals.pool import PoolOptions, WorkerPool
-from evals.worker import ModelWorker
+from evals.catalog.suites import load_catalog
+from evals.cluster.pool import PoolOptions, WorkerPool
+from evals.engine.cache import UnitCache, read_results
+from evals.engine.worker import ModelWorker
+from evals.plan.units import PlanOptions, plan_submission
 from flows.benchmark import BenchmarkFailed, benchmark_submission
 
 # Flow runs talk to the session's one Prefect test server (tests/conftest.py).
@@ -41,7 +41,7 @@ PR_ONLY_PATH = "models/submissions/pr-only/demo-untrained.yaml"
 
 
 def _primary(scores: pl.DataFrame, variant: str) -> dict[str, float]:
-    from evals.catalog import load_catalog
+    from evals.catalog.suites import load_catalog
 
     catalog = load_catalog()
     out = {}
@@ -200,8 +200,8 @@ def test_a_run_summary_shows_each_workers_idle_share(demo_runs) -> None:
 
 def test_scores_equal_lm_eval_cli(demo_runs: dict[str, Path], demo_models, tmp_path: Path) -> None:
     """Every offline task: the platform's numbers are lm-eval's own (CLI, HF backend), to 1e-9."""
-    from evals.reproduce import lm_eval_command
-    from evals.taskpack import build_pack
+    from evals.catalog.pack import build_pack
+    from evals.site.reproduce import lm_eval_command
 
     model = demo_models["demo-trained"]
     tasks = load_catalog().suite("offline").tasks
@@ -306,7 +306,7 @@ def test_cli_bad_inputs_exit_non_zero_with_a_message(tmp_path: Path) -> None:
             "did you mean 'offline'",
         ),
         "missing model": ([], _submission_at(tmp_path, tmp_path / "missing.gguf"), "does not exist"),
-        "broken gguf": (  # refused from its header before anything runs (tests/evals/test_gguf_files.py)
+        "broken gguf": (  # refused from its header before anything runs (tests/evals/models/test_gguf_files.py)
             ["--suite", "offline-quick", "--limit", "2"],
             _submission_at(tmp_path, bad_gguf),
             "is not usable GGUF weights: GGUF version 0 is not one llama.cpp reads",
@@ -415,10 +415,10 @@ def test_the_shown_lm_eval_command_reproduces_the_published_score(  # type: igno
     from playwright.sync_api import sync_playwright
 
     from evals import paths
-    from evals.sitegen.server import serve_in_background
-    from evals.sitegen.text import slug
+    from evals.site.server import serve_in_background
+    from evals.site.text import slug
     from evals.warehouse.storage import read_table
-    from tests.evals.sitegen.conftest import CHROMIUM, CHROMIUM_ARGS
+    from tests.evals.site.conftest import CHROMIUM, CHROMIUM_ARGS
 
     if not CHROMIUM.is_file():
         pytest.skip(f"{CHROMIUM} is absent: apt-get install -y chromium")

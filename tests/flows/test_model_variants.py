@@ -13,7 +13,7 @@ Ray actors, lm-eval), is published, and is built into the site:
 Four variants, not more: each starts its own Ray actor, the bulk of the module's time.
 
 The transformers numbers with the template are checked against lm-eval's own CLI run with
-``--apply_chat_template`` (the command ``evals.reproduce`` writes for a reader).
+``--apply_chat_template`` (the command ``evals.site.reproduce`` writes for a reader).
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from evals.fixtures.chat_template import DEMO_CHAT_TEMPLATE
-from evals.pool import ensure_ray
+from evals.cluster.pool import ensure_ray
+from evals.models.fixtures.chat_template import DEMO_CHAT_TEMPLATE
 from flows.benchmark import benchmark_submission
 
 # About three minutes on the shared 2-core box (one Ray actor per variant, then lm-eval's CLI): `make test-slow`.
-# The fast tests of the same features: tests/evals/test_gguf_types.py, tests/evals/test_variants.py,
-# tests/evals/test_results.py, tests/evals/backends/test_chat_templates.py.
+# The fast tests of the same features: tests/evals/models/test_gguf_types.py, tests/evals/models/test_variants.py,
+# tests/evals/results/test_frames.py, tests/evals/backends/test_chat_templates.py.
 pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.slow]
 
 LIMIT = 8
@@ -171,8 +171,8 @@ def test_the_transformers_numbers_with_the_template_are_lm_evals_cli(
     published: dict[str, Path], demo_models, tmp_path: Path
 ) -> None:
     """lm-eval's CLI, its HF model, --apply_chat_template --system_instruction: the same numbers to 1e-9."""
-    from evals.reproduce import lm_eval_command
-    from evals.taskpack import build_pack
+    from evals.catalog.pack import build_pack
+    from evals.site.reproduce import lm_eval_command
 
     command = lm_eval_command(
         demo_models["demo-trained"].hf_dir,
@@ -202,8 +202,8 @@ def test_the_reproduce_box_of_a_chat_score_gives_it_with_lm_evals_cli(
 ) -> None:
     """The lm-eval command the site shows for a chat variant's score (from its runs row), run as copied."""
     from evals import paths
-    from evals.reproduce import PACK_DIR, PublishedScore, reproduce
-    from evals.taskpack import build_pack
+    from evals.catalog.pack import build_pack
+    from evals.site.reproduce import PACK_DIR, PublishedScore, reproduce
     from evals.warehouse.storage import read_table
 
     build_pack()

@@ -1,7 +1,7 @@
 """A sharded task through the real flow: Prefect, Ray actors, the cache, and lm-eval's CLI as the reference.
 
 Slow (``make test-slow``): the engine-level parity and resume tests in
-tests/evals/test_sharding.py run by default.
+tests/evals/engine/test_sharding.py run by default.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import polars as pl
 import pytest
 
 from contracts.submission import load_submission
-from evals.cache import UnitCache
-from evals.planning import PlanOptions, plan_submission
-from evals.pool import ensure_ray
+from evals.cluster.pool import ensure_ray
+from evals.engine.cache import UnitCache
+from evals.plan.units import PlanOptions, plan_submission
 from flows.benchmark import benchmark_submission
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
@@ -90,8 +90,8 @@ def test_a_resumed_sharded_run_repeats_only_its_missing_shard_and_equals_lm_eval
     assert (first / unit / "samples.jsonl").read_text() == (second / unit / "samples.jsonl").read_text()
 
     # The reference: lm-eval's CLI on the same documents, unsharded.
-    from evals.reproduce import lm_eval_command
-    from evals.taskpack import build_pack
+    from evals.catalog.pack import build_pack
+    from evals.site.reproduce import lm_eval_command
 
     cmd = lm_eval_command(
         demo_models["demo-trained"].hf_dir,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.evals.sitegen.sites import BuiltSite
+from tests.evals.site.sites import BuiltSite
 
 
 def test_build_site_flow(prefect_server: None, demo_site: BuiltSite, tmp_path: Path) -> None:

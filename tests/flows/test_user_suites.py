@@ -1,7 +1,7 @@
 """A user's own suite, end to end as a user runs it: validate -> run -> publish -> the site.
 
 The task folder is written here in the shapes of lm-eval's official ARC, BoolQ and
-TruthfulQA-MC2 configs (tests/evals/user_tasks.py), with multiple-choice documents of 2 to 5
+TruthfulQA-MC2 configs (tests/evals/catalog/user_tasks.py), with multiple-choice documents of 2 to 5
 choices; the suite mixes those tasks with a built-in one. Nothing downstream of planning may
 consult the built-in catalog for them: this process's catalog has none of the user's tasks,
 so the contracts, the summary, the leaderboard and the pages can only know them from the
@@ -20,9 +20,9 @@ import polars as pl
 import pytest
 
 from evals import paths
-from evals.catalog import load_catalog
+from evals.catalog.suites import load_catalog
 from flows.cli import main
-from tests.evals.user_tasks import USER_TASKS, UserSuite, write_user_suite
+from tests.evals.catalog.user_tasks import USER_TASKS, UserSuite, write_user_suite
 
 LIMIT = 8
 BATCH = 2
@@ -74,7 +74,7 @@ def lm_eval_results(published: Published, demo_models) -> dict:
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
-    from evals.taskpack import build_pack
+    from evals.catalog.pack import build_pack
 
     kept = published.run_dir / "tasks"  # what a reader reproduces from, not the user's folder
     manager = TaskManager(include_path=[str(kept), str(build_pack())], include_defaults=False)

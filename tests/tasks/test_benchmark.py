@@ -7,10 +7,10 @@ import pytest
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 from prefect import flow, task
 
-from evals.execution import UnitReport
-from evals.planning import WorkUnit
-from evals.progress import Progress
-from evals.variants import Variant, VariantError
+from evals.cluster.progress import Progress
+from evals.engine.execution import UnitReport
+from evals.models.variants import Variant, VariantError
+from evals.plan.units import WorkUnit
 from tasks.benchmark import _cluster_hiccup, _hub_hiccup, unit_reports
 
 VARIANT = Variant("m--FP32", "m", "FP32", "llamacpp", "/m.gguf", None, "0" * 64, None)

@@ -1,5 +1,5 @@
 // SLM Bench model page: the item browser (every evaluated item of a task) and its compare mode.
-// Index: the JSON in #slmb-items-index (written by evals/sitegen/items.py). A task's items are one
+// Index: the JSON in #slmb-items-index (written by evals/site/items.py). A task's items are one
 // gzip file per variant, fetched only when that task is opened and decompressed here
 // (DecompressionStream), since static hosts serve .gz files without Content-Encoding.
 // Prompts and generations are untrusted: every text goes in with textContent, and control and

@@ -1,5 +1,5 @@
 // SLM Bench leaderboard: sort, search, filter, pick columns, pin rows, select for comparison.
-// Data: window.SLMB_BOARD (assets/slmb/board.js, written by evals/sitegen).
+// Data: window.SLMB_BOARD (assets/slmb/board.js, written by evals/site).
 // Every cell is built with textContent / attributes, never innerHTML, so a
 // submitted string (a model name, a repo) can only ever show as text.
 // The view (search, filters, sort, columns, score scale, pins, preset, test models)

@@ -196,7 +196,8 @@ def test_kv_prefix_reuse_changes_nothing_and_saves_time(demo_gguf: Path) -> None
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("evals.fixtures") is None, reason="evals.fixtures (the demo model builder) is missing"
+    importlib.util.find_spec("evals.models.fixtures") is None,
+    reason="evals.models.fixtures (the demo model builder) is missing",
 )
 def test_demo_models_agree_across_backends(demo_models) -> None:
     for name, model in demo_models.items():

@@ -32,7 +32,7 @@ LIMIT = 40
 def requests() -> list:
     from lm_eval.tasks import TaskManager, get_task_dict
 
-    from evals.taskpack import build_pack
+    from evals.catalog.pack import build_pack
 
     manager = TaskManager(include_path=[str(build_pack())], include_defaults=False)
     found = []

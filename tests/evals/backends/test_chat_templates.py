@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from evals.backends import BackendSpec, load_backend
-from evals.fixtures import TRAINED
-from evals.samples import SampleRule, unit_sample_rows
-from tests.evals.gguf_copies import copy_gguf
+from evals.models.fixtures import TRAINED
+from evals.results.samples import SampleRule, unit_sample_rows
+from tests.evals.models.gguf_copies import copy_gguf
 
 lm_eval = pytest.importorskip("lm_eval")
 
@@ -208,7 +208,7 @@ def _write_tasks(root: Path) -> Path:
 
 
 def _requests(lm: object, tasks: Path) -> tuple[dict[tuple[str, int], list], dict[tuple[str, int], str]]:
-    """Each sample's requests, and the prompt the site's items panel shows for it (evals.samples)."""
+    """Each sample's requests, and the prompt the site's items panel shows for it (evals.results.samples)."""
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from prefect.client.orchestration import get_client
 
-from evals.catalog import load_catalog
+from evals.catalog.suites import load_catalog
 from flows.benchmark import benchmark_submission
 from flows.parameters import REPO
 
@@ -54,7 +54,7 @@ def test_a_deployment_run_takes_catalog_suites_only_while_the_cli_may_name_a_sui
                 deployment.id,
                 parameters={"submission_path": "models/submissions/demo-trained.yaml", "suite": "my_suite.yaml"},
             )
-    # In process (the CLI), the same parameter takes a suite file: evals.catalog resolves it.
+    # In process (the CLI), the same parameter takes a suite file: evals.catalog.suites resolves it.
     checked = benchmark_submission.validate_parameters(
         {"submission_path": "elsewhere/x.yaml", "suite": str(tmp_path / "my_suite.yaml:mine")}
     )

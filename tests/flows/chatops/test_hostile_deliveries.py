@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from evals.catalog import load_catalog
-from evals.leaderboard_diff import leaderboard_change
+from evals.catalog.suites import load_catalog
+from evals.site.leaderboard_changes import leaderboard_change
 from tests.flows.chatops.conftest import SUBMISSION, Receiver, comment, flow_runs_of, pull_request
 
 NEW_FILE = "models/submissions/tiny-model.yaml"

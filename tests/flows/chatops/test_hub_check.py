@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.evals.hub_standin import HubStandIn
+from tests.evals.models.hub_standin import HubStandIn
 from tests.flows.chatops.conftest import SECRET, Receiver, pull_request
 from tests.flows.chatops.github_standin import GitHubStandIn
 from tests.servers import serving, wait_until_healthy

@@ -1,0 +1,51 @@
+"""lm-eval hooks of the offline task pack; ``build_pack`` copies this file into the pack as ``utils.py``.
+
+lm-eval imports it by file path (``!function utils.process_results``), in a
+process that may not have the SLM Bench checkout on ``sys.path`` (the
+``lm_eval`` console script puts its own folder there, not the cwd), so the
+build writes the checkout's path into ``_EVALS_PARENT`` as a fallback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+_EVALS_PARENT = ""  # filled in by build_pack
+_TIMEOUT_S = 3.0  # the reference solutions run in ~30 ms; only runaway code needs more
+
+
+def _sandbox() -> Any:
+    try:
+        from evals.sandbox import launcher as sandbox
+    except ModuleNotFoundError:
+        if not _EVALS_PARENT:
+            raise
+        sys.path.insert(0, _EVALS_PARENT)
+        from evals.sandbox import launcher as sandbox
+    return sandbox
+
+
+def program_for(doc: dict[str, Any], completion: str) -> str:
+    """The program a completion is judged by: prompt + completion, then the unit tests."""
+    return doc["prompt"] + completion + "\n\n\n" + doc["test"] + "\n"
+
+
+def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
+    """pass@1 of one greedy completion, run in the SLM Bench sandbox (never in this process), and the
+    sandbox's verdict on it (``sandbox``: passed, failed, timed out or killed, and why), which lm-eval
+    logs with the sample."""
+    outcome = _sandbox().run_python(program_for(doc, results[0]), timeout_s=_TIMEOUT_S)
+    return {"pass@1": 1.0 if outcome.passed else 0.0, "sandbox": outcome.verdict}
+
+
+def verdicts(items: list[str]) -> str:
+    """lm-eval's aggregation of the ``sandbox`` verdicts: how many of each kind (not a score)."""
+    return _sandbox().verdict_counts(items)
+
+
+def process_results_mc2(doc: dict[str, Any], results: list[tuple[float, bool]]) -> dict[str, float]:
+    """TruthfulQA-MC2's scoring, lm-eval's own: the normalized probability mass on the true answers."""
+    from lm_eval.tasks.truthfulqa.utils import process_results_mc2 as mc2
+
+    return mc2(doc, results)
