@@ -34,20 +34,90 @@ def library_versions(backend: str) -> dict[str, str]:
     return {name: _version(name) for name in _COMMON + _BY_BACKEND.get(backend, ())}
 
 
-# Our own code that can change a unit's outcome, relative to the repo root: what loads and runs
-# the model, how a unit is evaluated and filed, the task overrides and the offline pack's generator.
-# Part of every unit's cache key (``WorkUnit.cache_key``), so an edit to any of it misses the cache.
-ENGINE_SOURCES = (
-    "evals/backends",
+# Where the code that evaluates a unit starts, relative to the repo root: the worker and unit
+# execution, every backend, and the task folders lm-eval loads at run time (our overrides and the
+# offline pack's generator). The digest covers these and every module of the repo their imports
+# reach (:func:`import_closure`), so no file that can change a score can be left out of the
+# unit cache key (``WorkUnit.cache_key``) by a list kept by hand.
+ENGINE_ROOTS = (
     "evals/engine/worker.py",
     "evals/engine/execution.py",
-    "evals/engine/cache.py",
+    "evals/backends",
     "evals/catalog/overrides",
     "evals/catalog/pack",
 )
-# What decides whether a generated program passes: part of code units' keys only.
-SANDBOX_SOURCES = ("evals/sandbox/launcher.py",)
+# What decides whether a generated program passes: part of code units' keys only, so the
+# engine's closure stops at it (the pack's code task imports it lazily, to run programs).
+SANDBOX_ROOTS = ("evals/sandbox",)
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The repo's own top-level packages: imports of anything else are libraries, versioned apart.
+_FIRST_PARTY = ("evals", "contracts", "tasks", "flows")
+
+
+def _files_under(root: Path, relative: str) -> list[Path]:
+    path = root / relative
+    if path.is_dir():
+        return sorted(f for f in path.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
+    return [path]
+
+
+def _module_file(root: Path, dotted: str) -> Path | None:
+    base = root.joinpath(*dotted.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_modules(file: Path, root: Path) -> set[str]:
+    """Every first-party module ``file`` imports anywhere (lazy imports in functions too), with its parents."""
+    package = ".".join(file.relative_to(root).with_suffix("").parts[:-1])
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(file.read_bytes(), filename=str(file))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from the file's own package upwards
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, base] if base else parts)
+            # ``from a import b``: b may be a submodule of a, or a name in it
+            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] in _FIRST_PARTY:
+                found.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return found
+
+
+def import_closure(root: Path, roots: tuple[str, ...], stop: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The files at ``roots`` and every repo file their imports reach, transitively; none under ``stop``.
+
+    Read from the syntax trees, so it is computed without importing anything. Package
+    ``__init__`` files count, as importing a module runs them.
+    """
+    stops = tuple(root / s for s in stop)
+    seen: set[Path] = set()
+    queue = [f for r in roots for f in _files_under(root, r)]
+    while queue:
+        file = queue.pop()
+        if file in seen or any(file.is_relative_to(s) for s in stops):
+            continue
+        seen.add(file)
+        if file.suffix == ".py":
+            queue += [m for name in _imported_modules(file, root) if (m := _module_file(root, name)) is not None]
+    return tuple(sorted(f.relative_to(root).as_posix() for f in seen))
+
+
+def engine_sources(root: Path = REPO_ROOT) -> tuple[str, ...]:
+    """The files whose code can change any unit's outcome (repo-relative)."""
+    return import_closure(root, ENGINE_ROOTS, stop=SANDBOX_ROOTS)
+
+
+def sandbox_sources(root: Path = REPO_ROOT) -> tuple[str, ...]:
+    """The files whose code decides a generated program's verdict (code units only)."""
+    return import_closure(root, SANDBOX_ROOTS)
 
 
 def source_digest(root: Path, sources: tuple[str, ...]) -> str:
@@ -61,9 +131,7 @@ def source_digest(root: Path, sources: tuple[str, ...]) -> str:
     """
     digest = hashlib.sha256()
     for relative in sources:
-        path = root / relative
-        files = sorted(f for f in path.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
-        for file in files if path.is_dir() else [path]:
+        for file in _files_under(root, relative):
             digest.update(file.relative_to(root).as_posix().encode() + b"\0")
             digest.update(_code_bytes(file) + b"\0")
     return digest.hexdigest()
@@ -91,9 +159,9 @@ def _code_bytes(file: Path) -> bytes:
 def engine_digest(executes_code: bool = False) -> str:
     """The digest of this checkout's engine code (once per process); with the sandbox's for code units."""
     if not executes_code:
-        return source_digest(REPO_ROOT, ENGINE_SOURCES)
+        return source_digest(REPO_ROOT, engine_sources())
     engine = engine_digest(executes_code=False)
-    return hashlib.sha256(f"{engine}+{source_digest(REPO_ROOT, SANDBOX_SOURCES)}".encode()).hexdigest()
+    return hashlib.sha256(f"{engine}+{source_digest(REPO_ROOT, sandbox_sources())}".encode()).hexdigest()
 
 
 @cache
