@@ -49,6 +49,7 @@ from pydantic import (
     model_validator,
 )
 
+from contracts.backends import backend_for_format
 from contracts.errors import UserError
 from contracts.files import NotARegularFile, read_regular
 from contracts.names import did_you_mean
@@ -189,8 +190,8 @@ class Quantization(BaseModel):
 
     @property
     def backend(self) -> str:
-        """safetensors run on transformers, GGUF on llama.cpp."""
-        return "transformers" if self.format == "safetensors" else "llamacpp"
+        """The backend this format runs on (safetensors on transformers, GGUF on llama.cpp)."""
+        return backend_for_format(self.format).name
 
     @property
     def label(self) -> str:

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from contracts.backends import BACKEND_NAMES
 from contracts.checks import CatalogDomains, Check, RunPlan, joined
 from contracts.quantizations import QUANTIZATIONS
 from contracts.submission import CATEGORIES
@@ -51,7 +52,6 @@ UTC_DATETIME = pl.Datetime("us", "UTC")
 RUN_STATUSES = ("staged", "failed", "published")
 # evals.sandbox.launcher's isolation modes, strongest first (tests/evals/sandbox/test_sandbox_isolation.py checks they agree).
 SANDBOX_ISOLATIONS = ("full", "ns+uid", "netns", "userns+netns", "none")
-BACKENDS = ("transformers", "llamacpp")
 # A full git commit id, as GitHub reports a pull request's head.
 GIT_SHA = r"^[0-9a-f]{40}$"
 # The precisions a submission may ask for (FP32/FP16/BF16 and GGUF quantizations).
@@ -279,7 +279,7 @@ RUNS = Table(
         _str("architecture", "architecture (LlamaForCausalLM, ...)", nullable=True),
         _int("context_length", "maximum context, tokens", nullable=True, min_value=1),
         _str("submitted_by", "GitHub handle of the submitter", nullable=True),
-        _str("backend", "transformers | llamacpp", allowed=BACKENDS),
+        _str("backend", " | ".join(BACKEND_NAMES), allowed=BACKEND_NAMES),
         _str("precision", "FP32/FP16/BF16 or a GGUF quantization", allowed=PRECISIONS),
         _str(
             "tensor_types",
@@ -485,7 +485,7 @@ def leaderboard(categories: Sequence[str]) -> Table:
             _str("model_name", "registry model name"),
             _str("variant_id", "the model variant"),
             _str("run_id", "the published run the row comes from"),
-            _str("backend", "transformers | llamacpp", allowed=BACKENDS),
+            _str("backend", " | ".join(BACKEND_NAMES), allowed=BACKEND_NAMES),
             _str("precision", "FP32/FP16/BF16 or the GGUF quantization", allowed=PRECISIONS),
             _CHAT_TEMPLATE,
             _int("parameters", "parameter count (null: not in the registry)", nullable=True, min_value=1),

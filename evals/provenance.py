@@ -12,12 +12,10 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
+from contracts.backends import BACKENDS
+
 # The libraries whose versions can change a unit's scores, by backend.
 _COMMON = ("lm_eval", "datasets")
-_BY_BACKEND = {
-    "transformers": ("torch", "transformers", "accelerate", "tokenizers"),
-    "llamacpp": ("llama_cpp_python",),
-}
 _RECORDED = ("lm_eval", "torch", "transformers", "llama_cpp_python", "ray", "prefect", "polars", "deltalake")
 
 
@@ -31,7 +29,7 @@ def _version(dist: str) -> str:
 @cache
 def library_versions(backend: str) -> dict[str, str]:
     """The versions that belong in a unit's cache key for this backend."""
-    return {name: _version(name) for name in _COMMON + _BY_BACKEND.get(backend, ())}
+    return {name: _version(name) for name in _COMMON + BACKENDS[backend].libraries}
 
 
 # Where the code that evaluates a unit starts, relative to the repo root: the worker and unit

@@ -14,16 +14,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from contracts.backends import BACKENDS
 from evals.backends.errors import BackendError, UnknownBackendError
 from evals.backends.spec import BackendSpec, unknown_backend
 
 if TYPE_CHECKING:
     from lm_eval.api.model import LM
 
-REGISTRY: dict[str, str] = {
-    "transformers": "evals.backends.transformers:TransformersLM",
-    "llamacpp": "evals.backends.llamacpp:LlamaCppLM",
-}
+# "module:Class" by backend name, from the one declaration of every backend (contracts.backends).
+REGISTRY: dict[str, str] = {name: backend.lm_class for name, backend in BACKENDS.items()}
 
 __all__ = ["REGISTRY", "BackendError", "BackendSpec", "UnknownBackendError", "backend_class", "load_backend"]
 

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from contracts.backends import BACKENDS
 from contracts.tables import SANDBOX_ISOLATIONS
 from evals.backends.spec import BackendSpec
 from evals.cluster.shipping import Shipment, current_node
@@ -39,7 +40,7 @@ def backend_spec(
     return BackendSpec(
         backend=variant.backend,
         path=Path(variant.path),
-        dtype=variant.dtype if variant.backend == "transformers" else None,
+        dtype=variant.dtype if BACKENDS[variant.backend].takes_dtype else None,
         device=device,  # type: ignore[arg-type]
         n_threads=n_threads,
         seed=seed,
@@ -157,7 +158,7 @@ class ModelWorker:
                     # One fixed thread count per worker, so workers share cores evenly (llama.cpp takes
                     # n_threads itself, and its workers never import torch).
                     os.environ["OMP_NUM_THREADS"] = str(n_threads)
-                    if self.variant.backend == "transformers":
+                    if BACKENDS[self.variant.backend].uses_torch:
                         import torch
 
                         torch.set_num_threads(n_threads)
@@ -216,7 +217,7 @@ class ModelWorker:
             random_seed=unit.seed,
             numpy_random_seed=unit.seed,
             # torch seeds nothing on llama.cpp, and lm-eval imports torch to seed it (1 s, 0.3 GB per worker)
-            torch_random_seed=unit.seed if unit.variant.backend == "transformers" else None,
+            torch_random_seed=unit.seed if BACKENDS[unit.variant.backend].uses_torch else None,
             fewshot_random_seed=unit.seed,
             # Never: a task marked unsafe_code would run model output here, outside evals.sandbox.launcher. Planning
             # refuses such tasks (evals.catalog.checks); lm-eval's own refusal is the second line.

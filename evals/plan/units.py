@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
+from contracts.backends import BACKENDS
 from contracts.checks import EDGE_UNIT
 from contracts.errors import UserError
 from contracts.submission import Submission
@@ -77,8 +78,8 @@ class PlanOptions:
 
 
 def effective_batch_size(variant: Variant, batch_size: int) -> int:
-    """The batch size a variant's units run at: the asked one on transformers, 1 on llama.cpp."""
-    return batch_size if variant.backend == "transformers" else 1
+    """The batch size a variant's units run at: the asked one where its backend batches, else 1."""
+    return batch_size if BACKENDS[variant.backend].batches else 1
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 
+from contracts.backends import BACKENDS
 from contracts.submission import Submission
 from contracts.tables import EDGE, RETENTION, RUNS, SAMPLES, SANDBOX_ISOLATIONS, SCORES
 from evals.catalog.definitions import definitions_json
@@ -202,7 +203,7 @@ def summary_markdown(
         f"## SLM Bench run `{info.run_id}`",
         "",
         f"Suite `{plan.suite}`, limit {plan.units[0].limit if plan.units else '-'}, "
-        + (f"batch size {plan.batch_size}, " if any(v.backend == "transformers" for v in plan.variants) else "")
+        + (f"batch size {plan.batch_size}, " if any(BACKENDS[v.backend].batches for v in plan.variants) else "")
         + f"{len(results)} units ({sum(r.status == 'cached' for r in results)} from cache, "
         f"{sum(r.status == 'failed' for r in results)} failed)"
         + (f"; large tasks ran as {shards} shards." if shards else "."),

@@ -18,6 +18,8 @@ The ``slmbench run`` command reproduces every score.
 
 from __future__ import annotations
 
+from contracts.backends import BACKENDS
+
 import json
 import shlex
 import sys
@@ -150,8 +152,8 @@ class Reproduction:
 def reproduce(score: PublishedScore) -> Reproduction:
     """Both commands for one published score."""
     run = score.run
-    if run.get("backend") != "transformers":
-        return Reproduction(None, slmbench_command(score), LLAMACPP_WHY_NOT)
+    if BACKENDS[run["backend"]].lm_eval_model is None:
+        return Reproduction(None, slmbench_command(score), BACKENDS[run["backend"]].lm_eval_why_not)
     weights = _pretrained(run)
     if weights is None:
         where = f"local files ({run['local_path']}) outside the repository" if run.get("local_path") else "not recorded"
@@ -163,12 +165,6 @@ def reproduce(score: PublishedScore) -> Reproduction:
     return Reproduction(_lm_eval_text(score, weights), slmbench_command(score))
 
 
-LLAMACPP_WHY_NOT = (
-    "This score was measured with llama.cpp (in process, float32 KV cache), and lm-eval has no in-process "
-    "llama.cpp model: its gguf model type goes through llama.cpp's server, which drops the last token of every "
-    "continuation, and its HF model dequantizes the GGUF file, while llama.cpp also quantizes activations, so "
-    "neither gives this number. The SLM Bench command reproduces it."
-)
 
 
 def _pretrained(run: Mapping[str, Any]) -> str | None:
