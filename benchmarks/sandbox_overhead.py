@@ -16,7 +16,8 @@ import statistics
 import subprocess
 import time
 
-from evals.sandbox.launcher import ISOLATION_ENV, MIN_ISOLATION_ENV, IsolationError, isolation, run_python
+from evals.sandbox import IsolationError, isolation, run_python
+from evals.sandbox.probe import ISOLATION_ENV, MIN_ISOLATION_ENV
 
 PROGRAM = """
 def add(a, b):

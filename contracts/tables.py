@@ -43,6 +43,7 @@ import polars as pl
 
 from contracts.backends import BACKEND_NAMES
 from contracts.checks import CatalogDomains, Check, RunPlan, joined
+from contracts.isolation import SANDBOX_MODES as SANDBOX_ISOLATIONS
 from contracts.quantizations import QUANTIZATIONS
 from contracts.submission import CATEGORIES
 
@@ -50,8 +51,6 @@ from contracts.submission import CATEGORIES
 UTC_DATETIME = pl.Datetime("us", "UTC")
 
 RUN_STATUSES = ("staged", "failed", "published")
-# evals.sandbox.launcher's isolation modes, strongest first (tests/evals/sandbox/test_sandbox_isolation.py checks they agree).
-SANDBOX_ISOLATIONS = ("full", "ns+uid", "netns", "userns+netns", "none")
 # A full git commit id, as GitHub reports a pull request's head.
 GIT_SHA = r"^[0-9a-f]{40}$"
 # The precisions a submission may ask for (FP32/FP16/BF16 and GGUF quantizations).
@@ -332,7 +331,7 @@ RUNS = Table(
         _int("n_units_succeeded", "work units that produced results", min_value=0),
         _str(
             "sandbox_isolation",
-            "the sandbox isolation the variant's generated programs ran under (evals.sandbox.launcher; the weakest if its "
+            "the sandbox isolation the variant's generated programs ran under (evals.sandbox; the weakest if its "
             "units differed); null when it ran no code",
             nullable=True,
             allowed=SANDBOX_ISOLATIONS,

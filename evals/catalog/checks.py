@@ -5,7 +5,7 @@ planned task reports its primary metric under its filter, with at least one
 document. Whether it will is written in the task's lm-eval config, so a task
 that could never pass is refused here, in seconds, rather than after its
 compute. Also refused here: tasks that would run model-generated code outside
-``evals.sandbox.launcher`` (``unsafe_code``), and a user's task folder that would
+``evals.sandbox`` (``unsafe_code``), and a user's task folder that would
 silently replace one of the project's own tasks.
 """
 
@@ -72,7 +72,7 @@ def _refuse_unsafe_code(label: str, cfg: dict[str, Any]) -> None:
             "evaluating process; SLM Bench runs such programs only in its sandbox (evals/sandbox/launcher.py) and never "
             f"asks lm-eval to run them. Score it through the sandbox instead, as {SANDBOXED_EXAMPLE} does "
             "for lm-eval's humaneval: keep the task's prompts, score with a metric that runs each program via "
-            "evals.sandbox.launcher.run_python (evals/catalog/overrides/utils.py), drop unsafe_code, and mark the catalog "
+            "evals.sandbox.run_python (evals/catalog/overrides/utils.py), drop unsafe_code, and mark the catalog "
             "entry executes_code: true"
         )
 

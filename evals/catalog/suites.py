@@ -50,7 +50,7 @@ class TaskEntry(BaseModel):
     baseline: float = Field(ge=0, le=1, description="random-guess score in [0, 1]")
     group: bool = False
     pack: Literal["offline"] | None = None
-    executes_code: bool = Field(default=False, description="runs model-generated programs in evals.sandbox.launcher")
+    executes_code: bool = Field(default=False, description="runs model-generated programs in evals.sandbox")
     item_category: str | None = Field(
         default=None,
         description="a document field naming each item's category in the per-sample browser (a split group's "

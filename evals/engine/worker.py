@@ -27,7 +27,7 @@ from evals.engine.cache import UnitOutcome
 from evals.models.variants import Variant
 from evals.plan.units import WorkUnit
 from evals.provenance import engine_digest
-from evals.sandbox.launcher import require_isolation
+from evals.sandbox import require_isolation
 
 if TYPE_CHECKING:
     from lm_eval.api.model import LM
@@ -119,7 +119,7 @@ class ModelWorker:
         ``environment``: the driver's :func:`environment_report`, used on the driver's node only.
         """
         # evaluate's code_eval (lm-eval's own HumanEval/MBPP metric) runs model output in this process when
-        # this is "1"; our code tasks run it in evals.sandbox.launcher, so nothing here may switch it on.
+        # this is "1"; our code tasks run it in evals.sandbox, so nothing here may switch it on.
         os.environ["HF_ALLOW_CODE_EVAL"] = "0"
         self.variant = variant
         self.include_paths = include_paths
@@ -219,7 +219,7 @@ class ModelWorker:
             # torch seeds nothing on llama.cpp, and lm-eval imports torch to seed it (1 s, 0.3 GB per worker)
             torch_random_seed=unit.seed if BACKENDS[unit.variant.backend].uses_torch else None,
             fewshot_random_seed=unit.seed,
-            # Never: a task marked unsafe_code would run model output here, outside evals.sandbox.launcher. Planning
+            # Never: a task marked unsafe_code would run model output here, outside evals.sandbox. Planning
             # refuses such tasks (evals.catalog.checks); lm-eval's own refusal is the second line.
             confirm_run_unsafe_code=False,
         )

@@ -49,7 +49,7 @@ from evals.catalog.suites import CatalogError, SuiteCatalog, TaskEntry, load_cat
 from evals.engine import sharding
 from evals.models.variants import Variant, resolve_variants
 from evals.provenance import engine_digest, library_versions
-from evals.sandbox import launcher as sandbox
+from evals.sandbox import require_isolation
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ class WorkUnit:
     cost: float  # estimated requests x tokens (evals.catalog.costs), token-equivalents
     task_config_hash: str
     backend_versions: tuple[tuple[str, str], ...]
-    executes_code: bool = False  # runs model-generated programs in evals.sandbox.launcher
+    executes_code: bool = False  # runs model-generated programs in evals.sandbox
     docs: sharding.DocRange | None = None  # a shard: documents [start, stop) of the task; None: the whole task
     cost_source: str = "guess"  # where the cost figures came from (evals.catalog.costs.TaskCost.source)
     batch_size: int = 1  # requests per forward pass (effective_batch_size)
@@ -215,7 +215,7 @@ def index_tasks(submission: Submission, catalog: SuiteCatalog) -> TaskIndex:
 
     entries = planned_tasks(submission, catalog)
     if any(entry.executes_code for _, entry in entries):
-        sandbox.require_isolation()  # refuse here, before anything runs, where code would run weakly isolated
+        require_isolation()  # refuse here, before anything runs, where code would run weakly isolated
     include_paths = tuple(str(p) for p in catalog.catalog.tasks_dirs)
     project_paths = {str(p) for p in load_catalog().tasks_dirs}
     user_paths = tuple(p for p in include_paths if p not in project_paths)

@@ -3,7 +3,7 @@
 lm-eval scores both with ``evaluate.load("code_eval")``, which downloads from
 the hub and runs model output in the evaluating process. Here each program
 (the completion plus the task's own tests, assembled as code_eval does it)
-runs in ``evals.sandbox.launcher`` instead; greedy decoding with one sample per problem
+runs in ``evals.sandbox`` instead; greedy decoding with one sample per problem
 makes pass@1 the share of problems whose program passes.
 
 Each task scores a document with ``process_results`` (below), which returns
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from evals.sandbox.launcher import run_python, verdict_counts  # noqa: F401  (verdict_counts: the YAMLs' aggregation)
+from evals.sandbox import run_python, verdict_counts  # noqa: F401  (verdict_counts: the YAMLs' aggregation)
 
 TIMEOUT_S = 10.0  # code_eval's default timeout is 3 s per problem; generous for slow machines
 

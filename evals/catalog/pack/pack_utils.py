@@ -17,12 +17,12 @@ _TIMEOUT_S = 3.0  # the reference solutions run in ~30 ms; only runaway code nee
 
 def _sandbox() -> Any:
     try:
-        from evals.sandbox import launcher as sandbox
+        from evals import sandbox
     except ModuleNotFoundError:
         if not _EVALS_PARENT:
             raise
         sys.path.insert(0, _EVALS_PARENT)
-        from evals.sandbox import launcher as sandbox
+        from evals import sandbox
     return sandbox
 
 

@@ -107,7 +107,7 @@ def test_eval_items_are_well_formed() -> None:
 
 def test_reference_solutions_pass_in_the_sandbox_and_wrong_ones_fail() -> None:
     from evals.catalog.pack.pack_utils import program_for
-    from evals.sandbox.launcher import run_python
+    from evals.sandbox import run_python
 
     for doc in items.eval_docs()["code"]:
         assert run_python(program_for(doc, doc["canonical_solution"])).passed, doc["prompt"]
@@ -160,7 +160,7 @@ def test_lm_eval_cli_runs_every_task_on_the_trained_demo_model(
     command = [str(script)] if script.exists() else [sys.executable, "-m", "lm_eval"]
     out = tmp_path / "out"
     env = {**os.environ, **OFFLINE_ENV, "PYTHONPATH": ""}
-    # cwd outside the checkout: the pack's utils.py must find evals.sandbox.launcher on its own
+    # cwd outside the checkout: the pack's utils.py must find evals.sandbox on its own
     run = subprocess.run(
         [
             *command,

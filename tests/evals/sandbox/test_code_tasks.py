@@ -1,4 +1,4 @@
-"""HumanEval and MBPP, sandboxed: lm-eval's prompts and pass@1, programs run in evals.sandbox.launcher."""
+"""HumanEval and MBPP, sandboxed: lm-eval's prompts and pass@1, programs run in evals.sandbox."""
 
 from __future__ import annotations
 

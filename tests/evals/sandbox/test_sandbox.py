@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from evals.sandbox.launcher import ISOLATION_ENV, MIN_ISOLATION_ENV, IsolationError, isolation, run_python
+from evals.sandbox import IsolationError, isolation, run_python
+from evals.sandbox.probe import ISOLATION_ENV, MIN_ISOLATION_ENV
 
 
 def test_passing_program_reports_stdout() -> None:

@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from evals.sandbox.launcher import run_python
+from evals.sandbox import run_python
 
 
 def humaneval_program(body: str) -> str:

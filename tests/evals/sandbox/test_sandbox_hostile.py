@@ -27,14 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from evals.sandbox.launcher import (
-    ISOLATION_ENV,
-    MIN_ISOLATION_ENV,
-    IsolationError,
-    SandboxResult,
-    isolation,
-    run_python,
-)
+from evals.sandbox import IsolationError, SandboxResult, isolation, run_python
+from evals.sandbox.probe import ISOLATION_ENV, MIN_ISOLATION_ENV
 
 # Empties the audit hook's block list from inside the program, then proves it: the hook refuses sockets.
 SWITCH_OFF_HOOK = """

@@ -18,14 +18,15 @@ from pathlib import Path
 
 import pytest
 
+from contracts.isolation import SANDBOX_MODES
 from contracts.submission import load_submission
-from contracts.tables import SANDBOX_ISOLATIONS
+from contracts.tables import RUNS
 from evals.engine.cache import UnitCache
 from evals.engine.execution import execute_unit
 from evals.plan.units import PlanOptions, plan_submission
 from evals.results.frames import RunInfo, runs_frame, weakest_isolation
-from evals.sandbox import launcher as sandbox
-from evals.sandbox.launcher import ISOLATION_ENV, MIN_ISOLATION_ENV, IsolationError, run_python
+from evals.sandbox import IsolationError, isolation, run_python
+from evals.sandbox.probe import ISOLATION_ENV, MIN_ISOLATION_ENV
 
 ROOT = Path(__file__).resolve().parents[3]
 UNTRAINED = ROOT / "models" / "submissions" / "demo-untrained.yaml"
@@ -70,7 +71,8 @@ def test_an_unknown_mode_names_the_setting_and_the_modes(monkeypatch: pytest.Mon
 
 
 def test_the_runs_table_allows_exactly_the_sandbox_modes() -> None:
-    assert SANDBOX_ISOLATIONS == sandbox.MODES
+    assert RUNS.column("sandbox_isolation").allowed == SANDBOX_MODES
+    assert isolation().mode in SANDBOX_MODES
     assert weakest_isolation([None, "full", "netns", None]) == "netns"
     assert weakest_isolation([None, None]) is None
 
@@ -122,7 +124,7 @@ def test_a_run_records_the_isolation_its_code_had(
 AS_WORKER = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from evals.sandbox.launcher import isolation, run_python
+from evals.sandbox import isolation, run_python
 iso = isolation()
 bomb = "import os\\nn = 0\\ntry:\\n    while n < 1000:\\n        os.fork() or os.read(os.open('/dev/zero', 0), 1) and os.pause()\\n        n += 1\\nexcept OSError:\\n    print(n)\\n"
 print(json.dumps({
@@ -140,8 +142,16 @@ def test_a_non_root_worker_gets_full_isolation_with_a_process_budget_of_its_own(
         pytest.skip("needs root to become another uid")
     code = Path(tempfile.mkdtemp(prefix="slmb-worker-code-"))  # the checkout may lie where another uid cannot read
     code.chmod(0o755)
-    for module in ("evals/__init__.py", "evals/sandbox/launcher.py", "contracts/__init__.py", "contracts/errors.py"):
-        (code / module).parent.mkdir(exist_ok=True)
+    # The sandbox package and what it imports, and nothing else of the checkout
+    modules = [p.relative_to(ROOT).as_posix() for p in (ROOT / "evals/sandbox").glob("*.py")]
+    for module in (
+        "evals/__init__.py",
+        "contracts/__init__.py",
+        "contracts/errors.py",
+        "contracts/isolation.py",
+        *modules,
+    ):
+        (code / module).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / module, code / module)
     uid = 1_900_000_000 + secrets.randbelow(10**6)
     as_uid = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
