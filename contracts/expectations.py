@@ -126,7 +126,7 @@ def validate(
     plan: RunPlan | None = None,
 ) -> ValidationReport:
     """Validate one polars frame against its table's suite; never raises on bad data."""
-    frame = coerce(table, frame)
+    frame = table.coerce(frame)
     boundary = _boundary_frame(table, frame, domains, plan)
     with _GX_LOCK:
         suite = build_suite(table, domains, plan)
@@ -159,19 +159,6 @@ def _explain(batch: Any, name: str, failed: list[Any]) -> list[Any]:
     for config in failed:
         suite.add_expectation(config.to_domain_obj())
     return list(batch.validate(suite, result_format="SUMMARY").results)
-
-
-def coerce(table: Table, frame: pl.DataFrame) -> pl.DataFrame:
-    """Apply the contract's safe casts (int widths, null columns, naive UTC); leave wrong types for GX to report."""
-    casts = []
-    for name in frame.columns:
-        if name not in table.names:
-            continue
-        target = table.column(name).dtype
-        current = frame.schema[name]
-        if current != target and _safe_cast(current, target):
-            casts.append(pl.col(name).cast(target))
-    return frame.with_columns(casts) if casts else frame
 
 
 def build_suite(table: Table, domains: CatalogDomains | None = None, plan: RunPlan | None = None) -> ExpectationSuite:
@@ -329,20 +316,6 @@ def _gx_type(col: Column) -> str:
         if isinstance(col.dtype, dtype):
             return name
     raise TypeError(f"{col.name}: no GX type for {col.dtype}")
-
-
-def _safe_cast(source: pl.DataType, target: pl.DataType) -> bool:
-    if source == pl.Null:
-        return True
-    if source.is_integer() and target.is_integer():
-        return True
-    if source.is_integer() and target.is_float():
-        return True
-    if source.is_float() and target.is_float():
-        return True
-    if isinstance(source, pl.Datetime) and isinstance(target, pl.Datetime):
-        return source.time_zone in (None, "UTC")
-    return False
 
 
 def _list(value: object) -> str | None:

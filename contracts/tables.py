@@ -36,6 +36,7 @@ because ``contracts`` must not import ``evals``: a column names its
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -109,6 +110,26 @@ class Column:
     # A regular expression every (non-null) value must match in full.
     pattern: str | None = None
 
+    def problem(self, value: object) -> str | None:
+        """What is wrong with one value by this column's own rules (null, allowed values, pattern, range), or None.
+
+        For writers that check a row where running the table's GX suite costs too much (queue events);
+        catalog domains and rules across columns stay the suite's.
+        """
+        if value is None:
+            return None if self.nullable else f"{self.name}: must not be null"
+        if self.allowed and value not in self.allowed:
+            return f"{self.name}: {value!r} is not one of {', '.join(self.allowed)}"
+        if self.pattern is not None and not (isinstance(value, str) and re.fullmatch(self.pattern, value)):
+            return f"{self.name}: {value!r} does not match {self.pattern}"
+        if isinstance(value, int | float) and self.range_when is None:
+            low_fails = self.min_value is not None and (
+                value <= self.min_value if self.strict_min else value < self.min_value
+            )
+            if low_fails or (self.max_value is not None and value > self.max_value):
+                return f"{self.name}: {value} is out of range [{self.min_value}, {self.max_value}]"
+        return None
+
 
 @dataclass(frozen=True)
 class Table:
@@ -149,6 +170,18 @@ class Table:
         added = [c for c in self.columns if c.name not in frame.columns and c.nullable]
         return frame.with_columns(pl.lit(None, dtype=c.dtype).alias(c.name) for c in added) if added else frame
 
+    def coerce(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Apply the contract's safe casts (:func:`castable`) to the columns it has; leave wrong types and
+        missing or extra columns for the validator to report, as :meth:`conform` would refuse them."""
+        casts = [
+            pl.col(name).cast(self.column(name).dtype)
+            for name in frame.columns
+            if name in self.names
+            and frame.schema[name] != self.column(name).dtype
+            and castable(frame.schema[name], self.column(name).dtype)
+        ]
+        return frame.with_columns(casts) if casts else frame
+
     def conform(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Select this table's columns in order and cast them to its dtypes.
 
@@ -167,7 +200,7 @@ class Table:
             current = frame.schema[col.name]
             if current == col.dtype:
                 casts.append(pl.col(col.name))
-            elif _castable(current, col.dtype):
+            elif castable(current, col.dtype):
                 casts.append(pl.col(col.name).cast(col.dtype, strict=True))
             else:
                 raise SchemaError(f"{self.name}.{col.name}: expected {col.dtype}, got {current}")
@@ -181,7 +214,7 @@ class SchemaError(ValueError):
     """A frame's columns or types do not match its table."""
 
 
-def _castable(source: pl.DataType, target: pl.DataType) -> bool:
+def castable(source: pl.DataType, target: pl.DataType) -> bool:
     """Casts that never change meaning: integer widths, int -> float, null -> any, naive UTC."""
     if source == pl.Null:
         return True

@@ -188,9 +188,10 @@ def place_workers(plan: Plan, options: PoolOptions, edge_reused: frozenset[str] 
     if any(load.actors_needed for load in loads):
         import ray
 
+        from evals.cluster.shipping import uses_ray_client
         from evals.engine.worker import prepare_environment_report
 
-        if not os.environ.get("RAY_ADDRESS", "").startswith("ray://"):  # a Ray Client driver is on no node
+        if not uses_ray_client():  # a Ray Client driver is on no node: no actor shares its report
             prepare_environment_report()  # for the first actors on this node, meanwhile
         # Ray here, in the flow's own thread, not in a unit's: Ray's daemons are bound
         # (PR_SET_PDEATHSIG) to the thread that starts them and die when it ends.

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evals.cluster.shipping import Shipment, cluster_spans_nodes, driver_node, ship
+from evals.cluster.shipping import Shipment, cluster_spans_nodes, driver_node, ship, uses_ray_client
 from evals.edge.measurement import EdgeReport
 from evals.engine.cache import UnitOutcome
 from evals.models.variants import Variant
@@ -128,7 +128,7 @@ def ensure_ray(num_gpus: int | None = None) -> None:
         except ConnectionAbortedError as exc:
             # Ray Client's per-driver server on the head sometimes dies as it is forked (ray-project/ray#63202,
             # open): the proxier reports "Initialization failure from server". A new connection gets a new one.
-            if not (address or "").startswith("ray://") or attempt == CLIENT_CONNECT_ATTEMPTS:
+            if not uses_ray_client() or attempt == CLIENT_CONNECT_ATTEMPTS:
                 raise
             print(f"[ray] connecting to {address} failed ({str(exc).splitlines()[0]}); trying again ({attempt})")
             time.sleep(attempt)

@@ -108,11 +108,20 @@ def current_node() -> str | None:
     return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
 
 
-def driver_node() -> str | None:
-    """The driver's node, or None when it talks to the cluster through Ray Client (it is on no node)."""
+def uses_ray_client() -> bool:
+    """Whether this driver reaches its cluster through Ray Client, and so is on none of its nodes.
+
+    The one test of it: the address it connects to (``RAY_ADDRESS``) before it is connected,
+    Ray Client's own state after.
+    """
     from ray.util.client import ray as client
 
-    return None if client.is_connected() else current_node()
+    return client.is_connected() or os.environ.get("RAY_ADDRESS", "").startswith("ray://")
+
+
+def driver_node() -> str | None:
+    """The driver's node, or None when it talks to the cluster through Ray Client (it is on no node)."""
+    return None if uses_ray_client() else current_node()
 
 
 def cluster_spans_nodes() -> bool:

@@ -32,15 +32,17 @@ from pathlib import Path
 
 import polars as pl
 
+from contracts.tables import RETENTION, STAGED_TABLES
 from evals import paths
 from evals.catalog.definitions import copy_task_files
 from evals.engine.execution import UnitReport
 from evals.models.variants import slug
 from evals.plan.units import Plan
 
-# The run's frames, as parquet files in its folder; runs is read back last when staging.
-FRAMES = ("scores", "edge", "runs", "retention", "samples")
-STAGED_FRAMES = ("runs", "scores", "edge", "samples")
+# The run's frames, as parquet files in its folder: the staged tables' (contracts.tables.STAGED_TABLES),
+# and retention, which the run summary shows and publishing derives again from the published scores.
+STAGED_FRAMES = tuple(t.name for t in STAGED_TABLES)
+FRAMES = (*STAGED_FRAMES, RETENTION.name)
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class RunFrames:
     failures: list[UnitReport] = field(default_factory=list)
 
     def read(self) -> dict[str, pl.DataFrame]:
-        """The frames staging checks and writes: runs, scores, edge, samples (those the folder holds)."""
+        """The frames staging checks and writes (those the folder holds), in ``STAGED_TABLES``' order."""
         folder = RunFolder(self.folder)
         return {name: pl.read_parquet(folder.frame(name)) for name in STAGED_FRAMES if folder.frame(name).is_file()}
 

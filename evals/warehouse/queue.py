@@ -33,7 +33,7 @@ import re
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field, make_dataclass
 from datetime import UTC, datetime
 
 import polars as pl
@@ -48,32 +48,31 @@ PROGRESS = {"validated": 0, "queued": 1, "running": 2, "failed": 3, "staged": 4,
 STATES = tuple(PROGRESS)
 
 
-@dataclass(frozen=True)
-class QueueEvent:
-    """One row of the queue table (see ``contracts.tables.QUEUE``)."""
+def _check_event(event: object) -> None:
+    problems = [p for c in QUEUE.columns if (p := c.problem(getattr(event, c.name))) is not None]
+    if problems:
+        raise ValueError("queue event: " + "; ".join(problems))
+    object.__setattr__(event, "submission_path", submission_key(event.submission_path))  # type: ignore[attr-defined]
 
-    state: str
-    submission_path: str
-    model_name: str | None = None
-    flow_run_id: str | None = None
-    run_id: str | None = None
-    pr_number: int | None = None
-    head_sha: str | None = None
-    units_done: int | None = None
-    units_total: int | None = None
-    detail: str | None = None
-    run_dir: str | None = None
-    at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
-    def __post_init__(self) -> None:
-        if self.state not in QUEUE_STATES:
-            raise ValueError(f"queue state {self.state!r} is not one of {', '.join(QUEUE_STATES)}")
-        if self.head_sha is not None and not re.fullmatch(GIT_SHA, self.head_sha):
-            raise ValueError(f"head_sha {self.head_sha!r} is not a full git commit id")
-        if any(n is not None and n < 0 for n in (self.units_done, self.units_total)):
-            raise ValueError("unit counts cannot be negative")
-        object.__setattr__(self, "submission_path", submission_key(self.submission_path))
+_PYTHON_TYPES = {pl.Utf8: str, pl.Int64: int}
+# Made on the queue table's own columns (contracts.tables.QUEUE), so a column is declared once:
+# ``QueueEvent(state, submission_path, **the others)``; ``at`` and ``event_id`` default to now and a uuid4.
+QueueEvent = make_dataclass(
+    "QueueEvent",
+    [("state", str), ("submission_path", str)]
+    + [
+        (c.name, _PYTHON_TYPES.get(type(c.dtype), object) | None, field(default=None))
+        for c in QUEUE.columns
+        if c.name not in ("state", "submission_path", "at", "event_id")
+    ]
+    + [
+        ("at", datetime, field(default_factory=lambda: datetime.now(UTC))),
+        ("event_id", str, field(default_factory=lambda: uuid.uuid4().hex)),
+    ],
+    frozen=True,
+    namespace={"__post_init__": _check_event, "__doc__": "One row of the queue table (``contracts.tables.QUEUE``)."},
+)
 
 
 def submission_key(path: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -132,8 +133,12 @@ def test_events_are_one_append_each_and_checked_when_made(tmp_path: Path) -> Non
     assert history["operation"].to_list()[-3:] == ["WRITE"] * 3 and history["rows_added"].to_list()[-3:] == [1] * 3
     with pytest.raises(ValueError, match="not one of"):
         QueueEvent("published", FILE)
-    with pytest.raises(ValueError, match="not a full git commit"):
+    with pytest.raises(ValueError, match=r"head_sha: 'main' does not match"):
         QueueEvent("validated", FILE, head_sha="main")
+    with pytest.raises(ValueError, match=r"units_done: -1 is out of range"):
+        QueueEvent("running", FILE, units_done=-1)
+    # the event's fields are the queue table's columns, declared there once
+    assert {f.name for f in dataclasses.fields(QueueEvent)} == set(QUEUE.names)
 
 
 def test_the_queue_as_it_stood_before_a_moment(tmp_path: Path) -> None:
