@@ -14,10 +14,12 @@ is listed here and printed with the result:
   ids (UUIDs), and the time columns ``started_at``, ``finished_at``,
   ``first_published_at``, ``last_published_at`` and Delta commit timestamps;
 - ``runs.repo_commit`` (the two runs are different commits by design);
+- the queue's ``event_id`` (a uuid4) and ``at`` (when the event happened), and run ids and
+  flow-run uuids inside any text column (a run folder's path names its run);
 - measured timings and what is derived from them: ``edge.mean`` and ``edge.sd``
   on the timed metrics (:data:`TIMED_METRICS`; ``model_size_gb`` is a file
   size and stays compared), and the leaderboard columns computed from them
-  (:data:`LEADERBOARD_TIMED`). The leaderboard's rows are compared in
+  (:data:`LEADERBOARD_TIMED`, ``normalized_edge`` among them). The leaderboard's rows are compared in
   (model, variant) order, because ``rank`` follows the masked aggregate.
 
 Site pages are compared as text after the same masks; the figures the
@@ -49,12 +51,14 @@ LEADERBOARD_TIMED = (
     "aggregate_ci_high",
     "rank",
     "rank_band",
+    "normalized_edge",
 )
 # Columns masked whole, per table (beyond run ids, which are rewritten everywhere).
 COLUMN_MASKS = {
     "runs": ("flow_run_id", "repo_commit", "started_at", "finished_at"),
     "models": ("first_published_at", "last_published_at"),
     "leaderboard": LEADERBOARD_TIMED,
+    "queue": ("event_id", "at"),  # a uuid4 and the moment of each event, new every run
 }
 RUN_ID = re.compile(r"\b\d{8}T\d{6}-([a-z0-9._-]+?)-[0-9a-f]{6}\b")
 UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
@@ -91,6 +95,7 @@ BOARD_TIMED = (
     "tokens_per_s",
     "latency_ms",
     "peak_memory_gb",
+    "normalized_edge",
 )
 
 
@@ -107,8 +112,11 @@ def mask_frame(table: str, frame: pl.DataFrame) -> pl.DataFrame:
     """The frame with its masked columns replaced by a constant, run ids rewritten."""
     masked = [c for c in COLUMN_MASKS.get(table, ()) if c in frame.columns]
     frame = frame.with_columns(pl.lit("<masked>").alias(c) for c in masked)
-    ids = [c for c in ("run_id", "last_run_id") if c in frame.columns and frame.schema[c] == pl.String]
-    frame = frame.with_columns(pl.col(c).str.replace(RUN_ID.pattern, "RUN($1)") for c in ids)
+    # run ids and Prefect's flow-run uuids wherever a text column holds them (run folders, queue events)
+    texts = [c for c in frame.columns if frame.schema[c] == pl.String and c not in masked]
+    frame = frame.with_columns(
+        pl.col(c).str.replace_all(RUN_ID.pattern, "RUN($1)").str.replace_all(UUID.pattern, "<uuid>") for c in texts
+    )
     if table == "edge" and "metric" in frame.columns:
         timed = pl.col("metric").is_in(TIMED_METRICS)
         frame = frame.with_columns(
