@@ -16,6 +16,9 @@ from typing import Any
 
 from contracts.names import did_you_mean
 from evals.catalog.suites import CatalogError
+from evals.provenance import REPO_ROOT
+
+_CHECKOUT = str(REPO_ROOT).encode()
 
 
 class TaskIndex:
@@ -156,7 +159,9 @@ class TaskIndex:
         digest.update(json.dumps(entry.cfg, sort_keys=True, default=str).replace(root, "<task_dir>").encode())
         if root:
             for code in sorted(Path(root).glob("*.py")):
-                digest.update(code.name.encode() + code.read_bytes())
+                # the offline pack's utils.py names the checkout it was built from (to import the sandbox):
+                # the same code in another checkout is the same task
+                digest.update(code.name.encode() + code.read_bytes().replace(_CHECKOUT, b"<checkout>"))
         for data in self._local_data_files(name):
             digest.update(hashlib.sha256(data.read_bytes()).digest())
         return digest.hexdigest()

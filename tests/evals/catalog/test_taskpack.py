@@ -199,3 +199,26 @@ def test_lm_eval_cli_runs_every_task_on_the_trained_demo_model(
     for task, keys in expected.items():
         for key in keys:
             assert 0.0 <= results[task][key] <= 1.0, (task, key, results[task])
+
+
+def test_a_packs_config_hash_does_not_depend_on_the_checkout_it_was_built_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pack's utils.py names its checkout (to import the sandbox); the same task in another checkout hashes alike."""
+    import shutil
+
+    from evals.catalog import index
+    from evals.catalog.index import TaskIndex
+    from evals.provenance import REPO_ROOT
+
+    here = build_pack(tmp_path / "here")
+    assert str(REPO_ROOT) in (here / "utils.py").read_text()
+    there = tmp_path / "there"
+    shutil.copytree(here, there)
+    for path in there.rglob("*"):  # the same pack as a checkout at /elsewhere/slmbench would build it
+        if path.is_file():
+            text = path.read_text().replace(str(here), str(there)).replace(str(REPO_ROOT), "/elsewhere/slmbench")
+            path.write_text(text)
+    hashed_here = TaskIndex.for_names(["slmb_yesno"], [str(here)]).config_hash("slmb_yesno")
+    monkeypatch.setattr(index, "_CHECKOUT", b"/elsewhere/slmbench")
+    assert TaskIndex.for_names(["slmb_yesno"], [str(there)]).config_hash("slmb_yesno") == hashed_here
