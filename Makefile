@@ -40,7 +40,9 @@ demo: setup sandbox
 
 test: setup browser sandbox
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	# Two workers, a test file each at a time (module fixtures such as a local Ray stay in one process):
+	# most of the suite waits on Prefect, Ray and subprocess start-ups, which overlap on 2 cores.
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 test-slow: setup
 	$(BIN)/python -m pytest -m slow

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,6 +15,10 @@ from flows import settings
 
 # The same offline, no-telemetry defaults as the CLI (Ray workers inherit them).
 settings.apply_defaults()
+# A Prefect home of this process's own, before Prefect is imported: the local server a CLI test starts
+# keeps its database there, so tests on two xdist workers never see each other's flow runs (nor a
+# developer's own profile).
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="slmb-test-prefect-home-")
 
 if TYPE_CHECKING:
     from evals.models.fixtures import DemoModel
