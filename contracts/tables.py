@@ -395,6 +395,12 @@ SCORES = Table(
             "before it was",
             nullable=True,
         ),
+        _str(
+            "dataset_revision",
+            "the hub commit of the task's dataset, as located before planning (evals.catalog.task_data); null for "
+            "local data (task_config_hash covers it) and on rows recorded before it was",
+            nullable=True,
+        ),
         _CHAT_TEMPLATE,
     ),
 )

@@ -51,6 +51,12 @@ class TaskEntry(BaseModel):
     group: bool = False
     pack: Literal["offline"] | None = None
     executes_code: bool = Field(default=False, description="runs model-generated programs in evals.sandbox.launcher")
+    revision: str | None = Field(
+        default=None,
+        min_length=1,
+        description="the dataset commit (or tag) to load; empty: what the hub resolves now, recorded with every "
+        "score (evals.catalog.task_data)",
+    )
     item_category: str | None = Field(
         default=None,
         description="a document field naming each item's category in the per-sample browser (a split group's "
@@ -136,10 +142,10 @@ class Catalog(BaseModel):
     def with_user_file(self, path: Path, tasks_dirs: tuple[Path, ...] = ()) -> Catalog:
         """This catalog plus the tasks and suites of a user's YAML file."""
         data = _read_yaml(path)
-        unknown = set(data) - {"tasks", "suites", "tasks_dirs"}
+        unknown = set(data) - {"tasks", "suites", "tasks_dirs", "revisions"}
         if unknown:
             raise CatalogError(
-                f"{path}: unknown key(s) {sorted(unknown)}; a suite file has tasks, suites and tasks_dirs"
+                f"{path}: unknown key(s) {sorted(unknown)}; a suite file has tasks, suites, tasks_dirs and revisions"
             )
         # Absolute: a Ray worker on another node, or in another folder, reads them too.
         dirs = tuple((path.parent / d).resolve() for d in data.get("tasks_dirs", ())) + tasks_dirs
@@ -155,9 +161,12 @@ class Catalog(BaseModel):
                 "on the leaderboard. Rename yours (e.g. 'my_" + taken[0] + "'), or drop its entry to run the "
                 "built-in task (list it in your suite as it is)"
             )
+        tasks = {**{k: v.model_dump() for k, v in self.tasks.items()}, **user_tasks}
+        for task, revision in _revisions(path, data.get("revisions"), tasks).items():
+            tasks[task] = {**tasks[task], "revision": revision}
         merged = {
             "categories": {k: v.model_dump() for k, v in self.categories.items()},
-            "tasks": {**{k: v.model_dump() for k, v in self.tasks.items()}, **user_tasks},
+            "tasks": tasks,
             "suites": {**{k: v.model_dump() for k, v in self.suites.items()}, **(data.get("suites") or {})},
             "tasks_dirs": self.tasks_dirs + dirs,
             "user_tasks": self.user_tasks + tuple(user_tasks),
@@ -167,6 +176,18 @@ class Catalog(BaseModel):
 
     def with_tasks_dirs(self, dirs: tuple[Path, ...]) -> Catalog:
         return self.model_copy(update={"tasks_dirs": self.tasks_dirs + tuple(Path(d).resolve() for d in dirs)})
+
+
+def _revisions(path: Path, pins: object, tasks: dict[str, object]) -> dict[str, str]:
+    """A suite file's ``revisions:``: the dataset commit each named task loads (built-in tasks included)."""
+    if pins is None:
+        return {}
+    if not isinstance(pins, dict) or not all(isinstance(v, str) and v for v in pins.values()):
+        raise CatalogError(f"{path}: revisions: expected a mapping of task names to dataset commits (strings)")
+    for task in pins:
+        if task not in tasks:
+            raise CatalogError(f"{path}: revisions: unknown task {task!r}{did_you_mean(str(task), tasks)}")
+    return {str(k): str(v) for k, v in pins.items()}
 
 
 def _read_yaml(path: Path) -> dict:

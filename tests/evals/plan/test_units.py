@@ -11,7 +11,8 @@ from contracts.errors import UserError
 from contracts.submission import parse_submission
 from evals.catalog.suites import CatalogError, load_catalog, load_suite, resolve_suite
 from evals.models.variants import Variant, VariantError
-from evals.plan.units import PlanOptions, index_tasks, make_plan, plan_submission
+from evals.plan.prepare import plan_submission
+from evals.plan.units import PlanOptions, index_tasks, make_plan
 
 SUBMISSION = """
 model:

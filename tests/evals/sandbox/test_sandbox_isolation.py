@@ -22,7 +22,8 @@ from contracts.submission import load_submission
 from contracts.tables import SANDBOX_ISOLATIONS
 from evals.engine.cache import UnitCache
 from evals.engine.execution import execute_unit
-from evals.plan.units import PlanOptions, plan_submission
+from evals.plan.prepare import plan_submission
+from evals.plan.units import PlanOptions
 from evals.results.frames import RunInfo, runs_frame, weakest_isolation
 from evals.sandbox import launcher as sandbox
 from evals.sandbox.launcher import ISOLATION_ENV, MIN_ISOLATION_ENV, IsolationError, run_python
