@@ -73,6 +73,7 @@ def benchmark_submission(
     head_sha: str | None = None,
     submission_yaml: str | None = None,
     batch_size: int = 1,
+    dataset_revisions: dict[str, str] | None = None,
 ) -> str:
     """Evaluate every variant of a submission on a suite; returns the run id.
 
@@ -93,6 +94,7 @@ def benchmark_submission(
         head_sha: The pull request's head commit the submission was read at (40 hex digits).
         submission_yaml: The submission's text, when the file is not on this machine (ChatOps passes it).
         batch_size: Requests per forward pass on the transformers backend (llama.cpp scores one at a time).
+        dataset_revisions: Catalog task -> the hub dataset commit to load (empty: the commit the hub resolves).
     """
     warm_up()  # contracts run at the end; their library imports meanwhile
     if head_sha is not None and not re.fullmatch(GIT_SHA, head_sha):
@@ -114,6 +116,7 @@ def benchmark_submission(
         submission_path=submission_path,
         workers=workers,
         batch_size=batch_size,
+        dataset_revisions=tuple(sorted((dataset_revisions or {}).items())),
     )
     plan = prepare_plan(submission, options, BENCHMARK_STEPS)
     run = open_run(plan, submission, output_dir, pr_number, head_sha, submission_yaml)

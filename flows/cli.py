@@ -102,7 +102,19 @@ def _plan_options(args: argparse.Namespace) -> PlanOptions:
         submission_path=str(args.file),
         workers=getattr(args, "workers", None),
         batch_size=args.batch_size,
+        dataset_revisions=tuple(sorted(_revisions(args.dataset_revision).items())),
     )
+
+
+def _revisions(pins: list[str]) -> dict[str, str]:
+    """``--dataset-revision TASK=COMMIT`` pins, by task."""
+    out = {}
+    for pin in pins:
+        task, sep, commit = pin.partition("=")
+        if not sep or not task or not commit:
+            raise UserError(f"--dataset-revision: expected TASK=COMMIT (e.g. mmlu=<40 hex digits>), got {pin!r}")
+        out[task] = commit
+    return out
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -150,6 +162,7 @@ def _run(args: argparse.Namespace) -> int:
                 output_dir=str(args.output_dir) if args.output_dir else None,
                 warehouse=args.warehouse,
                 batch_size=args.batch_size,
+                dataset_revisions=_revisions(args.dataset_revision) or None,
             )
     finally:
         release_ray()
@@ -290,6 +303,13 @@ def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
         type=_positive,
         default=1,
         help="requests per forward pass on transformers (default 1; recorded with the run; llama.cpp takes one at a time)",
+    )
+    parser.add_argument(
+        "--dataset-revision",
+        action="append",
+        default=[],
+        metavar="TASK=COMMIT",
+        help="load TASK's hub dataset at COMMIT (repeatable; default: the commit the hub resolves, recorded with every score)",
     )
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-ROWS = 24  # per split: a few dozen, enough for 25-shot ARC and a --limit 4 run
+ROWS = 32  # per split: a few dozen, more than ARC's 25 few-shot examples plus the document itself
 MMLU_DEV_ROWS = 5  # the real dev split: 5 worked examples per subject, MMLU's few-shot pool
 
 _WORDS = (

@@ -174,6 +174,16 @@ class Catalog(BaseModel):
         }
         return _validated(merged, str(path))
 
+    def with_revisions(self, pins: dict[str, str], where: str = "--dataset-revision") -> Catalog:
+        """This catalog with the dataset commits of some tasks pinned (``revision``)."""
+        if not pins:
+            return self
+        for task in pins:
+            if task not in self.tasks:
+                raise CatalogError(f"{where}: unknown task {task!r}{did_you_mean(task, self.tasks)}")
+        tasks = {k: v.model_copy(update={"revision": pins[k]}) if k in pins else v for k, v in self.tasks.items()}
+        return self.model_copy(update={"tasks": tasks})
+
     def with_tasks_dirs(self, dirs: tuple[Path, ...]) -> Catalog:
         return self.model_copy(update={"tasks_dirs": self.tasks_dirs + tuple(Path(d).resolve() for d in dirs)})
 
@@ -253,7 +263,7 @@ class SuiteCatalog:
         ]
 
 
-def load_suite(suite: str, tasks_dirs: tuple[Path, ...] = ()) -> SuiteCatalog:
-    """A suite by name or file (see :func:`resolve_suite`), with its catalog."""
+def load_suite(suite: str, tasks_dirs: tuple[Path, ...] = (), revisions: dict[str, str] | None = None) -> SuiteCatalog:
+    """A suite by name or file (see :func:`resolve_suite`), with its catalog; ``revisions`` pins tasks' dataset commits."""
     catalog, chosen = resolve_suite(suite, tasks_dirs)
-    return SuiteCatalog(suite, chosen, catalog)
+    return SuiteCatalog(suite, chosen, catalog.with_revisions(revisions or {}))

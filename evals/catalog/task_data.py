@@ -70,6 +70,11 @@ def locate_task_data(index: TaskIndex, entries: Iterable[tuple[str, TaskEntry]])
             cfg = index.config(subtask)
             repo = hub_dataset(cfg)
             if repo is None:
+                if entry.revision is not None:
+                    raise CatalogError(
+                        f"task {name!r} (lm-eval task {subtask!r}): revision: {entry.revision!r} pins a hub dataset's "
+                        "commit, but the task reads local data (its config hash covers it); drop the pin"
+                    )
                 continue
             key = (*repo, entry.revision)
             if key not in located:

@@ -23,8 +23,8 @@ from evals.plan.units import Plan, PlanOptions, estimate_costs, index_tasks, loc
 
 
 def load_suite_of(options: PlanOptions) -> SuiteCatalog:
-    """The suite (and its catalog) the options name."""
-    return load_suite(options.suite, options.tasks_dirs)
+    """The suite (and its catalog) the options name, with their dataset revision pins."""
+    return load_suite(options.suite, options.tasks_dirs, dict(options.dataset_revisions))
 
 
 @dataclass(frozen=True)

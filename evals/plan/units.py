@@ -58,6 +58,8 @@ class PlanOptions:
     # Requests per forward pass of the transformers backend (lm-eval's batch_size); llama.cpp scores
     # one request at a time. Padding moves log-likelihoods by float32 rounding only (tests/evals/backends).
     batch_size: int = 1
+    # (catalog task, dataset commit) pins on top of the suite's own (the catalog's ``revision``).
+    dataset_revisions: tuple[tuple[str, str], ...] = ()
 
     @property
     def granularity(self) -> int:

@@ -3,17 +3,24 @@
 It serves a folder laid out as hub dataset repos (``<root>/<owner>/<name>/...``, as
 ``evals.catalog.hub_datasets`` writes it; any folder placed there is served the same
 way), each under one commit that is a function of its files. The requests
-``datasets.load_dataset`` makes through ``HF_ENDPOINT`` (datasets 5.2, huggingface_hub
-2.4; every request is recorded, ``tests/evals/catalog/test_dataset_standin.py`` prints
-them) are:
+``datasets.load_dataset_builder(...).download_and_prepare()`` makes through ``HF_ENDPOINT``
+(datasets 5.2, huggingface_hub 2.4; every request is recorded, and
+``tests/evals/catalog/test_task_data.py`` prints them with ``-s``) are, per config:
 
-- ``GET /api/datasets/<repo>/revision/<rev>``: the repo's info (its commit ``sha``, its
-  ``siblings``, its card data);
-- ``GET /api/datasets/<repo>/tree/<rev>[/<path>]`` (``recursive``, ``expand``): the file
-  listing, as ``HfFileSystem`` pages it;
-- ``POST /api/datasets/<repo>/paths-info/<rev>``: one path's kind and size;
-- ``HEAD`` and ``GET /datasets/<repo>/resolve/<rev>/<path>``: a file's metadata (commit,
-  etag, size) and its bytes (the card ``README.md``, the parquet files).
+1. ``HEAD`` then ``GET /datasets/<repo>/resolve/main/README.md``: the card, whose YAML header
+   lists the configs and their files; the ``X-Repo-Commit`` header says which commit ``main`` is;
+2. ``HEAD /datasets/<repo>/resolve/<commit>/<name>.py``: a loading script (404: none, as datasets
+   5 no longer runs them);
+3. ``GET /api/datasets/<repo>/revision/<commit>``: the repo's info (``sha``, ``siblings``);
+4. ``HEAD .../resolve/<commit>/.huggingface.yaml`` and ``.../dataset_infos.json``: optional
+   metadata (404: none);
+5. ``GET /api/datasets/<repo>/tree/<commit>/<config folder>?recursive=false&expand=false``: the
+   files of the config's folder, to expand its ``data_files`` patterns;
+6. ``HEAD`` then ``GET .../resolve/<commit>/<file>``: each parquet file of each split.
+
+With ``HF_DATASETS_OFFLINE=1`` and a warm cache, none. ``POST /api/datasets/<repo>/paths-info/<rev>``
+(what ``HfFileSystem`` asks for one path) and the recursive tree are served too, for patterns
+that need them; any other request is recorded and answered 404.
 
 A repo may be ``gated``: its info is public, its files need a token (``Authorization:
 Bearer ...``) the stand-in accepts (any of ``tokens``), else 401 ``GatedRepo`` as the hub
