@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from contracts.errors import UserError
 from contracts.names import did_you_mean
-from contracts.tables import PROPORTION_METRICS
+from contracts.tables import PROPORTION_METRICS, is_bias_metric
 
 CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
 # Measured by each variant's edge unit (evals.edge.measurement), never by a task.
@@ -103,6 +103,12 @@ class Catalog(BaseModel):
                     "task (its score would never count); choose another category"
                 )
             # The leaderboard averages task scores in [0, 1] where higher is better (evals.scoring).
+            if is_bias_metric(task.metric):
+                raise ValueError(
+                    f"task {name}: metric {task.metric!r} is a bias score: signed, in [-1, 1], best at 0, so neither "
+                    "higher nor lower is better and the leaderboard cannot average it; count the task by its accuracy "
+                    "(acc), and model pages show its bias scores beside it"
+                )
             if task.metric not in PROPORTION_METRICS:
                 raise ValueError(
                     f"task {name}: metric {task.metric!r} is not a proportion in [0, 1] the leaderboard can average; "
