@@ -103,6 +103,14 @@ def _fetch(task: str, subtask: str, path: str, name: str | None, revision: str |
             "was not found on the hub (HF_ENDPOINT) nor in the datasets cache; check the repo id and revision, "
             "set HF_TOKEN for a private repo, or pre-fetch it (docs/operations.md, The full suite)"
         ) from None
+    except ConnectionError:
+        if datasets.config.HF_HUB_OFFLINE:  # not a hiccup to retry: nothing may be fetched
+            raise DatasetAccessError(
+                f"task {task!r} (lm-eval task {subtask!r}): dataset {path}{':' + name if name else ''} is not in the "
+                "datasets cache, and SLM Bench runs offline by default; run with HF_HUB_OFFLINE=0 HF_DATASETS_OFFLINE=0 "
+                "(and HF_ENDPOINT for a mirror) to fetch it, or pre-fetch it (docs/operations.md, The full suite)"
+            ) from None
+        raise  # the hub did not answer: the locate-task-data step retries (tasks.benchmark._dataset_hub_hiccup)
     except ValueError as exc:  # an unknown config name: datasets lists the ones there are
         if "BuilderConfig" in str(exc) or "Config name" in str(exc):
             raise CatalogError(f"task {task!r} (lm-eval task {subtask!r}): dataset_name: {exc}") from None

@@ -113,14 +113,19 @@ def test_data_is_located_at_the_commit_the_hub_resolved_and_offline_from_the_war
     assert standin.requests == []
 
 
-def test_a_gated_dataset_without_a_token_is_one_line_naming_the_repo_and_hf_token(
+def test_data_out_of_reach_is_one_line_saying_how_to_reach_it(
     hub: tuple[DatasetHubStandIn, str], tmp_path: Path
 ) -> None:
     _, url = hub
-    result = _locate(_suite(tmp_path, ["toxigen"]), tmp_path / "hf", url, token=False)
-    assert result.returncode != 0
-    last = result.stderr.strip().splitlines()[-1]
+    gated = _locate(_suite(tmp_path, ["toxigen"]), tmp_path / "hf", url, token=False)
+    assert gated.returncode != 0
+    last = gated.stderr.strip().splitlines()[-1]
     assert "DatasetAccessError" in last and "skg/toxigen-data" in last and "HF_TOKEN" in last
+    # Offline (the default) with a cold cache: not a hiccup to retry, but what to set
+    cold = _locate(_suite(tmp_path, ["arc_challenge"]), tmp_path / "cold", url, offline=True)
+    assert cold.returncode != 0
+    last = cold.stderr.strip().splitlines()[-1]
+    assert "DatasetAccessError" in last and "allenai/ai2_arc" in last and "HF_DATASETS_OFFLINE=0" in last
 
 
 def test_a_pinned_revision_is_loaded_and_new_upstream_data_is_a_new_revision(
