@@ -44,6 +44,7 @@ ENGINE_SOURCES = (
     "evals/engine/cache.py",
     "evals/catalog/overrides",
     "evals/catalog/pack",
+    "evals/catalog/task_data.py",  # loads each unit's task at its dataset revision
 )
 # What decides whether a generated program passes: part of code units' keys only.
 SANDBOX_SOURCES = ("evals/sandbox/launcher.py",)
