@@ -83,6 +83,7 @@ def test_the_generated_folder_holds_every_repo_of_the_full_suite(hub_folder: Pat
     assert len(list((hub_folder / "EleutherAI/hendrycks_math").glob("*/test-*.parquet"))) == 7
 
 
+@pytest.mark.slow  # a subprocess per check, each importing datasets and indexing lm-eval's tasks
 def test_data_is_located_at_the_commit_the_hub_resolved_and_offline_from_the_warm_cache(
     hub: tuple[DatasetHubStandIn, str], tmp_path: Path
 ) -> None:
@@ -113,6 +114,7 @@ def test_data_is_located_at_the_commit_the_hub_resolved_and_offline_from_the_war
     assert standin.requests == []
 
 
+@pytest.mark.slow  # a subprocess per check, each importing datasets and indexing lm-eval's tasks
 def test_data_out_of_reach_is_one_line_saying_how_to_reach_it(
     hub: tuple[DatasetHubStandIn, str], tmp_path: Path
 ) -> None:
@@ -128,6 +130,7 @@ def test_data_out_of_reach_is_one_line_saying_how_to_reach_it(
     assert "DatasetAccessError" in last and "allenai/ai2_arc" in last and "HF_DATASETS_OFFLINE=0" in last
 
 
+@pytest.mark.slow  # a subprocess per check, each importing datasets and indexing lm-eval's tasks
 def test_a_pinned_revision_is_loaded_and_new_upstream_data_is_a_new_revision(
     hub: tuple[DatasetHubStandIn, str], tmp_path: Path
 ) -> None:
@@ -154,3 +157,37 @@ def test_a_pinned_revision_is_loaded_and_new_upstream_data_is_a_new_revision(
     finally:
         shutil.rmtree(folder)
         shutil.copytree(backup, folder)
+
+
+ARC_WITH_A_WRONG_SPLIT = """
+task: my_arc
+dataset_path: allenai/ai2_arc
+dataset_name: ARC-Challenge
+output_type: multiple_choice
+test_split: testing
+doc_to_text: "Question: {{question}}\\nAnswer:"
+doc_to_target: "{{choices.label.index(answerKey)}}"
+doc_to_choice: "{{choices.text}}"
+metric_list:
+  - metric: acc
+"""
+
+
+@pytest.mark.slow  # a subprocess per check, each importing datasets and indexing lm-eval's tasks
+def test_a_split_missing_from_the_data_fails_the_plan_naming_the_task_and_the_field(
+    hub: tuple[DatasetHubStandIn, str], tmp_path: Path
+) -> None:
+    _, url = hub
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "my_arc.yaml").write_text(ARC_WITH_A_WRONG_SPLIT)
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "tasks_dirs: [tasks]\n"
+        "tasks:\n  my_arc: {lm_eval: my_arc, category: reasoning, metric: acc, baseline: 0.25}\n"
+        "suites:\n  hub: {tasks: [my_arc]}\n"
+    )
+    result = _locate(f"{suite}:hub", tmp_path / "hf", url)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert "task 'my_arc'" in last and "test_split: split 'testing' is not in its data" in last
+    assert "(it has test, train, validation)" in last
