@@ -37,7 +37,7 @@ from evals.catalog.costs import TaskCost
 from evals.catalog.definitions import TaskDefinition, define_task
 from evals.catalog.index import TaskIndex
 from evals.catalog.suites import CatalogError, SuiteCatalog, TaskEntry, load_catalog
-from evals.catalog.task_data import TaskData
+from evals.catalog.task_data import TaskData, locate_task_data
 from evals.engine import sharding
 from evals.models.variants import Variant
 from evals.provenance import engine_digest, library_versions
@@ -230,8 +230,6 @@ def index_tasks(submission: Submission, catalog: SuiteCatalog) -> TaskIndex:
 
 def locate_data(submission: Submission, catalog: SuiteCatalog, index: TaskIndex) -> dict[str, TaskData]:
     """The hub datasets of the planned tasks, in the datasets cache at a known commit (``evals.catalog.task_data``)."""
-    from evals.catalog.task_data import locate_task_data
-
     return locate_task_data(index, planned_tasks(submission, catalog))
 
 
