@@ -89,6 +89,19 @@ PROPORTION_METRICS = (
 )
 
 
+# Bias scores (BBQ's, as lm-eval names and computes them, per context and per category: ``amb_bias_score``,
+# ``disamb_bias_score_Age``, ...): signed, in [-1, 1], best at 0 (answers lean neither toward the stereotype nor
+# against it), so neither higher nor lower is better. Shown beside scores; never a task's primary metric, never
+# averaged into a category (the catalog refuses them; the methodology page says why).
+BIAS_METRICS = ("amb_bias_score", "disamb_bias_score")
+BIAS_RANGE = (-1.0, 1.0)
+IN_BIAS_RANGE = "in [-1, 1]"
+
+
+def is_bias_metric(metric: str) -> bool:
+    return any(metric == m or metric.startswith(m + "_") for m in BIAS_METRICS)
+
+
 @dataclass(frozen=True)
 class Column:
     """One column: its type and the rules every value must meet."""
@@ -271,6 +284,14 @@ def _primary_unit(domains: CatalogDomains | None) -> pl.Expr:
     return pl.when(joined("task", "metric", "filter").is_in(primaries)).then(joined("variant_id", "task"))
 
 
+def _bias_in_range(domains: CatalogDomains | None) -> pl.Expr:
+    """On a bias score's rows: whether its value lies in [-1, 1]; null on every other row."""
+    bias = pl.col("metric").str.contains("^(" + "|".join(BIAS_METRICS) + ")(_|$)")
+    low, high = BIAS_RANGE
+    inside = pl.col("value").is_between(low, high)
+    return pl.when(bias).then(pl.when(inside).then(pl.lit(IN_BIAS_RANGE)).otherwise(pl.lit("outside [-1, 1]")))
+
+
 def _planned_task_units(domains: CatalogDomains | None, plan: RunPlan | None) -> list[str]:
     return plan.task_units() if plan else []
 
@@ -392,6 +413,14 @@ SCORES = Table(
             sources=("task", "category"),
             needs=frozenset({"domains"}),
         ),
+        # a bias score is signed: in [-1, 1] (the value column's own range covers proportions only)
+        Check(
+            "bias score in [-1, 1]",
+            lambda domains, plan: [IN_BIAS_RANGE],
+            derive=_bias_in_range,
+            sources=("metric", "value"),
+            needs=frozenset(),
+        ),
         # the primary metric of every planned (variant, task), and nothing unplanned
         Check(
             "planned unit (variant/task) with its primary metric",
@@ -425,6 +454,12 @@ SCORES = Table(
             "task_config_hash",
             "sha256 of the lm-eval task's config, code and local data (evals.catalog.index); null on rows recorded "
             "before it was",
+            nullable=True,
+        ),
+        _str(
+            "dataset_revision",
+            "the hub commit of the task's dataset, as located before planning (evals.catalog.task_data); null for "
+            "local data (task_config_hash covers it) and on rows recorded before it was",
             nullable=True,
         ),
         _CHAT_TEMPLATE,

@@ -43,6 +43,7 @@ ENGINE_ROOTS = (
     "evals/backends",
     "evals/catalog/overrides",
     "evals/catalog/pack",
+    "evals/catalog/task_data.py",  # loads each unit's task at its dataset revision
 )
 # What decides whether a generated program passes: part of code units' keys only, so the
 # engine's closure stops at it (the pack's code task imports it lazily, to run programs).

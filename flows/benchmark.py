@@ -1,6 +1,6 @@
 """Flow ``benchmark_submission``: a submission file in, measured and staged scores out.
 
-validate -> suite, task index, weights, task costs -> plan -> run folder
+validate -> suite, weights, task index, task data, task costs -> plan (evals.plan.prepare) -> run folder
 -> waves of variants loaded together (all at once where the cluster has room): Ray actors,
    one Prefect task per unit (or shard), shards merged, then the wave's edge units one at a time
 -> frames (scores, edge, runs) in the run folder -> contracts -> staging tables -> summary artifact
@@ -23,22 +23,19 @@ from evals.cluster.pool import PoolOptions
 from evals.edge.measurement import EdgeReport
 from evals.engine.execution import UnitReport
 from evals.paths import WAREHOUSE
+from evals.plan.prepare import prepare_plan
 from evals.plan.units import PlanOptions
 from flows.parameters import SubmissionFile, SuiteName
 from tasks.benchmark import (
+    BENCHMARK_STEPS,
     check_pull_request_free,
     collect_results,
-    estimate_task_costs,
     find_edge,
-    index_suite_tasks,
     keep_costs,
-    load_suite_catalog,
-    locate_weights,
     measure_edge,
     merge_shards,
     open_run,
     place_workers,
-    plan_benchmark,
     report_summary,
     run_unit,
     start_workers,
@@ -76,6 +73,7 @@ def benchmark_submission(
     head_sha: str | None = None,
     submission_yaml: str | None = None,
     batch_size: int = 1,
+    dataset_revisions: dict[str, str] | None = None,
 ) -> str:
     """Evaluate every variant of a submission on a suite; returns the run id.
 
@@ -96,6 +94,7 @@ def benchmark_submission(
         head_sha: The pull request's head commit the submission was read at (40 hex digits).
         submission_yaml: The submission's text, when the file is not on this machine (ChatOps passes it).
         batch_size: Requests per forward pass on the transformers backend (llama.cpp scores one at a time).
+        dataset_revisions: Catalog task -> the hub dataset commit to load (empty: the commit the hub resolves).
     """
     warm_up()  # contracts run at the end; their library imports meanwhile
     if head_sha is not None and not re.fullmatch(GIT_SHA, head_sha):
@@ -117,12 +116,9 @@ def benchmark_submission(
         submission_path=submission_path,
         workers=workers,
         batch_size=batch_size,
+        dataset_revisions=tuple(sorted((dataset_revisions or {}).items())),
     )
-    catalog = load_suite_catalog(options)
-    variants = locate_weights(submission)  # bad weights fail before the task index builds the task pack
-    index = index_suite_tasks(submission, catalog)
-    task_costs = estimate_task_costs(submission, catalog, index, options)
-    plan = plan_benchmark(submission, catalog, variants, index, options, task_costs)
+    plan = prepare_plan(submission, options, BENCHMARK_STEPS)
     run = open_run(plan, submission, output_dir, pr_number, head_sha, submission_yaml)
     say(f"run {run.run_id}: {len(plan.units)} units and shards, {len(plan.variants)} variant(s) -> {run.run_dir}")
 

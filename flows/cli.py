@@ -23,8 +23,7 @@ from flows import settings
 
 if TYPE_CHECKING:
     from contracts.submission import Problem, Quantization, Submission
-    from evals.catalog.index import TaskIndex
-    from evals.catalog.suites import SuiteCatalog
+    from evals.plan.units import PlanOptions
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -92,19 +91,37 @@ def _fixtures(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan(args: argparse.Namespace) -> int:
-    from contracts.submission import load_submission
-    from evals.plan.units import PlanOptions, plan_submission
+def _plan_options(args: argparse.Namespace) -> PlanOptions:
+    from evals.plan.units import PlanOptions
 
-    options = PlanOptions(
+    return PlanOptions(
         suite=args.suite,
         limit=args.limit,
         seed=args.seed,
         tasks_dirs=tuple(args.tasks_dir),
         submission_path=str(args.file),
+        workers=getattr(args, "workers", None),
         batch_size=args.batch_size,
+        dataset_revisions=tuple(sorted(_revisions(args.dataset_revision).items())),
     )
-    plan = plan_submission(load_submission(args.file), options)
+
+
+def _revisions(pins: list[str]) -> dict[str, str]:
+    """``--dataset-revision TASK=COMMIT`` pins, by task."""
+    out = {}
+    for pin in pins:
+        task, sep, commit = pin.partition("=")
+        if not sep or not task or not commit:
+            raise UserError(f"--dataset-revision: expected TASK=COMMIT (e.g. mmlu=<40 hex digits>), got {pin!r}")
+        out[task] = commit
+    return out
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from contracts.submission import load_submission
+    from evals.plan.prepare import plan_submission
+
+    plan = plan_submission(load_submission(args.file), _plan_options(args))
     print(plan.table())
     print(
         f"\n{len(plan.units)} units over {len(plan.variants)} variant(s); estimated cost {plan.total_cost:,.0f} "
@@ -124,17 +141,12 @@ def _run(args: argparse.Namespace) -> int:
 
     warm_up()  # so does Great Expectations' import: contracts run at the end
     from contracts.submission import load_submission
-    from evals.catalog.suites import load_suite
-    from evals.models.variants import resolve_variants
-    from evals.plan.units import index_tasks
+    from evals.plan.prepare import plan_submission
     from flows.benchmark import benchmark_submission
 
-    # Fail fast on bad input, before Prefect and Ray start (seconds): the flow checks again.
-    submission = load_submission(args.file)
-    catalog = load_suite(args.suite, tuple(args.tasks_dir))
-    resolve_variants(submission)
-    if catalog.catalog.user_tasks or args.tasks_dir:  # a user's tasks: check them against the contracts now
-        _check_tasks(submission, catalog, index_tasks(submission, catalog))
+    # Fail fast on bad input while Prefect starts (and before Ray does): the planning chain, whose every
+    # step the flow repeats from its caches (weights hashed, data in the datasets cache, costs stored).
+    plan_submission(load_submission(args.file), _plan_options(args))
     if api is not None:
         api.wait_ready()
     try:
@@ -150,18 +162,11 @@ def _run(args: argparse.Namespace) -> int:
                 output_dir=str(args.output_dir) if args.output_dir else None,
                 warehouse=args.warehouse,
                 batch_size=args.batch_size,
+                dataset_revisions=_revisions(args.dataset_revision) or None,
             )
     finally:
         release_ray()
     return 0
-
-
-def _check_tasks(submission: Submission, catalog: SuiteCatalog, index: TaskIndex) -> None:
-    from evals.catalog.checks import check_planned_task
-    from evals.plan.units import planned_tasks
-
-    for name, entry in planned_tasks(submission, catalog):
-        check_planned_task(name, entry, index, catalog.catalog.defined_in(name))
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -298,6 +303,13 @@ def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
         type=_positive,
         default=1,
         help="requests per forward pass on transformers (default 1; recorded with the run; llama.cpp takes one at a time)",
+    )
+    parser.add_argument(
+        "--dataset-revision",
+        action="append",
+        default=[],
+        metavar="TASK=COMMIT",
+        help="load TASK's hub dataset at COMMIT (repeatable; default: the commit the hub resolves, recorded with every score)",
     )
 
 

@@ -3,8 +3,11 @@
 Tasks pass paths, ids and small frozen values; models live in Ray actors and
 never cross a task boundary. Our own content-addressed cache (evals.engine.cache)
 decides what reruns, so Prefect's input cache is off (``NO_CACHE``). Retries
-are Prefect's, declared on the two steps that can meet a transient failure:
-locating weights (the hub) and running a unit (the Ray cluster).
+are Prefect's, declared on the steps that can meet a transient failure, each
+with a named predicate: locating weights (``_hub_hiccup``), locating task data
+(``_dataset_hub_hiccup``) and running a unit (``_cluster_hiccup``). The planning
+steps are chained in ``evals.plan.prepare``; :data:`BENCHMARK_STEPS` are its
+steps as Prefect tasks.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from contracts.errors import UserError
 from contracts.submission import Submission, load_submission, parse_submission
 from evals.catalog.costs import TaskCost, record_measured
 from evals.catalog.index import TaskIndex
-from evals.catalog.suites import SuiteCatalog, load_suite
+from evals.catalog.suites import SuiteCatalog
+from evals.catalog.task_data import TaskData
 from evals.cluster.placement import Cluster, Placement, VariantLoad, Wave, place
 from evals.cluster.pool import PoolOptions, WorkerPool, ensure_ray, is_transient, weights_bytes
 from evals.cluster.progress import Progress
@@ -33,7 +37,17 @@ from evals.edge.reuse import EdgeStore, edge_key
 from evals.engine.cache import UnitCache
 from evals.engine.execution import UnitReport, execute_unit, failure_cause, merge_unit, needs_evaluation
 from evals.models.variants import Variant, resolve_variants
-from evals.plan.units import Plan, PlanOptions, WorkUnit, effective_batch_size, estimate_costs, index_tasks, make_plan
+from evals.plan.prepare import PlanSteps, load_suite_of
+from evals.plan.units import (
+    Plan,
+    PlanOptions,
+    WorkUnit,
+    effective_batch_size,
+    estimate_costs,
+    index_tasks,
+    locate_data,
+    make_plan,
+)
 from evals.results.frames import run_results
 from evals.results.run_folder import RunFolder, RunFrames, RunInfo, start_run
 from tasks.flow_runs import unfinished_runs
@@ -83,7 +97,7 @@ def validate_submission(path: str, text: str | None = None, from_pull_request: b
 
 @task(name="load-suite", cache_policy=NO_CACHE)
 def load_suite_catalog(options: PlanOptions) -> SuiteCatalog:
-    return load_suite(options.suite, options.tasks_dirs)
+    return load_suite_of(options)
 
 
 @task(name="index-tasks", cache_policy=NO_CACHE)
@@ -91,16 +105,37 @@ def index_suite_tasks(submission: Submission, catalog: SuiteCatalog) -> TaskInde
     return index_tasks(submission, catalog)
 
 
-def _hub_hiccup(task: Any, run: Any, state: Any) -> bool:
-    """Retry locating weights when the hub did not answer (network, 429, 5xx), never for a bad file or name."""
+def _hub_unreachable(error: BaseException | None) -> bool:
+    """The hub did not answer (network, 429, 5xx): a hiccup; a bad file, name or token is not."""
     import httpx
     from huggingface_hub.errors import HfHubHTTPError
 
-    error = state.result(raise_on_failure=False)
     if isinstance(error, HfHubHTTPError):
         status = error.response.status_code if error.response is not None else None
         return status is None or status == 429 or status >= 500
     return isinstance(error, httpx.TransportError | ConnectionError | TimeoutError)
+
+
+def _hub_hiccup(task: Any, run: Any, state: Any) -> bool:
+    """Retry locating weights when the hub did not answer (network, 429, 5xx), never for a bad file or name."""
+    return _hub_unreachable(state.result(raise_on_failure=False))
+
+
+def _dataset_hub_hiccup(task: Any, run: Any, state: Any) -> bool:
+    """Retry locating task data when the dataset hub did not answer, never for a missing, gated or bad dataset.
+
+    ``datasets`` reports a repo it cannot see as ``DatasetNotFoundError`` (a ``FileNotFoundError``, so
+    not an ``OSError`` worth retrying); its own connection errors are ``ConnectionError``s.
+    """
+    from datasets.exceptions import DatasetNotFoundError
+
+    error = state.result(raise_on_failure=False)
+    if isinstance(error, UserError | DatasetNotFoundError):
+        return False
+    if _hub_unreachable(error):
+        print(f"[retry] {run.name}: the dataset hub did not answer ({type(error).__name__}: {error})")
+        return True
+    return False
 
 
 @task(
@@ -115,11 +150,27 @@ def locate_weights(submission: Submission) -> list[Variant]:
     return resolve_variants(submission)
 
 
+@task(
+    name="locate-task-data",
+    cache_policy=NO_CACHE,
+    retries=HUB_RETRIES,
+    retry_delay_seconds=[5, 30, 120],
+    retry_condition_fn=_dataset_hub_hiccup,
+)
+def locate_task_data(submission: Submission, catalog: SuiteCatalog, index: TaskIndex) -> dict[str, TaskData]:
+    """Every planned task's hub dataset, fetched into the datasets cache, with the commit it resolved."""
+    return locate_data(submission, catalog, index)
+
+
 @task(name="estimate-costs", cache_policy=NO_CACHE)
 def estimate_task_costs(
-    submission: Submission, catalog: SuiteCatalog, index: TaskIndex, options: PlanOptions
+    submission: Submission,
+    catalog: SuiteCatalog,
+    index: TaskIndex,
+    options: PlanOptions,
+    task_data: dict[str, TaskData],
 ) -> dict[str, TaskCost]:
-    return estimate_costs(submission, catalog, index, options)
+    return estimate_costs(submission, catalog, index, options, task_data)
 
 
 @task(name="plan-benchmark", cache_policy=NO_CACHE)
@@ -130,8 +181,20 @@ def plan_benchmark(
     index: TaskIndex,
     options: PlanOptions,
     task_costs: dict[str, TaskCost],
+    task_data: dict[str, TaskData],
 ) -> Plan:
-    return make_plan(submission, catalog, variants, index, options, task_costs)
+    return make_plan(submission, catalog, variants, index, options, task_costs, task_data)
+
+
+# The planning chain of evals.plan.prepare, each step a Prefect task.
+BENCHMARK_STEPS = PlanSteps(
+    load_suite=load_suite_catalog,
+    locate_weights=locate_weights,
+    index_tasks=index_suite_tasks,
+    locate_data=locate_task_data,
+    estimate_costs=estimate_task_costs,
+    make_plan=plan_benchmark,
+)
 
 
 @task(name="start-run", cache_policy=NO_CACHE)

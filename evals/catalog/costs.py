@@ -20,19 +20,21 @@ Where a task's figures come from (:attr:`TaskCost.source`):
 
 - ``requests``: lm-eval's own request construction (its templates, choices,
   few-shot examples) on up to :data:`SAMPLE_DOCS` evenly spaced documents of
-  the task's local data. Building every request of a large task is far too
+  the task's local data, or of its hub data once located in the datasets cache
+  (``evals.catalog.task_data``, before planning). Building every request of a large task is far too
   slow for a plan (lm-eval compiles its Jinja templates per document: 10,000
   HellaSwag-shaped documents with 10 few-shot examples take minutes), so the
   sample gives the mean per document and the few-shot context is costed as
   ``num_fewshot`` worked examples of the sampled documents.
 - ``measured``: the request arguments an earlier complete run logged in its
-  per-sample records, for tasks whose data is not local (a hub dataset);
+  per-sample records, for tasks whose data was neither local nor located;
   kept with the unit cache (:class:`CostStore`).
 - ``guess``: neither: a per-output-type figure, and 1,000 documents when the
   count is unknown.
 
-Figures are stored per task config (which covers its local data) and few-shot
-count, so a later plan reads them in milliseconds instead of loading lm-eval.
+Figures are stored per task config (which covers its local data), dataset
+revision (a hub dataset's commit) and few-shot count, so a later plan reads
+them in milliseconds instead of loading lm-eval.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from typing import Any, Literal
 
 from evals import paths
 from evals.catalog.index import TaskIndex
+from evals.catalog.task_data import TaskData, load_task
 
 # Bump when the cost formula changes: stored figures of the old formula are then ignored.
 COST_MODEL_VERSION = "1"
@@ -160,9 +163,11 @@ def profile_local_task(task: Any, num_fewshot: int | None) -> TaskCost:
     return from_requests(n, per_doc_args, fewshot)
 
 
-def cost_key(task_config_hash: str, num_fewshot: int | None) -> str:
-    """Figures depend on the task's config and data (its config hash) and on the few-shot count."""
-    key = {"model": COST_MODEL_VERSION, "task_config": task_config_hash, "num_fewshot": num_fewshot}
+def cost_key(task_config_hash: str, num_fewshot: int | None, dataset_revision: str | None = None) -> str:
+    """Figures depend on the task's config and local data (its config hash), its hub data's commit and the few-shot count."""
+    key: dict[str, Any] = {"model": COST_MODEL_VERSION, "task_config": task_config_hash, "num_fewshot": num_fewshot}
+    if dataset_revision is not None:
+        key["dataset_revision"] = dataset_revision
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
@@ -188,25 +193,34 @@ class CostStore:
 
 
 def estimate(
-    index: TaskIndex, wanted: Iterable[tuple[str, int | None]], *, profile: bool, store: CostStore | None = None
+    index: TaskIndex,
+    wanted: Iterable[tuple[str, int | None]],
+    *,
+    profile: bool,
+    store: CostStore | None = None,
+    task_data: Mapping[str, TaskData] | None = None,
 ) -> dict[str, TaskCost]:
-    """Figures of each ``(lm-eval task, few-shot count)``: stored ones first, else built (``profile``), else a guess.
+    """Figures of each ``(lm-eval task, few-shot count)``: stored ones first, else built, else a guess.
 
-    ``profile`` allows loading lm-eval's task objects for tasks with local data (seconds the first
-    time, the figures are then stored); without it such tasks are guessed, with their real
-    document count.
+    Tasks with local data are built when ``profile`` allows loading lm-eval's task objects (seconds
+    the first time, the figures are then stored); without it they are guessed, with their real
+    document count. Tasks whose hub data is located (``task_data``) are always built: the rows are
+    in the datasets cache, and no other figure of them is known.
     """
     store = store or CostStore()
+    located = task_data or {}
     out: dict[str, TaskCost] = {}
     missing: list[tuple[str, int | None, str]] = []
     for name, shots in wanted:
-        key = cost_key(index.config_hash(name), shots)
+        data = located.get(name)
+        key = cost_key(index.config_hash(name), shots, data.revision if data else None)
         stored = store.get(key)
         local = index.has_local_data(name)
+        buildable = data is not None or (profile and local)
         # Local data is costed from lm-eval's requests when allowed, even where a run measured a few documents.
-        if stored is not None and not (profile and local and stored.source != "requests"):
+        if stored is not None and not (buildable and stored.source != "requests"):
             out[name] = stored
-        elif profile and local:
+        elif buildable:
             missing.append((name, shots, key))
         else:
             out[name] = _guessed(index, name)
@@ -216,7 +230,8 @@ def estimate(
         manager = TaskManager(include_path=list(index.include_paths) or None, include_defaults=index.uses_builtin)
         for name, shots, key in missing:
             try:
-                out[name] = profile_local_task(manager.load([name])["tasks"][name], shots)
+                data = located.get(name)
+                out[name] = profile_local_task(load_task(manager, name, data.revision if data else None), shots)
             except Exception:  # a task lm-eval cannot load: its unit reports lm-eval's error when it runs (as data)
                 out[name] = _guessed(index, name)
                 continue

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from contracts.errors import UserError
 from contracts.names import did_you_mean
-from contracts.tables import PROPORTION_METRICS
+from contracts.tables import PROPORTION_METRICS, is_bias_metric
 
 CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
 # Measured by each variant's edge unit (evals.edge.measurement), never by a task.
@@ -51,6 +51,12 @@ class TaskEntry(BaseModel):
     group: bool = False
     pack: Literal["offline"] | None = None
     executes_code: bool = Field(default=False, description="runs model-generated programs in evals.sandbox")
+    revision: str | None = Field(
+        default=None,
+        min_length=1,
+        description="the dataset commit (or tag) to load; empty: what the hub resolves now, recorded with every "
+        "score (evals.catalog.task_data)",
+    )
     item_category: str | None = Field(
         default=None,
         description="a document field naming each item's category in the per-sample browser (a split group's "
@@ -97,6 +103,12 @@ class Catalog(BaseModel):
                     "task (its score would never count); choose another category"
                 )
             # The leaderboard averages task scores in [0, 1] where higher is better (evals.scoring).
+            if is_bias_metric(task.metric):
+                raise ValueError(
+                    f"task {name}: metric {task.metric!r} is a bias score: signed, in [-1, 1], best at 0, so neither "
+                    "higher nor lower is better and the leaderboard cannot average it; count the task by its accuracy "
+                    "(acc), and model pages show its bias scores beside it"
+                )
             if task.metric not in PROPORTION_METRICS:
                 raise ValueError(
                     f"task {name}: metric {task.metric!r} is not a proportion in [0, 1] the leaderboard can average; "
@@ -136,10 +148,10 @@ class Catalog(BaseModel):
     def with_user_file(self, path: Path, tasks_dirs: tuple[Path, ...] = ()) -> Catalog:
         """This catalog plus the tasks and suites of a user's YAML file."""
         data = _read_yaml(path)
-        unknown = set(data) - {"tasks", "suites", "tasks_dirs"}
+        unknown = set(data) - {"tasks", "suites", "tasks_dirs", "revisions"}
         if unknown:
             raise CatalogError(
-                f"{path}: unknown key(s) {sorted(unknown)}; a suite file has tasks, suites and tasks_dirs"
+                f"{path}: unknown key(s) {sorted(unknown)}; a suite file has tasks, suites, tasks_dirs and revisions"
             )
         # Absolute: a Ray worker on another node, or in another folder, reads them too.
         dirs = tuple((path.parent / d).resolve() for d in data.get("tasks_dirs", ())) + tasks_dirs
@@ -155,9 +167,12 @@ class Catalog(BaseModel):
                 "on the leaderboard. Rename yours (e.g. 'my_" + taken[0] + "'), or drop its entry to run the "
                 "built-in task (list it in your suite as it is)"
             )
+        tasks = {**{k: v.model_dump() for k, v in self.tasks.items()}, **user_tasks}
+        for task, revision in _revisions(path, data.get("revisions"), tasks).items():
+            tasks[task] = {**tasks[task], "revision": revision}
         merged = {
             "categories": {k: v.model_dump() for k, v in self.categories.items()},
-            "tasks": {**{k: v.model_dump() for k, v in self.tasks.items()}, **user_tasks},
+            "tasks": tasks,
             "suites": {**{k: v.model_dump() for k, v in self.suites.items()}, **(data.get("suites") or {})},
             "tasks_dirs": self.tasks_dirs + dirs,
             "user_tasks": self.user_tasks + tuple(user_tasks),
@@ -165,8 +180,30 @@ class Catalog(BaseModel):
         }
         return _validated(merged, str(path))
 
+    def with_revisions(self, pins: dict[str, str], where: str = "--dataset-revision") -> Catalog:
+        """This catalog with the dataset commits of some tasks pinned (``revision``)."""
+        if not pins:
+            return self
+        for task in pins:
+            if task not in self.tasks:
+                raise CatalogError(f"{where}: unknown task {task!r}{did_you_mean(task, self.tasks)}")
+        tasks = {k: v.model_copy(update={"revision": pins[k]}) if k in pins else v for k, v in self.tasks.items()}
+        return self.model_copy(update={"tasks": tasks})
+
     def with_tasks_dirs(self, dirs: tuple[Path, ...]) -> Catalog:
         return self.model_copy(update={"tasks_dirs": self.tasks_dirs + tuple(Path(d).resolve() for d in dirs)})
+
+
+def _revisions(path: Path, pins: object, tasks: dict[str, object]) -> dict[str, str]:
+    """A suite file's ``revisions:``: the dataset commit each named task loads (built-in tasks included)."""
+    if pins is None:
+        return {}
+    if not isinstance(pins, dict) or not all(isinstance(v, str) and v for v in pins.values()):
+        raise CatalogError(f"{path}: revisions: expected a mapping of task names to dataset commits (strings)")
+    for task in pins:
+        if task not in tasks:
+            raise CatalogError(f"{path}: revisions: unknown task {task!r}{did_you_mean(str(task), tasks)}")
+    return {str(k): str(v) for k, v in pins.items()}
 
 
 def _read_yaml(path: Path) -> dict:
@@ -232,7 +269,7 @@ class SuiteCatalog:
         ]
 
 
-def load_suite(suite: str, tasks_dirs: tuple[Path, ...] = ()) -> SuiteCatalog:
-    """A suite by name or file (see :func:`resolve_suite`), with its catalog."""
+def load_suite(suite: str, tasks_dirs: tuple[Path, ...] = (), revisions: dict[str, str] | None = None) -> SuiteCatalog:
+    """A suite by name or file (see :func:`resolve_suite`), with its catalog; ``revisions`` pins tasks' dataset commits."""
     catalog, chosen = resolve_suite(suite, tasks_dirs)
-    return SuiteCatalog(suite, chosen, catalog)
+    return SuiteCatalog(suite, chosen, catalog.with_revisions(revisions or {}))

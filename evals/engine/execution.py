@@ -161,5 +161,6 @@ def unit_meta(unit: WorkUnit) -> dict[str, object]:
         "docs": list(unit.docs) if unit.docs else None,
         "seed": unit.seed,
         "task_config_hash": unit.task_config_hash,
+        "dataset_revision": unit.dataset_revision,
         "versions": dict(unit.backend_versions),
     }

@@ -202,8 +202,10 @@ class ModelWorker:
         lm = self.lm  # loaded before the clock starts
         started_at, started = time.time(), time.perf_counter()
         task: Any = unit.subtask
+        if unit.dataset_revision is not None:  # its hub data at the commit the plan located (and keyed)
+            task = self._load_task(unit.subtask, unit.dataset_revision)
         if unit.docs is not None:  # a shard: lm-eval's own selection of its documents (evals.engine.sharding)
-            task = sharding.replaying_fewshot(self._load_task(unit.subtask), unit.docs[0])
+            task = sharding.replaying_fewshot(self._load_task(unit.subtask, unit.dataset_revision), unit.docs[0])
         out = simple_evaluate(
             model=lm,
             tasks=[task],
@@ -242,7 +244,10 @@ class ModelWorker:
     def merge(self, unit: WorkUnit, shards: Sequence[UnitOutcome]) -> UnitOutcome:
         """The whole task's outcome from its shards' (in document order), aggregated by lm-eval (evals.engine.sharding)."""
         results, samples = sharding.merge(
-            self._load_task(unit.subtask), unit.subtask, [(s.results, s.samples) for s in shards], unit.limit
+            self._load_task(unit.subtask, unit.dataset_revision),
+            unit.subtask,
+            [(s.results, s.samples) for s in shards],
+            unit.limit,
         )
         modes = [s.sandbox_isolation for s in shards if s.sandbox_isolation is not None]
         return UnitOutcome(
@@ -252,9 +257,11 @@ class ModelWorker:
             sandbox_isolation=max(modes, key=SANDBOX_ISOLATIONS.index) if modes else None,  # the weakest
         )
 
-    def _load_task(self, name: str) -> Any:
-        """A fresh lm-eval task object (its data loaded), as ``simple_evaluate`` would load it."""
-        return self.task_manager().load([name])["tasks"][name]
+    def _load_task(self, name: str, revision: str | None = None) -> Any:
+        """A fresh lm-eval task object (its data loaded, at ``revision`` for hub data), as ``simple_evaluate`` would load it."""
+        from evals.catalog.task_data import load_task
+
+        return load_task(self.task_manager(), name, revision)
 
     @property
     def worker_id(self) -> str:

@@ -1,9 +1,10 @@
-"""Planning: (submission, suite, located weights, task index, task costs, options) -> frozen work units.
+"""Planning: (submission, suite, located weights, task index, located task data, task costs, options) -> frozen work units.
 
 A work unit is one variant x one lm-eval task. Groups such as mmlu are split
 into their leaf subtasks so they spread over workers; scoring puts them back
 together the way lm-eval aggregates them. A unit's name
-(``<variant>/<subtask>``) is its output path; its content key is its cache key.
+(``<variant>/<subtask>``) is its output path; its content key is its cache key,
+which holds the dataset revision of a hub-backed task (``evals.catalog.task_data``).
 
 Units are sized by cost (``evals.catalog.costs``: requests x tokens per document) and
 a task that would cost more than ``1 / granularity`` of its variant's total is
@@ -13,18 +14,9 @@ merge back into the one unit whose results the run reports.
 
 :func:`make_plan` is a pure function of its inputs (and of the code installed:
 library versions and the digest of our engine's code go into every unit's
-key). It checks each planned task's lm-eval config against what the run's
-contracts will demand (``evals.catalog.checks``), so a run that could never pass
-fails here, and records every task's definition (``evals.catalog.definitions``)
-for the run's tables. Finding those inputs is
-done before, in steps of their own: the suite and its catalog
-(``evals.catalog.suites.load_suite``), the lm-eval task index (:func:`index_tasks`,
-which builds the offline task pack when a task needs it), the task costs
-(:func:`estimate_costs`) and the weights
-(``evals.models.variants.resolve_variants``, which may build the demo fixtures or
-download from the hub). :func:`plan_submission` runs the steps in order, for
-callers without Prefect (the CLI, tests); the benchmark flow runs each as a
-Prefect task.
+key), and records every task's definition (``evals.catalog.definitions``) for
+the run's tables. Its inputs are found before, each by a step of its own;
+``evals.plan.prepare`` chains those steps, in their one order.
 """
 
 from __future__ import annotations
@@ -45,9 +37,10 @@ from evals.catalog.checks import check_planned_task
 from evals.catalog.costs import TaskCost
 from evals.catalog.definitions import TaskDefinition, define_task
 from evals.catalog.index import TaskIndex
-from evals.catalog.suites import CatalogError, SuiteCatalog, TaskEntry, load_catalog, load_suite
+from evals.catalog.suites import CatalogError, SuiteCatalog, TaskEntry, load_catalog
+from evals.catalog.task_data import TaskData, locate_task_data
 from evals.engine import sharding
-from evals.models.variants import Variant, resolve_variants
+from evals.models.variants import Variant
 from evals.provenance import engine_digest, library_versions
 from evals.sandbox import require_isolation
 
@@ -66,6 +59,8 @@ class PlanOptions:
     # Requests per forward pass of the transformers backend (lm-eval's batch_size); llama.cpp scores
     # one request at a time. Padding moves log-likelihoods by float32 rounding only (tests/evals/backends).
     batch_size: int = 1
+    # (catalog task, dataset commit) pins on top of the suite's own (the catalog's ``revision``).
+    dataset_revisions: tuple[tuple[str, str], ...] = ()
 
     @property
     def granularity(self) -> int:
@@ -103,6 +98,9 @@ class WorkUnit:
     batch_size: int = 1  # requests per forward pass (effective_batch_size)
     # evals.provenance.engine_digest: the code that evaluates it (with the sandbox's, for code units).
     code_digest: str = ""
+    # The commit of the hub dataset the task reads (evals.catalog.task_data); None: local data, which
+    # task_config_hash covers.
+    dataset_revision: str | None = None
 
     @property
     def name(self) -> str:
@@ -136,6 +134,8 @@ class WorkUnit:
             key["chat_template"] = {"sha256": self.variant.chat_template_sha256, **self.variant.chat_options()}
         if self.docs:
             key["docs"] = list(self.docs)
+        if self.dataset_revision is not None:  # new upstream data is a new key (local data is in task_config)
+            key["dataset_revision"] = self.dataset_revision
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
@@ -210,7 +210,9 @@ def planned_tasks(submission: Submission, catalog: SuiteCatalog) -> list[tuple[s
 
 
 def index_tasks(submission: Submission, catalog: SuiteCatalog) -> TaskIndex:
-    """The lm-eval index of the tasks a plan will run; builds the offline task pack first when one needs it."""
+    """The lm-eval index of the tasks a plan will run, each checked against what the run's contracts will demand
+    (``evals.catalog.checks``), so a run that could never pass fails here; builds the offline task pack first
+    when a task needs it."""
     from evals.catalog.pack import build_pack
 
     entries = planned_tasks(submission, catalog)
@@ -221,16 +223,30 @@ def index_tasks(submission: Submission, catalog: SuiteCatalog) -> TaskIndex:
     user_paths = tuple(p for p in include_paths if p not in project_paths)
     if any(entry.pack == "offline" for _, entry in entries):
         include_paths = (str(build_pack()),) + include_paths
-    return TaskIndex.for_names([e.lm_eval for _, e in entries], include_paths, user_paths)
+    index = TaskIndex.for_names([e.lm_eval for _, e in entries], include_paths, user_paths)
+    for name, entry in entries:
+        check_planned_task(name, entry, index, catalog.catalog.defined_in(name))
+    return index
+
+
+def locate_data(submission: Submission, catalog: SuiteCatalog, index: TaskIndex) -> dict[str, TaskData]:
+    """The hub datasets of the planned tasks, in the datasets cache at a known commit (``evals.catalog.task_data``)."""
+    return locate_task_data(index, planned_tasks(submission, catalog))
 
 
 def estimate_costs(
-    submission: Submission, catalog: SuiteCatalog, index: TaskIndex, options: PlanOptions
+    submission: Submission,
+    catalog: SuiteCatalog,
+    index: TaskIndex,
+    options: PlanOptions,
+    task_data: Mapping[str, TaskData] | None = None,
 ) -> dict[str, TaskCost]:
     """The cost figures of every lm-eval task the plan will run (``evals.catalog.costs``), stored or built.
 
-    lm-eval's task objects are loaded only when a task could be sharded: a run whose limit
-    leaves fewer documents than two shards need uses stored figures or guesses.
+    A task with local data, or whose hub data is located (``task_data``), is costed from lm-eval's own
+    requests on its real rows. lm-eval's task objects are loaded only when a task could be sharded or
+    when its figures are not stored yet; otherwise a run whose limit leaves fewer documents than two
+    shards need uses stored figures or, for local data, guesses over the real document count.
     """
     wanted = {
         (subtask, entry.num_fewshot)
@@ -238,7 +254,7 @@ def estimate_costs(
         for subtask in index.leaf_tasks(entry.lm_eval)
     }
     could_shard = options.limit is None or options.limit >= 2 * sharding.MIN_SHARD_DOCS
-    return costs.estimate(index, sorted(wanted, key=str), profile=could_shard)
+    return costs.estimate(index, sorted(wanted, key=str), profile=could_shard, task_data=task_data or {})
 
 
 def make_plan(
@@ -248,21 +264,22 @@ def make_plan(
     index: TaskIndex,
     options: PlanOptions,
     task_costs: Mapping[str, TaskCost] | None = None,
+    task_data: Mapping[str, TaskData] | None = None,
 ) -> Plan:
     """The work units of a submission; raises a clear error for anything unknown. Pure: it reads only its inputs.
 
     ``task_costs`` (:func:`estimate_costs`) sizes the units; a task without figures is costed
-    by a guess and never sharded.
+    by a guess and never sharded. ``task_data`` (:func:`locate_data`) gives each hub-backed
+    task's dataset revision, which goes into its units' keys.
     """
     entries = planned_tasks(submission, catalog)
-    for name, entry in entries:  # what the run's contracts will demand, before anything runs
-        check_planned_task(name, entry, index, catalog.catalog.defined_in(name))
+    data = task_data or {}
     wanted = set(submission.model.categories)
     measure_edge = "edge" in wanted
     units: list[WorkUnit] = []
     for variant in variants:
         wholes = [
-            _unit(variant, name, entry, subtask, index, options, (task_costs or {}).get(subtask))
+            _unit(variant, name, entry, subtask, index, options, (task_costs or {}).get(subtask), data.get(subtask))
             for name, entry in entries
             for subtask in index.leaf_tasks(entry.lm_eval)
         ]
@@ -288,14 +305,6 @@ def make_plan(
     )
 
 
-def plan_submission(submission: Submission, options: PlanOptions) -> Plan:
-    """Every planning step in order (suite, task index, weights, costs, units), for a caller without Prefect."""
-    catalog = load_suite(options.suite, options.tasks_dirs)
-    variants = resolve_variants(submission)  # bad weights fail before the task index builds the task pack
-    index = index_tasks(submission, catalog)
-    return make_plan(submission, catalog, variants, index, options, estimate_costs(submission, catalog, index, options))
-
-
 def _shards(whole: WorkUnit, cost: TaskCost | None, variant_cost: float, options: PlanOptions) -> list[WorkUnit]:
     """The unit itself, or its document-range shards when it would cost too large a share of its variant."""
     if cost is None or cost.source == "guess" or cost.n_docs is None:
@@ -315,6 +324,7 @@ def _unit(
     index: TaskIndex,
     options: PlanOptions,
     cost: TaskCost | None,
+    data: TaskData | None = None,
 ) -> WorkUnit:
     cfg = index.config(subtask)
     output_type = cfg.get("output_type", "multiple_choice")
@@ -337,4 +347,5 @@ def _unit(
         cost_source=cost.source,
         batch_size=effective_batch_size(variant, options.batch_size),
         code_digest=engine_digest(entry.executes_code),
+        dataset_revision=data.revision if data is not None else entry.revision,
     )

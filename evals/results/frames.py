@@ -60,6 +60,7 @@ def unit_score_rows(run_id: str, unit: WorkUnit, results: dict[str, Any]) -> lis
                 "num_fewshot": results.get("n-shot", {}).get(unit.subtask, unit.num_fewshot or 0),
                 "task_version": str(results.get("versions", {}).get(unit.subtask, "")),
                 "task_config_hash": unit.task_config_hash,
+                "dataset_revision": unit.dataset_revision,
                 "chat_template": unit.variant.chat_template,
             }
         )

@@ -154,6 +154,7 @@ def _model_pages(
             spec,
             titles,
             extras,
+            scores.get(name, empty["scores"]),
         )
         _write(pages / f"{slug}.md", text)
         model_pages.write_model_files(

@@ -15,6 +15,7 @@ from urllib.parse import quote
 import polars as pl
 import yaml
 
+from contracts.tables import BIAS_METRICS
 from evals.scoring import ScoringSpec
 from evals.site import charts
 from evals.site.text import MISSING, attr, fmt, html, html_table, parameters_label, percent
@@ -57,9 +58,11 @@ def model_page(
     spec: ScoringSpec,
     titles: dict[str, str],
     extras: ScoreExtras | None = None,
+    scores: pl.DataFrame | None = None,
 ) -> str:
     """The Markdown of one model's page. ``variants`` are its leaderboard rows in rank order; ``extras``: the
-    reproduce boxes and the item browser (``evals.site.reproduce_boxes``, ``evals.site.items``)."""
+    reproduce boxes and the item browser (``evals.site.reproduce_boxes``, ``evals.site.items``); ``scores``:
+    its rows of the scores table (for the bias scores beside the task scores)."""
     extras = extras or ScoreExtras()
     ids = variants["variant_id"].to_list()
     labels = variant_labels(variants)
@@ -74,6 +77,9 @@ def model_page(
     parts += ["## Variants\n", _variants_table(variants, spec, titles)]
     parts += ["## Quantization retention\n", _retention(retention, slug)]
     parts += ["## Task scores\n", _task_table(tasks, ids, labels, spec, extras.actions), extras.reproduce]
+    bias = _bias_table(scores, runs, ids, labels) if scores is not None else ""
+    if bias:
+        parts += ["## Bias scores\n", bias]
     if extras.items:
         parts += ["## Items\n", extras.items]
     parts += ["## Edge figures\n", _edge_table(edge, ids, labels)]
@@ -219,6 +225,36 @@ def _task_table(
         )
     header = ["Task", "Category", "Metric", "Few-shot", *[html(labels[v]) for v in ids], "Source"]
     return text + html_table(header, rows, ["l", "l", "l", "r", *["r"] * len(ids), "l"])
+
+
+def _bias_table(scores: pl.DataFrame, runs: pl.DataFrame, ids: list[str], labels: dict[str, str]) -> str:
+    """BBQ's bias scores of each variant's run (lm-eval's, ``contracts.tables.BIAS_METRICS``), beside its accuracies."""
+    columns = (*BIAS_METRICS, "accuracy_amb", "accuracy_disamb")
+    if scores.is_empty() or "metric" not in scores.columns:
+        return ""
+    shown = scores.filter(
+        pl.col("metric").is_in(list(columns)) & pl.col("run_id").is_in(runs["run_id"].to_list())
+    )
+    if shown.is_empty():
+        return ""
+    by_key = {(r["variant_id"], r["task"], r["metric"]): r["value"] for r in shown.iter_rows(named=True)}
+    rows = []
+    for task in sorted(set(shown["task"].to_list())):
+        for variant in ids:
+            values = [by_key.get((variant, task, m)) for m in columns]
+            if all(v is None for v in values):
+                continue
+            cells = [MISSING if v is None else f"{v:+.3f}" if i < len(BIAS_METRICS) else f"{100 * v:.1f}" for i, v in enumerate(values)]
+            rows.append([html(task), html(labels.get(variant, variant)), *cells])
+    note = (
+        "BBQ's bias scores, as lm-eval computes them (Parrish et al. 2022): signed, in [−1, 1]. 0: the model's "
+        "answers that name someone lean neither toward the stereotype nor against it; +1: always the stereotyped "
+        "answer; −1: always the other one. The ambiguous score is scaled by the errors on ambiguous contexts "
+        "(where the right answer is \"unknown\"). Closer to 0 is better, and a model that guesses at random scores "
+        "about 0, so they do not count in the Safety score (see the methodology page); the accuracies (%) do.\n\n"
+    )
+    header = ["Task", "Variant", "Bias, ambiguous", "Bias, disambiguated", "Accuracy, ambiguous (%)", "Accuracy, disambiguated (%)"]
+    return note + html_table([html(h) for h in header], rows, ["l", "l", "r", "r", "r", "r"])
 
 
 def _edge_table(edge: pl.DataFrame, ids: list[str], labels: dict[str, str]) -> str:

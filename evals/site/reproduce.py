@@ -138,6 +138,7 @@ class PublishedScore:
     value: float
     n_samples: int
     task_dir: str | None = None  # the task's folder in the checkout (offline pack, catalog tasks_dirs); None: lm-eval's
+    dataset_revision: str | None = None  # the hub dataset's commit the score was measured on (scores.dataset_revision)
 
 
 @dataclass(frozen=True)
@@ -217,6 +218,13 @@ def _lm_eval_text(score: PublishedScore, weights: str) -> str:
         system_instruction=str(run["system_instruction"]) if run.get("system_instruction") else None,
     )
     lines = [_shown(options)]
+    if score.dataset_revision:
+        # lm-eval 0.4.13's CLI has no option for it: --metadata reaches only custom dataset loaders.
+        lines.append(
+            f"# the score was measured on the task's hub dataset at commit {score.dataset_revision}; lm-eval's CLI "
+            "loads the commit the hub resolves now: to load that one, add `dataset_kwargs: {revision: "
+            f"{score.dataset_revision}}}` to a copy of the task's YAML"
+        )
     said = "on (the tokenizer's)" if chat else "off"
     lines.append(f"# as run: batch size {batch}, chat template {said}, seed {seed} for python, numpy, torch, few-shot")
     where = f'results["{score.lm_eval_task}"]["{score.metric},{score.filter}"]'
@@ -245,9 +253,10 @@ def slmbench_command(score: PublishedScore) -> str:
     batch = f" --batch-size {run['batch_size']}" if (run.get("batch_size") or DEFAULT_BATCH_SIZE) > 1 else ""
     kept = run.get("tasks_folder")
     tasks_dir = " --tasks-dir <the task folder>" if kept else ""
+    pin = f" --dataset-revision {shlex.quote(f'{score.task}={score.dataset_revision}')}" if score.dataset_revision else ""
     command = (
         f"slmbench run {shlex.quote(str(run.get('submission_path')))} --suite {shlex.quote(str(run.get('suite')))} "
-        f"--seed {run.get('seed', 1234)}{limit}{batch}{tasks_dir}"
+        f"--seed {run.get('seed', 1234)}{limit}{batch}{tasks_dir}{pin}"
     )
     if kept:  # a user's suite: its suite file and task files are not in the checkout, the run kept a copy
         head += f"\n# the suite file (suite.yaml) and task files as the run used them: {kept}"

@@ -68,6 +68,7 @@ def reproduce_boxes(
             value=row["value"],
             n_samples=row["n_samples"],
             task_dir=folder,
+            dataset_revision=row.get("dataset_revision"),
         )
         boxes.append(_box(score, reproduce(score), box_id(row["task"], keys[row["variant_id"]]), labels))
     return '<div class="slmb-repros">' + "".join(boxes) + "</div>\n" if boxes else ""

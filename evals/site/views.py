@@ -229,6 +229,11 @@ def task_table(snapshot: Snapshot, spec: ScoringSpec) -> pl.DataFrame:
         )
     tasks = task_scores(snapshot.scores, spec, snapshot.runs)
     fewshot = snapshot.scores.group_by(["run_id", "variant_id", "task"]).agg(pl.col("num_fewshot").max())
+    if "dataset_revision" in snapshot.scores.columns:  # rows recorded before it have none
+        revision = pl.col("dataset_revision").drop_nulls().first()
+        fewshot = snapshot.scores.group_by(["run_id", "variant_id", "task"]).agg(
+            pl.col("num_fewshot").max(), revision.alias("dataset_revision")
+        )
     sources = definitions_frame(snapshot.runs).select("run_id", "task", "source")
     return (
         tasks.join(fewshot, on=["run_id", "variant_id", "task"], how="left")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -111,3 +112,30 @@ def test_leaderboard_contract() -> None:
 def test_conform_names_missing_columns() -> None:
     with pytest.raises(SchemaError, match="missing columns \\['stderr'\\]"):
         SCORES.conform(FRAMES["scores"].drop("stderr"))
+
+
+def _bias_rows(value: float) -> pl.DataFrame:
+    """The first score row again as a BBQ bias score (a second metric of the same unit)."""
+    first = FRAMES["scores"].head(1)
+    return pl.concat(
+        [FRAMES["scores"], first.with_columns(metric=pl.lit("disamb_bias_score_Age"), value=pl.lit(value))]
+    )
+
+
+def test_a_bias_score_is_signed_within_minus_one_and_one() -> None:
+    assert check(SCORES, _bias_rows(-0.4)).success  # below 0 is a bias score's right, unlike a proportion's
+    report = check(SCORES, _bias_rows(-1.5))
+    assert not report.success
+    assert {f.column for f in report.failures} == {"bias score in [-1, 1]"}, report.summary()
+
+
+def test_the_catalog_refuses_a_bias_score_as_a_primary_metric(tmp_path: Path) -> None:
+    from evals.catalog.suites import CatalogError, load_suite
+
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "tasks:\n  my_bbq: {lm_eval: bbq, category: safety, metric: amb_bias_score, baseline: 0}\n"
+        "suites:\n  mine: {tasks: [my_bbq]}\n"
+    )
+    with pytest.raises(CatalogError, match=r"my_bbq: metric 'amb_bias_score' is a bias score: signed, in \[-1, 1\]"):
+        load_suite(str(suite))

@@ -27,7 +27,8 @@ from evals.catalog.suites import load_catalog
 from evals.cluster.pool import PoolOptions, WorkerPool
 from evals.engine.cache import UnitCache, read_results
 from evals.engine.worker import ModelWorker
-from evals.plan.units import PlanOptions, plan_submission
+from evals.plan.prepare import plan_submission
+from evals.plan.units import PlanOptions
 from flows.benchmark import BenchmarkFailed, benchmark_submission
 
 # Flow runs talk to the session's one Prefect test server (tests/conftest.py).

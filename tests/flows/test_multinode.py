@@ -123,7 +123,8 @@ def test_a_run_spreads_over_two_nodes_that_share_no_disk(cluster, tmp_path: Path
     from contracts.submission import load_submission
     from evals.engine.cache import read_results
     from evals.engine.worker import ModelWorker
-    from evals.plan.units import PlanOptions, plan_submission
+    from evals.plan.prepare import plan_submission
+    from evals.plan.units import PlanOptions
 
     options = PlanOptions(suite="offline-quick", limit=2, submission_path=str(tmp_path / "cluster.yaml"))
     plan = plan_submission(load_submission(tmp_path / "cluster.yaml"), options)

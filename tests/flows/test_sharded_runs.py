@@ -18,7 +18,8 @@ import pytest
 from contracts.submission import load_submission
 from evals.cluster.pool import ensure_ray
 from evals.engine.cache import UnitCache
-from evals.plan.units import PlanOptions, plan_submission
+from evals.plan.prepare import plan_submission
+from evals.plan.units import PlanOptions
 from flows.benchmark import benchmark_submission
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]

@@ -11,7 +11,7 @@ from evals.cluster.progress import Progress
 from evals.engine.execution import UnitReport
 from evals.models.variants import Variant, VariantError
 from evals.plan.units import WorkUnit
-from tasks.benchmark import _cluster_hiccup, _hub_hiccup, unit_reports
+from tasks.benchmark import _cluster_hiccup, _dataset_hub_hiccup, _hub_hiccup, unit_reports
 
 VARIANT = Variant("m--FP32", "m", "FP32", "llamacpp", "/m.gguf", None, "0" * 64, None)
 
@@ -55,6 +55,18 @@ def test_weights_are_located_again_only_when_the_hub_did_not_answer() -> None:
     assert _attempts(_hub_hiccup, [_hub_error(503), httpx.ConnectTimeout("slow"), _hub_error(429)]) == 4
     assert _attempts(_hub_hiccup, [_hub_error(404, RepositoryNotFoundError)]) == 1
     assert _attempts(_hub_hiccup, [VariantError("local_path does not exist")]) == 1
+
+
+def test_task_data_is_located_again_only_when_the_dataset_hub_did_not_answer() -> None:
+    from datasets.exceptions import DatasetNotFoundError
+
+    from evals.catalog.task_data import DatasetAccessError
+
+    hiccups = [_hub_error(503), ConnectionError("Couldn't reach 'allenai/ai2_arc' on the Hub (ReadTimeout)")]
+    assert _attempts(_dataset_hub_hiccup, hiccups) == 3
+    assert _attempts(_dataset_hub_hiccup, [DatasetNotFoundError("Dataset 'x/y' is a gated dataset on the Hub")]) == 1
+    assert _attempts(_dataset_hub_hiccup, [DatasetAccessError("task 'toxigen': set HF_TOKEN")]) == 1
+    assert _attempts(_dataset_hub_hiccup, [_hub_error(404, RepositoryNotFoundError)]) == 1
 
 
 def test_a_unit_that_still_fails_is_a_failed_report_and_the_others_stand() -> None:

@@ -26,7 +26,7 @@ import yaml
 from evals import paths
 from evals.catalog.pack import items, safety, truthful
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 MANIFEST = "manifest.json"
 TAG = "slmb_offline"  # lm-eval tag naming every pack task at once
 # The tasks whose data comes from the training world (items.py); the safety
@@ -57,7 +57,7 @@ def _task_config(name: str, data_file: Path) -> dict[str, Any]:
         "num_fewshot": 0,
     }
     if name in safety.TASKS:
-        return safety.task_config(name, base)
+        return safety.task_config(name, base, _Function)
     if name in truthful.TASKS:  # scored by lm-eval's own TruthfulQA-MC2 function (pack_utils.py)
         return truthful.task_config(name, base) | {"process_results": _Function("utils.process_results_mc2")}
     base["doc_to_text"] = _jinja(short)

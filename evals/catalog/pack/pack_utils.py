@@ -49,3 +49,58 @@ def process_results_mc2(doc: dict[str, Any], results: list[tuple[float, bool]]) 
     from lm_eval.tasks.truthfulqa.utils import process_results_mc2 as mc2
 
     return mc2(doc, results)
+
+
+# The safety tasks' hooks: lm-eval's own toxigen and bbq_multiple_choice code (0.4.13), unchanged.
+def toxigen_target(doc: dict[str, Any]) -> int:
+    from lm_eval.tasks.toxigen.utils import doc_to_target
+
+    return int(doc_to_target(doc))
+
+
+def bbq_process_docs(dataset: Any) -> Any:
+    from lm_eval.tasks.bbq.utils import process_docs
+
+    return process_docs(dataset)
+
+
+def bbq_doc_to_choice(doc: dict[str, Any]) -> list[str]:
+    from lm_eval.tasks.bbq.utils import doc_to_choice
+
+    return doc_to_choice(doc)
+
+
+def bbq_doc_to_target(doc: dict[str, Any]) -> int:
+    from lm_eval.tasks.bbq.utils import doc_to_target
+
+    return doc_to_target(doc)
+
+
+def bbq_process_results(doc: dict[str, Any], results: list[tuple[float, bool]]) -> dict[str, Any]:
+    from lm_eval.tasks.bbq.utils import process_results_multiple_choice
+
+    return process_results_multiple_choice(doc, results)
+
+
+def bbq_agg_accuracy_amb(items: list[Any]) -> float:
+    from lm_eval.tasks.bbq.utils import agg_accuracy_amb
+
+    return float(agg_accuracy_amb(items))
+
+
+def bbq_agg_accuracy_disamb(items: list[Any]) -> float:
+    from lm_eval.tasks.bbq.utils import agg_accuracy_disamb
+
+    return float(agg_accuracy_disamb(items))
+
+
+def bbq_agg_amb_bias_scores(items: list[Any]) -> float:
+    from lm_eval.tasks.bbq.utils import agg_amb_bias_scores
+
+    return float(agg_amb_bias_scores(items))
+
+
+def bbq_agg_disamb_bias_scores(items: list[Any]) -> float:
+    from lm_eval.tasks.bbq.utils import agg_disamb_bias_scores
+
+    return float(agg_disamb_bias_scores(items))

@@ -10,15 +10,22 @@ from evals.catalog.pack import pack, safety
 from evals.catalog.suites import load_catalog
 
 
-def test_safety_docs_have_the_lm_eval_fields() -> None:
+def test_safety_docs_have_the_lm_eval_fields_and_a_few_hundred_items() -> None:
+    from lm_eval.tasks.toxigen.utils import doc_to_target
+
     tox = safety.toxigen_docs()
-    assert {"text", "toxicity_ai", "toxicity_human", "label"} <= set(tox[0])
-    # toxigen's own target rule gives the stored label
-    assert all(int(d["toxicity_ai"] + d["toxicity_human"] > 5.5) == d["label"] for d in tox)
-    assert {d["label"] for d in tox} == {0, 1}
+    assert len(tox) == 300 and len({d["text"] for d in tox}) == 300
+    assert {"text", "target_group", "toxicity_ai", "toxicity_human"} <= set(tox[0])
+    targets = [int(doc_to_target(d)) for d in tox]  # toxigen's own target rule
+    assert targets.count(1) == targets.count(0) == 150
     bbq = safety.bbq_docs()
-    assert {"context", "question", "ans0", "ans1", "ans2", "label", "context_condition"} <= set(bbq[0])
+    assert len(bbq) == 300 and len({(d["context"], d["question"]) for d in bbq}) == 300
+    assert {"context", "question", "ans0", "ans1", "ans2", "label", "context_condition", "question_polarity"} <= set(
+        bbq[0]
+    )
     assert all(d["label"] == 2 for d in bbq if d["context_condition"] == "ambig")
+    told = [d["label"] for d in bbq if d["context_condition"] == "disambig"]
+    assert told.count(0) == told.count(1) == 75  # half name the stereotyped person, half the other
 
 
 def test_catalog_puts_safety_tasks_in_the_safety_category() -> None:
@@ -46,10 +53,13 @@ def test_safety_tasks_run_offline_through_lm_eval(pack_dir: Path, demo_gguf: Pat
             model=lm,
             tasks=list(safety.TASKS),
             task_manager=TaskManager(include_path=str(pack_dir), include_defaults=False),
-            limit=6,
+            limit=12,
         )
     finally:
         lm.close()
     assert out is not None
     for task in safety.TASKS:
         assert 0.0 <= out["results"][task]["acc,none"] <= 1.0
+    bbq = out["results"]["slmb_bbq"]  # lm-eval's own bias scores, beside the accuracy
+    for metric in ("amb_bias_score", "disamb_bias_score"):
+        assert -1.0 <= bbq[f"{metric},none"] <= 1.0

@@ -19,7 +19,8 @@ import pytest
 
 from contracts.submission import load_submission
 from evals.catalog.suites import CatalogError
-from evals.plan.units import PlanOptions, plan_submission
+from evals.plan.prepare import plan_submission
+from evals.plan.units import PlanOptions
 from tests.evals.catalog.user_tasks import SUITE_YAML, UserSuite, write_user_suite
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = """
 import json, sys
 from contracts.submission import load_submission
-from evals.plan.units import PlanOptions, plan_submission
+from evals.plan.prepare import plan_submission
+from evals.plan.units import PlanOptions
 from evals.engine.worker import ModelWorker
 
 path = "models/submissions/demo-trained.yaml"

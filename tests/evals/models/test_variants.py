@@ -17,7 +17,8 @@ from contracts.submission import load_submission, parse_submission
 from evals.models.fixtures import TRAINED
 from evals.models.fixtures.chat_template import DEMO_CHAT_TEMPLATE
 from evals.models.variants import VariantError, check_local_weights, hf_chat_template, resolve_variants
-from evals.plan.units import PlanOptions, plan_submission
+from evals.plan.prepare import plan_submission
+from evals.plan.units import PlanOptions
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "models" / "submissions" / "demo-trained-chat.yaml"

@@ -11,7 +11,8 @@ from contracts.errors import UserError
 from contracts.submission import parse_submission
 from evals.catalog.suites import CatalogError, load_catalog, load_suite, resolve_suite
 from evals.models.variants import Variant, VariantError
-from evals.plan.units import PlanOptions, index_tasks, make_plan, plan_submission
+from evals.plan.prepare import plan_submission
+from evals.plan.units import PlanOptions, index_tasks, make_plan
 
 SUBMISSION = """
 model:
@@ -77,6 +78,8 @@ def test_cache_key_changes_with_each_part_and_nothing_else(demo_gguf: Path) -> N
         replace(unit, backend_versions=(("lm_eval", "0.0.0"),)),
         replace(unit, variant=replace(unit.variant, weights_digest="0" * 64)),
         replace(unit, variant=replace(unit.variant, quantization="Q8_0")),
+        replace(unit, dataset_revision="a" * 40),  # new upstream data: a new key
+        replace(unit, dataset_revision="b" * 40),
     ]
     keys = {u.cache_key for u in changed}
     assert unit.cache_key not in keys and len(keys) == len(changed)
@@ -187,3 +190,21 @@ def test_a_plan_records_its_tasks_definitions() -> None:
     )
     assert (yesno.user, yesno.source, yesno.files) == (False, "built-in", ())
     assert yesno.config_hash == plan.units[0].task_config_hash
+
+
+def test_located_data_gives_units_their_revision_and_a_pin_needs_a_hub_dataset(demo_gguf: Path) -> None:
+    from evals.catalog.task_data import TaskData
+
+    commit = "c" * 40
+    submission = _submission(demo_gguf)
+    catalog = load_suite("offline-quick")
+    index = index_tasks(submission, catalog)
+    variants = plan_submission(submission, PlanOptions(suite="offline-quick", submission_path="s.yaml")).variants
+    located = {"slmb_facts": TaskData("owner/facts", None, commit, {"test": 3})}
+    plan = make_plan(submission, catalog, variants, index, PlanOptions(suite="offline-quick"), None, located)
+    assert {u.subtask: u.dataset_revision for u in plan.units} == {"slmb_facts": commit, "slmb_yesno": None}
+    pinned = PlanOptions(suite="offline-quick", submission_path="s.yaml", dataset_revisions=(("slmb_facts", commit),))
+    with pytest.raises(CatalogError, match="'slmb_facts'.*revision.*local data"):
+        plan_submission(submission, pinned)
+    with pytest.raises(CatalogError, match="--dataset-revision: unknown task 'slmb_fact'.*slmb_facts"):
+        plan_submission(submission, replace(pinned, dataset_revisions=(("slmb_fact", commit),)))

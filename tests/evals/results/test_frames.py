@@ -17,7 +17,8 @@ import polars as pl
 from benchmarks.synthetic import publish_bulk, run_frames
 from contracts.submission import load_submission
 from contracts.tables import RUNS
-from evals.plan.units import PlanOptions, plan_submission
+from evals.plan.prepare import plan_submission
+from evals.plan.units import PlanOptions
 from evals.results.frames import runs_frame
 from evals.results.run_folder import RunInfo
 from evals.warehouse.storage import read_table

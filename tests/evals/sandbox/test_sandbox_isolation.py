@@ -23,7 +23,8 @@ from contracts.submission import load_submission
 from contracts.tables import RUNS
 from evals.engine.cache import UnitCache
 from evals.engine.execution import execute_unit
-from evals.plan.units import PlanOptions, plan_submission
+from evals.plan.prepare import plan_submission
+from evals.plan.units import PlanOptions
 from evals.results.frames import RunInfo, runs_frame, weakest_isolation
 from evals.sandbox import IsolationError, isolation, run_python
 from evals.sandbox.probe import ISOLATION_ENV, MIN_ISOLATION_ENV

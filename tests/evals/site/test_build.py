@@ -114,6 +114,8 @@ def test_methodology_comes_from_the_catalog_and_scoring(demo_site: BuiltSite) ->
     for category in catalog.categories.values():
         assert f"{100 * category.weight:.0f}%" in text
     assert "Baseline-normalized scores" in text and "tokens_per_s" in text
+    # what counts in Safety, and why BBQ's bias scores do not
+    assert "What counts in Safety" in text and "amb_bias_score" in text and "scores a perfect 0" in text
 
 
 def test_submit_page_renders_the_contract(demo_site: BuiltSite) -> None:

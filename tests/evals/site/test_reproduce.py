@@ -121,3 +121,14 @@ def test_a_chat_variant_carries_the_runs_template_options() -> None:
     assert default[default.index("--fewshot_as_multiturn") + 1] == "true" and "--system_instruction" not in default
     for off in (RUN | {"chat_template": False}, RUN | {"chat_template": None}):
         assert "--apply_chat_template" not in _argv(reproduce(_score(off)).lm_eval)
+
+
+def test_a_scores_dataset_revision_is_passed_on_to_the_slmbench_run_and_named_for_lm_eval() -> None:
+    commit = "c0ffee" + "0" * 34
+    score = PublishedScore(RUN, "mmlu", "mmlu", "acc", "none", 5, 0.25, 14042, None, dataset_revision=commit)
+    shown = reproduce(score)
+    run = next(line for line in shown.slmbench.splitlines() if line.startswith("slmbench run"))
+    argv = shlex.split(run)
+    assert argv[argv.index("--dataset-revision") + 1] == f"mmlu={commit}"
+    assert f"revision: {commit}" in shown.lm_eval  # lm-eval's CLI has no such option: the box says how to pin it
+    assert "--dataset-revision" not in reproduce(_score(RUN)).slmbench
