@@ -96,7 +96,10 @@ def samples_frame(run_id: str, plan: Plan, reports: list[UnitReport]) -> pl.Data
         unit, folder = by_name[report.name], Path(report.folder)
         entry = definitions.get(unit.task)
         rule = SampleRule(
-            entry.metric if entry else "", entry.item_category if entry else None, unit.subtask != unit.task
+            entry.metric if entry else "",
+            entry.item_category if entry else None,
+            unit.subtask != unit.task,
+            entry.cluster if entry else None,
         )
         variant = unit.variant.variant_id
         rows += unit_sample_rows(
@@ -110,14 +113,14 @@ def edge_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     return EDGE.conform(pl.DataFrame(rows, schema=EDGE.schema)) if rows else EDGE.empty()
 
 
-def retention_frame(runs: pl.DataFrame, scores: pl.DataFrame) -> pl.DataFrame:
+def retention_frame(runs: pl.DataFrame, scores: pl.DataFrame, samples: pl.DataFrame | None = None) -> pl.DataFrame:
     """Each quantized variant's scores as a percentage of its unquantized sibling's (evals.results.retention)."""
     from evals.results.retention import retention
     from evals.scoring import default_spec
 
     if scores.is_empty():
         return RETENTION.empty()
-    return retention(runs, scores, default_spec())
+    return retention(runs, scores, default_spec(), samples)
 
 
 def runs_frame(
@@ -264,9 +267,12 @@ def summary_markdown(
                 "",
                 "Quantization retention (overall): "
                 + ", ".join(
-                    f"{r['variant_id']} {r['retention_pct']:.1f}%"
-                    if r["retention_pct"] is not None
-                    else f"{r['variant_id']} —"
+                    (
+                        f"{r['variant_id']} {r['retention_pct']:.1f}%"
+                        if r["retention_pct"] is not None
+                        else f"{r['variant_id']} —"
+                    )
+                    + _paired_note(r)
                     for r in overall.iter_rows(named=True)
                 )
                 + ".",
@@ -278,6 +284,17 @@ def summary_markdown(
     if plan.skipped_categories:
         lines += ["", f"Not measured in this suite: {', '.join(plan.skipped_categories)}."]
     return "\n".join(lines) + "\n"
+
+
+def _paired_note(row: dict[str, Any]) -> str:
+    """' (-1.2 points, 95% -2.0 to -0.4, p = 0.003: significant)' for a retention row with a paired interval."""
+    if row.get("difference") is None or row.get("p_value") is None:
+        return ""
+    verdict = "significant" if row["p_value"] < 0.05 else "within noise"
+    return (
+        f" ({row['difference']:+.1f} points, 95% {row['difference_ci_low']:+.1f} to {row['difference_ci_high']:+.1f},"
+        f" p = {row['p_value']:.3g}: {verdict})"
+    )
 
 
 def balance_lines(plan: Plan, reports: list[UnitReport]) -> list[str]:
@@ -317,8 +334,9 @@ def run_results(
     scores = scores_frame(info.run_id, plan, reports)
     edge_rows = edge_frame([row for e in edge for row in e.rows])
     runs = runs_frame(info, plan, submission, reports, "failed" if failures else "staged", error)
-    kept = retention_frame(runs, scores)
+    samples = samples_frame(info.run_id, plan, reports)
+    kept = retention_frame(runs, scores, samples)
     summary = summary_markdown(info, plan, scores, reports, edge_rows, kept)
     frames = {"scores": scores, "edge": edge_rows, "runs": runs, "retention": kept}
-    frames["samples"] = samples_frame(info.run_id, plan, reports)
+    frames["samples"] = samples
     return RunResults(frames, summary, failures, schedule(reports))
