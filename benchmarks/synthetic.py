@@ -215,6 +215,7 @@ def sample_frame(
                 "category": subtask if subtask != task else (f"kind {i % 3}" if entry.item_category else None),
                 "prompt": prompts[i],
                 "correct": right,
+                "value": float(right),
                 "sandbox": None,
                 "metrics": json.dumps({entry.metric: float(right)}),
             }

@@ -194,8 +194,12 @@ def summary_markdown(
     reports: list[UnitReport],
     edge: pl.DataFrame | None = None,
     retention: pl.DataFrame | None = None,
+    changes: list[str] | None = None,
 ) -> str:
-    """The run summary: primary metric per variant and task (the PR comment and Prefect artifact)."""
+    """The run summary: primary metric per variant and task (the PR comment and Prefect artifact).
+
+    ``changes``: for a re-submitted model, whether each variant moved significantly from its published
+    version (``evals.results.resubmission``)."""
     definitions = {d.task: d for d in plan.tasks}
     variants = [v.variant_id for v in plan.variants]
     tasks = list(dict.fromkeys(u.task for u in plan.units))
@@ -277,6 +281,7 @@ def summary_markdown(
                 )
                 + ".",
             ]
+    lines += changes or []
     lines += balance_lines(plan, reports)
     failed = [r for r in results if r.status == "failed"]
     if failed:
@@ -325,9 +330,18 @@ class RunResults:
 
 
 def run_results(
-    info: RunInfo, plan: Plan, submission: Submission, reports: list[UnitReport], edge: list[EdgeReport]
+    info: RunInfo,
+    plan: Plan,
+    submission: Submission,
+    reports: list[UnitReport],
+    edge: list[EdgeReport],
+    warehouse: str | None = None,
 ) -> RunResults:
-    """The run's rows from its unit and edge reports; a failed unit or edge unit makes the run ``failed``."""
+    """The run's rows from its unit and edge reports; a failed unit or edge unit makes the run ``failed``.
+
+    ``warehouse``: where the published tables are, so the summary says whether a re-submitted model's
+    variants changed significantly from their published versions.
+    """
     failures = [r for r in result_reports(plan, reports) if r.status == "failed"]
     failures += [UnitReport(e.name, "failed", None, 0.0, e.error) for e in edge if e.error]
     error = "; ".join(f"{r.name}: {r.error}" for r in failures) or None
@@ -336,7 +350,11 @@ def run_results(
     runs = runs_frame(info, plan, submission, reports, "failed" if failures else "staged", error)
     samples = samples_frame(info.run_id, plan, reports)
     kept = retention_frame(runs, scores, samples)
-    summary = summary_markdown(info, plan, scores, reports, edge_rows, kept)
+    from evals.results.resubmission import resubmission_lines
+    from evals.scoring import default_spec
+
+    changes = resubmission_lines(warehouse, runs, scores, samples, default_spec())
+    summary = summary_markdown(info, plan, scores, reports, edge_rows, kept, changes)
     frames = {"scores": scores, "edge": edge_rows, "runs": runs, "retention": kept}
     frames["samples"] = samples
     return RunResults(frames, summary, failures, schedule(reports))
