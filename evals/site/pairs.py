@@ -112,10 +112,13 @@ def board_pairs_view(snapshot: Snapshot, spec: ScoringSpec) -> BoardPairs:
                     int(m.values.shape[1]),
                     test,
                 ]
+    positions = np.arange(len(keys))
+    model_codes = np.unique(np.asarray(models, dtype=object), return_inverse=True)[1]
     for i in range(len(keys)):
         pairs = {}
-        for j in range(len(keys)):
-            if i == j or not _near(i, j, models):
+        near = (np.abs(positions - i) <= WINDOW) | (model_codes == model_codes[i])
+        for j in np.flatnonzero(near):
+            if i == j:
                 continue
             d, se = agg_diff[i, j], agg_se[i, j]
             pairs[str(ranks[j])] = {

@@ -26,7 +26,7 @@
   var metrics = [
     ["Parameters", function (r) { return r.parameters; }, "params", null],
     ["Backend", function (r) { return r.backend; }, null, null],
-    ["Rank", function (r) { return r.rank; }, "int", "low"],
+    ["Rank", function (r) { return r.rank; }, "rank", "low"],
     ["Aggregate", function (r) { return r.aggregate; }, "score", "high"],
     ["95% interval", function (r) { return [r.ci_low, r.ci_high]; }, "interval", null],
     ["Normalized aggregate", function (r) { return r.aggregate_normalized; }, "score", "high"],
@@ -48,6 +48,11 @@
     if (missing(v)) return MISSING;
     if (kind === "params") return row.params_label || MISSING;
     if (kind === "int") return String(v);
+    if (kind === "rank") {
+      // the range the paired tests allow (evals/scoring.py rule 8), as the board shows it
+      if (missing(row.rank_lo) || missing(row.rank_hi)) return String(v);
+      return v + " (" + (row.rank_lo === row.rank_hi ? row.rank_lo : row.rank_lo + "\u2013" + row.rank_hi) + ")";
+    }
     if (kind === null) return String(v);
     var digits = data.formats[kind];
     return kind === "coverage" ? (100 * v).toFixed(digits) + "%" : Number(v).toFixed(digits);

@@ -34,7 +34,8 @@ def _sort(tab, key: str) -> None:  # type: ignore[no-untyped-def]
 def test_leaderboard_sorts_numbers_and_puts_missing_last(page, demo_url: str, screenshots: Path) -> None:  # type: ignore[no-untyped-def]
     tab, console = page
     _open(tab, demo_url)
-    assert _column(tab, _header_index(tab, "rank"))[:3] == ["1", "2", "3"]
+    # each rank with the range the paired tests allow: "3 (1–7)"
+    assert [c.split(" ")[0] for c in _column(tab, _header_index(tab, "rank"))[:3]] == ["1", "2", "3"]
     tab.screenshot(path=screenshots / "leaderboard.png", full_page=True)
 
     params = _header_index(tab, "parameters")
