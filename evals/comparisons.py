@@ -231,18 +231,27 @@ def minimum_detectable_difference(
     if n_items < 1:
         return math.nan
     z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
-    return float(z * math.sqrt(2.0 * sd**2 * max(0.0, 1.0 - correlation) / n_items))
+    # Never below z / n: models that agreed on every item measured so far (rho = 1) do not make a task able
+    # to settle a difference smaller than the one a single item makes.
+    return float(max(z * math.sqrt(2.0 * sd**2 * max(0.0, 1.0 - correlation) / n_items), z / n_items))
 
 
-def mean_correlation(values: np.ndarray) -> float | None:
-    """The average per-item correlation between distinct rows (variants) of a (V x n) matrix; None below 2 rows."""
+def mean_correlation(values: np.ndarray, groups: Sequence[object] | None = None) -> float | None:
+    """The average per-item correlation between rows (variants) of a (V x n) matrix; None without a pair.
+
+    With ``groups`` (each row's model), only rows of different groups are paired: two quantizations of
+    one model agree far more than two models do, and would make a task look able to settle anything.
+    Rows whose values do not vary (every item right, or wrong) have no correlation and are left out.
+    """
     x = np.asarray(values, dtype=np.float64)
     if x.shape[0] < 2 or x.shape[1] < 2:
         return None
-    sd = x.std(axis=1)
-    keep = sd > 0
+    keep = x.std(axis=1) > 0
+    labels = np.arange(x.shape[0]) if groups is None else np.asarray(groups, dtype=object)
     if keep.sum() < 2:
         return None
     r = np.corrcoef(x[keep])
-    upper = r[np.triu_indices_from(r, k=1)]
-    return float(np.mean(upper))
+    kept = labels[keep]
+    i, j = np.triu_indices_from(r, k=1)
+    between = kept[i] != kept[j]
+    return float(np.mean(r[i, j][between])) if between.any() else None

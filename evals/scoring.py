@@ -65,7 +65,9 @@ The methodology, exactly as computed here:
    power and 5% significance, true differences of
    ``(1.96 + 0.84) sqrt(2 sd^2 (1 - rho) / n)`` or more, with ``sd = 0.5``
    (a 0/1 item's largest) and ``rho`` the average correlation of per-item
-   values between the models measured on it (Miller §5).
+   values between the models measured on it (Miller §5; variants of one
+   model are not paired with each other), and never below ``2.8 / n``, the
+   gap one item makes.
 
 Pure polars and python: no Prefect, no I/O besides reading the reference YAML.
 """

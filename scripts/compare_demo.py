@@ -49,6 +49,9 @@ LEADERBOARD_TIMED = (
     "aggregate_ci_high",
     "rank",
     "rank_band",
+    "rank_lo",  # the paired tests' range moves with the edge category's error
+    "rank_hi",
+    "aggregate_se",
 )
 # Columns masked whole, per table (beyond run ids, which are rewritten everywhere).
 COLUMN_MASKS = {
@@ -83,6 +86,8 @@ TIMED_DOWNLOADS = ("edge", "leaderboard")  # their file sizes move with the figu
 BOARD_TIMED = (
     "rank",
     "rank_band",
+    "rank_lo",
+    "rank_hi",
     "aggregate",
     "ci_low",
     "ci_high",

@@ -126,7 +126,7 @@ def board_pairs_view(snapshot: Snapshot, spec: ScoringSpec) -> BoardPairs:
                 "tasks": per_task.get((i, j), {}),
             }
         out.files[ranks[i]] = {"rank": ranks[i], "pairs": pairs}
-    out.detectable = detectable_differences(matrices, tasks)
+    out.detectable = detectable_differences(matrices, tasks, dict(zip(keys, models, strict=True)))
     return out
 
 
@@ -134,17 +134,21 @@ def _near(i: int, j: int, models: list[str]) -> bool:
     return abs(i - j) <= WINDOW or models[i] == models[j]
 
 
-def detectable_differences(matrices: list[ItemMatrix], tasks: pl.DataFrame) -> dict[str, tuple[int, float | None, float]]:
+def detectable_differences(
+    matrices: list[ItemMatrix], tasks: pl.DataFrame, models: dict[tuple[str, str], str] | None = None
+) -> dict[str, tuple[int, float | None, float]]:
     """Per task: (items, average correlation between models, minimum detectable difference in points).
 
-    The largest item matrix of a task gives both; a task with no kept items uses its score rows' document
-    count and no correlation (taken as 0, the widest figure).
+    The largest item matrix of a task gives both, the correlation over pairs of variants of different
+    models (``models``: each row's model name); a task with no kept items, or no such pair, is taken as
+    uncorrelated (0, the widest figure), from its score rows' document count when no items were kept.
     """
     out: dict[str, tuple[int, float | None, float]] = {}
+    models = models or {}
     for m in sorted(matrices, key=lambda m: (m.task, -m.values.shape[0], -m.values.shape[1])):
         if m.task in out:
             continue
-        rho = mean_correlation(m.values)
+        rho = mean_correlation(m.values, [models.get(k, k) for k in m.variants])
         n = m.n_clusters  # clustered items count once per cluster (a conservative effective size)
         out[m.task] = (int(m.values.shape[1]), rho, 100 * minimum_detectable_difference(n, rho or 0.0))
     for task, n in tasks.group_by("task").agg(pl.col("n_samples").max()).iter_rows():

@@ -153,8 +153,8 @@ def _board_example(paired: BoardPairs | None) -> str:
     naive = math.sqrt(clustered_variance(m.values[0]))
     robust = math.sqrt(clustered_variance(m.values[0], list(m.codes)))
     return (
-        f"\nOn this board: `{md_text(m.task)}` has {m.values.shape[1]:,} items in {m.n_clusters:,} clusters. "
-        f"For `{md_text(variant)}` (run `{md_text(run_id)}`) its score's naive standard error is "
+        f"\nOn this board: <code>{html(m.task)}</code> has {m.values.shape[1]:,} items in {m.n_clusters:,} clusters. "
+        f"For <code>{html(variant)}</code> (run <code>{html(run_id)}</code>) its score's naive standard error is "
         f"**{100 * naive:.2f}** points and the clustered one **{100 * robust:.2f}** points.\n"
     )
 
@@ -163,7 +163,8 @@ def _detectable(paired: BoardPairs | None) -> str:
     text = (
         "The smallest true difference a task finds 80% of the time at 5% significance (rule 9), from its items "
         "(clusters counted once) and the average correlation of per-item results measured between the models on "
-        "this board; with no correlation measured yet it is taken as 0, the widest figure.\n\n"
+        "this board (two variants of one model are not two models); with no correlation measured yet it is taken "
+        "as 0, the widest figure.\n\n"
     )
     if not paired or not paired.detectable:
         return text + "No task has been measured yet.\n"
@@ -171,7 +172,7 @@ def _detectable(paired: BoardPairs | None) -> str:
     for task, (n, rho, mdd) in sorted(paired.detectable.items()):
         rows.append(
             [
-                f"`{md_text(task)}`",
+                f"<code>{html(task)}</code>",
                 f"{n:,}",
                 f"{rho:.2f}" if rho is not None else "—",
                 f"{mdd:.1f} points",

@@ -169,6 +169,8 @@ def test_minimum_detectable_difference_equals_statsmodels_power() -> None:
         sd_diff = math.sqrt(2 * 0.25 * (1 - rho))
         effect = NormalIndPower().solve_power(nobs1=n, alpha=0.05, power=0.8, ratio=0)
         assert minimum_detectable_difference(n, rho) == pytest.approx(effect * sd_diff, rel=1e-4)
+    # models that agreed on every item so far: no smaller than the gap one item makes
+    assert minimum_detectable_difference(12, 1.0) == pytest.approx((stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) / 12)
     # the example: 1,172 items and a correlation of 0.6 tell apart 3.7 points
     assert 100 * minimum_detectable_difference(1172, 0.6) == pytest.approx(3.66, abs=0.01)
 
@@ -178,3 +180,9 @@ def test_mean_correlation_of_copies_is_one() -> None:
     row = (rng.random(100) < 0.5).astype(float)
     assert mean_correlation(np.vstack([row, row, row])) == pytest.approx(1.0)
     assert mean_correlation(row[None, :]) is None
+    # two variants of one model are not two models: only pairs across models count
+    other = (rng.random(100) < 0.5).astype(float)
+    assert mean_correlation(np.vstack([row, row, other]), ["m", "m", "n"]) == pytest.approx(
+        np.corrcoef(row, other)[0, 1]
+    )
+    assert mean_correlation(np.vstack([row, row]), ["m", "m"]) is None

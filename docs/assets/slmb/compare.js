@@ -256,7 +256,8 @@
       }
       status.textContent = "A minus B, in points, on the items both answered: the interval is the paired 95% " +
         "interval (clustered where items share a passage), the p-value exact McNemar for right/wrong items, " +
-        "a z-test otherwise. Filled dots: significant at 5%.";
+        "a z-test otherwise. The aggregate weighs the tasks as the board does and includes the edge category " +
+        "(measured speed, its error from the repeated measurements). Filled dots: significant at 5%.";
       var rows = [];
       Object.keys(pair.tasks).forEach(function (task) {
         var t = pair.tasks[task];
