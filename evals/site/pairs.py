@@ -22,7 +22,14 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from evals.comparisons import Z95, mcnemar_exact, mean_correlation, mean_covariances, minimum_detectable_difference, z_test
+from evals.comparisons import (
+    Z95,
+    mcnemar_exact,
+    mean_correlation,
+    mean_covariances,
+    minimum_detectable_difference,
+    z_test,
+)
 from evals.paired import ItemMatrix
 from evals.scoring import ScoringSpec, board_pairs, edge_scores, reference_profile, task_scores
 from evals.site.snapshot import Snapshot
@@ -114,17 +121,19 @@ def board_pairs_view(snapshot: Snapshot, spec: ScoringSpec) -> BoardPairs:
                 ]
     positions = np.arange(len(keys))
     model_codes = np.unique(np.asarray(models, dtype=object), return_inverse=True)[1]
+    # rounded once, as whole matrices: the files are written from plain lists
+    columns = [np.round(agg_diff, 3), np.round(agg_diff - Z95 * agg_se, 3), np.round(agg_diff + Z95 * agg_se, 3)]
+    columns.append(np.round(agg_p, 6))
+    names = [str(r) for r in ranks]
     for i in range(len(keys)):
-        pairs = {}
         near = (np.abs(positions - i) <= WINDOW) | (model_codes == model_codes[i])
-        for j in np.flatnonzero(near):
-            if i == j:
-                continue
-            d, se = agg_diff[i, j], agg_se[i, j]
-            pairs[str(ranks[j])] = {
-                "aggregate": [_num(d, 3), _num(d - Z95 * se, 3), _num(d + Z95 * se, 3), _num(agg_p[i, j], 6)],
-                "tasks": per_task.get((i, j), {}),
-            }
+        near[i] = False
+        js = np.flatnonzero(near)
+        values = zip(*(c[i, js].tolist() for c in columns), strict=True)
+        pairs = {
+            names[j]: {"aggregate": list(v), "tasks": per_task.get((i, int(j)), {})}
+            for j, v in zip(js.tolist(), values, strict=True)
+        }
         out.files[ranks[i]] = {"rank": ranks[i], "pairs": pairs}
     out.detectable = detectable_differences(matrices, tasks, dict(zip(keys, models, strict=True)))
     return out
