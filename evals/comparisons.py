@@ -58,6 +58,8 @@ def _cluster_sums(centred: np.ndarray, codes: np.ndarray) -> np.ndarray:
     n_clusters = int(codes.max()) + 1 if codes.size else 0
     if n_clusters == codes.size and np.array_equal(codes, np.arange(codes.size)):
         return centred  # every item its own cluster: the sums are the items
+    if np.all(codes[1:] >= codes[:-1]):  # items already in cluster order: no reordered copy of the matrix
+        return np.add.reduceat(centred, np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]), axis=1)
     order = np.argsort(codes, kind="stable")
     sorted_codes = codes[order]
     starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])

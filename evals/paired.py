@@ -70,8 +70,9 @@ def item_matrices(items: pl.DataFrame) -> list[ItemMatrix]:
         pl.len().alias("_n"), pl.col("_item").sort().hash(seed=11).alias("_set")
     )
     out = []
+    # items of one cluster side by side (the cluster sums then need no reordered copy), the same order for all
     grouped = keyed.join(sets, on=["run_id", "variant_id", "task"]).sort(
-        "task", "_set", "run_id", "variant_id", "subtask", "doc_id"
+        "task", "_set", "run_id", "variant_id", "cluster", "subtask", "doc_id", nulls_last=True
     )
     for (task, _), part in grouped.group_by("task", "_set", maintain_order=True):
         n = int(part["_n"][0])
@@ -164,7 +165,7 @@ def paired_board(
         keep = rows >= 0
         if not keep.any():
             continue
-        rows, values = rows[keep], m.values[keep]
+        rows, values = (rows, m.values) if keep.all() else (rows[keep], m.values[keep])  # no copy when all are rows
         cov = np.nan_to_num(mean_covariances(values, m.codes), nan=0.0)
         t = column[m.task]
         var[rows, t] = np.diag(cov)

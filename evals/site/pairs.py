@@ -56,7 +56,9 @@ def _task_pairs(m: ItemMatrix) -> dict[str, np.ndarray]:
     diff = means[:, None] - means[None, :]
     se = np.sqrt(np.clip(var[:, None] + var[None, :] - 2 * cov, 0.0, None))
     if m.binary:
-        only_a = x @ (1.0 - x).T
+        both = x @ x.T  # right for both; only A = A's right items minus those
+        right = x.sum(axis=1)
+        only_a = right[:, None] - both
         only_b = only_a.T
     else:
         only_a = only_b = np.full(diff.shape, np.nan)
