@@ -198,6 +198,7 @@ def _score_extras(
         reproduce=reproduce_boxes(tasks, runs, keys, labels, catalog),
         items=items_panel(index, model_pages.ROOT, labels, list(spec.tasks), _pair_ranks(variants, paired)),
         detectable={t: d[2] for t, d in paired.detectable.items()},
+        task_se=paired.task_se,
     )
 
 

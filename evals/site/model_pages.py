@@ -73,7 +73,7 @@ def model_page(
     parts = [f"---\n{front}---\n", f"<h1>{html(name)}</h1>\n", _card_line(card), _compare_link(name)]
     parts += ["## Variants\n", _variants_table(variants, spec, titles)]
     parts += ["## Quantization retention\n", _retention(retention, slug)]
-    table = _task_table(tasks, ids, labels, spec, extras.actions, extras.detectable)
+    table = _task_table(tasks, ids, labels, spec, extras.actions, extras.detectable, extras.task_se)
     parts += ["## Task scores\n", table, extras.reproduce]
     if extras.items:
         parts += ["## Items\n", extras.items]
@@ -209,6 +209,7 @@ class ScoreExtras:
     reproduce: str = ""
     items: str = ""
     detectable: dict[str, float] = field(default_factory=dict)  # task -> minimum detectable difference, points
+    task_se: dict[tuple[str, str, str], float] = field(default_factory=dict)  # (run, variant, task) -> clustered se
 
 
 def _task_table(
@@ -218,19 +219,23 @@ def _task_table(
     spec: ScoringSpec,
     actions: Callable[[str, str], str],
     detectable: dict[str, float] | None = None,
+    task_se: dict[tuple[str, str, str], float] | None = None,
 ) -> str:
     if tasks.is_empty():
         return "No task scores.\n"
-    detectable = detectable or {}
+    detectable, task_se = detectable or {}, task_se or {}
     text = (
-        "Primary metric x 100 ± standard error x 100 (documents evaluated). <em>Detects</em>: the smallest "
+        "Primary metric x 100 ± standard error x 100 (documents evaluated); the error is the items', clustered "
+        "where they share a passage or source, else lm-eval's. <em>Detects</em>: the smallest "
         "difference between two models the task finds 80% of the time at 5% significance, from its items and "
         "the correlation measured between models ([methodology](../methodology.md#what-a-task-can-tell-apart)).\n\n"
     )
     cells: dict[tuple[str, str], str] = {}
     fewshot: dict[str, set[int]] = {}
     for r in tasks.iter_rows(named=True):
-        stderr = f" ± {fmt(100.0 * r['stderr'], 'task')}" if r["stderr"] is not None else " ± —"
+        # the error from the items, clustered where they share a passage (scoring rule 6); else lm-eval's
+        se = task_se.get((r["run_id"], r["variant_id"], r["task"]), r["stderr"])
+        stderr = f" ± {fmt(100.0 * se, 'task')}" if se is not None else " ± —"
         value = f"{fmt(100.0 * r['value'], 'task')}{stderr} ({r['n_samples']:,})"
         cells[(r["task"], r["variant_id"])] = value + actions(r["task"], r["variant_id"])
         fewshot.setdefault(r["task"], set()).add(r["num_fewshot"])

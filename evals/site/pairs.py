@@ -44,6 +44,8 @@ class BoardPairs:
     ranks: dict[tuple[str, str], int]  # (run_id, variant_id) -> rank
     files: dict[int, dict] = field(default_factory=dict)  # rank -> the file's body
     detectable: dict[str, tuple[int, float | None, float]] = field(default_factory=dict)  # task -> (n, rho, mdd)
+    # (run_id, variant_id, task) -> the task score's clustered standard error from its items (rule 6)
+    task_se: dict[tuple[str, str, str], float] = field(default_factory=dict)
     matrices: list[ItemMatrix] = field(default_factory=list)
 
 
@@ -66,7 +68,7 @@ def _task_pairs(m: ItemMatrix) -> dict[str, np.ndarray]:
         p, test = np.asarray(mcnemar_exact(only_a.astype(np.int64), only_b.astype(np.int64))), "mcnemar"
     else:
         p, test = np.asarray(z_test(diff, se)), "z"
-    return {"diff": diff, "se": se, "p": p, "only_a": only_a, "only_b": only_b, "test": np.array(test)}
+    return {"diff": diff, "se": se, "p": p, "only_a": only_a, "only_b": only_b, "test": np.array(test), "var": var}
 
 
 def _num(value: float, digits: int = 4) -> float | None:
@@ -103,6 +105,8 @@ def board_pairs_view(snapshot: Snapshot, spec: ScoringSpec) -> BoardPairs:
     for m in matrices:
         rows_idx = [index.get(k) for k in m.variants]
         stats = _task_pairs(m)
+        for (run_id, variant_id), var in zip(m.variants, stats["var"], strict=True):
+            out.task_se[(run_id, variant_id, m.task)] = float(np.sqrt(max(var, 0.0)))
         test = str(stats["test"])
         for a, ia in enumerate(rows_idx):
             if ia is None:
