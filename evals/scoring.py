@@ -1,4 +1,4 @@
-"""Scoring: from published scores and edge rows to the leaderboard.
+"""Scoring: from published scores, edge rows and items to the leaderboard.
 
 The methodology, exactly as computed here:
 
