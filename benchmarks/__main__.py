@@ -21,6 +21,7 @@ BENCHMARKS = (
     ("edge_repeatability",),
     ("sandbox_overhead",),
     ("engine_digest",),
+    ("paired_comparisons",),
     ("gpu_check", "--dry-run"),  # without a GPU: every step on the CPU (benchmarks/gpu_check.py)
 )
 

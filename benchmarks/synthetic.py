@@ -215,6 +215,7 @@ def sample_frame(
                 "category": subtask if subtask != task else (f"kind {i % 3}" if entry.item_category else None),
                 "prompt": prompts[i],
                 "correct": right,
+                "value": float(right),
                 "sandbox": None,
                 "metrics": json.dumps({entry.metric: float(right)}),
             }
@@ -365,3 +366,58 @@ def publish_bulk(uri: str, tables: dict[str, pl.DataFrame]) -> None:
     spec = default_spec()
     write_leaderboard(uri, compute_leaderboard(uri, spec), spec)
     update_registry(uri)
+
+
+# The 13 tasks of the ``full`` suite at their real document counts (lm-eval's evaluation splits),
+# and the share of items that sit in a cluster of a given size where the dataset has a cluster field.
+FULL_SUITE_DOCUMENTS = {
+    "mmlu": 14_042,
+    "arc_challenge": 1_172,
+    "hellaswag": 10_042,
+    "truthfulqa_mc2": 817,
+    "humaneval": 164,
+    "mbpp": 500,
+    "gsm8k": 1_319,
+    "minerva_math": 5_000,
+    "boolq": 3_270,
+    "piqa": 1_838,
+    "winogrande": 1_267,
+    "toxigen": 940,
+    "bbq": 58_492,
+}
+FULL_SUITE_CLUSTER_SIZES = {"boolq": 2, "hellaswag": 4, "bbq": 2}  # items per passage / source / context
+
+
+def correlated_items(
+    n_variants: int,
+    documents: dict[str, int] | None = None,
+    seed: int = 0,
+    continuous: Sequence[str] = ("truthfulqa_mc2",),
+):  # -> list[evals.paired.ItemMatrix]
+    """Per task, a (variants x items) matrix of per-item results correlated between variants the way
+    models' are (a shared item difficulty plus each variant's ability): 0/1 values, except a probability
+    for the ``continuous`` tasks; items grouped into clusters of ``FULL_SUITE_CLUSTER_SIZES``."""
+    from evals.paired import ItemMatrix
+
+    rng = np.random.default_rng(seed)
+    ability = rng.normal(0.0, 0.6, n_variants)
+    out = []
+    for task, n in (documents or FULL_SUITE_DOCUMENTS).items():
+        size = FULL_SUITE_CLUSTER_SIZES.get(task, 1)
+        codes = np.arange(n) // size
+        difficulty = rng.normal(0.0, 1.2, n) + rng.normal(0.0, 0.5, codes[-1] + 1)[codes]
+        logits = ability[:, None] - difficulty[None, :] + rng.normal(0.0, 1.0, (n_variants, n))
+        p = 1.0 / (1.0 + np.exp(-logits))
+        values = np.round(p, 4) if task in continuous else (rng.random((n_variants, n)) < p).astype(np.float64)
+        out.append(
+            ItemMatrix(
+                task=task,
+                variants=tuple((f"run-{v}", f"variant-{v}") for v in range(n_variants)),
+                subtasks=(task,) * n,
+                doc_ids=np.arange(n),
+                values=values,
+                codes=codes,
+                binary=task not in continuous,
+            )
+        )
+    return out

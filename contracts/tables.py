@@ -564,13 +564,35 @@ def leaderboard(categories: Sequence[str]) -> Table:
             _float("coverage", "share of the category weight that was measured", min_value=0.0, max_value=1.0),
             Column("partial", pl.Boolean(), "true when some category was not measured"),
             _int("rank", "position in the default order (full coverage first, then aggregate)", min_value=1),
-            _int("rank_band", "1 + rows whose interval lies wholly above this one: equal bands are ties", min_value=1),
+            _int(
+                "rank_band",
+                "deprecated (read rank_lo): 1 + rows whose interval lies wholly above this one; removed next release",
+                min_value=1,
+            ),
             _float("tokens_per_s", "edge: decode throughput", nullable=True, min_value=0.0, strict_min=True),
             _float("latency_ms", "edge: time to first token", nullable=True, min_value=0.0, strict_min=True),
             _float("peak_memory_gb", "edge: peak memory", nullable=True, min_value=0.0, strict_min=True),
             _int("data_version", "version of the published runs table the row was computed from", min_value=0),
             *normalized,
             Column("test_model", pl.Boolean(), "the run's submission says test_model: true", nullable=True),
+            _int(
+                "rank_lo",
+                "best rank the paired tests allow: 1 + rows significantly better (Holm, 5%; evals.scoring rule 8)",
+                nullable=True,
+                min_value=1,
+            ),
+            _int(
+                "rank_hi",
+                "worst rank they allow: rows in the group - rows significantly worse",
+                nullable=True,
+                min_value=1,
+            ),
+            _float(
+                "aggregate_se",
+                "standard error of the aggregate (clustered, from the items)",
+                nullable=True,
+                min_value=0.0,
+            ),
         ),
     )
 
@@ -599,6 +621,22 @@ RETENTION = Table(
             "100 x score / reference_score (null: the reference scored 0, so no ratio exists)",
             nullable=True,
             min_value=0.0,
+        ),
+        _float(
+            "difference",
+            "score - reference_score, points, over the items both answered (evals.scoring rule 7); null: no items kept",
+            nullable=True,
+            min_value=-100.0,
+            max_value=100.0,
+        ),
+        _float("difference_ci_low", "paired 95% interval of the difference, lower end", nullable=True),
+        _float("difference_ci_high", "paired 95% interval of the difference, upper end", nullable=True),
+        _float(
+            "p_value",
+            "two-sided p-value of the paired test (null: no items kept)",
+            nullable=True,
+            min_value=0.0,
+            max_value=1.0,
         ),
     ),
 )
@@ -688,6 +726,18 @@ SAMPLES = Table(
         ),
         _str(
             "sandbox", "code tasks: the sandbox's verdict (passed, failed, timed out, killed, and why)", nullable=True
+        ),
+        _float(
+            "value",
+            "the task's primary metric on this row as a number (1/0 for accuracy, a probability for mc2); null when "
+            "it is not a number, and on rows recorded before it was kept (then ``correct`` holds it)",
+            nullable=True,
+        ),
+        _str(
+            "cluster",
+            "the item's cluster for clustered standard errors: a digest of the document field the catalog's "
+            "``cluster`` names (items that share a passage or source share it); null: the item stands alone",
+            nullable=True,
         ),
     ),
 )

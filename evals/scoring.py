@@ -1,4 +1,4 @@
-"""Scoring: from published scores and edge rows to the leaderboard.
+"""Scoring: from published scores, edge rows and items to the leaderboard.
 
 The methodology, exactly as computed here:
 
@@ -30,12 +30,44 @@ The methodology, exactly as computed here:
    count unchanged). A task with a high baseline (a yes/no task: 0.5) then
    weighs as much as one where guessing scores near 0. The leaderboard's
    raw / baseline-normalized switch shows one set or the other.
-6. **95% interval** of the aggregate from the task standard errors, taken as
-   independent: ``aggregate +- 1.96 sqrt(sum_c (w_c / W)^2 var_c)`` with
-   ``var_c = (100 / n_c)^2 sum_t se_t^2``; edge standard errors come from the
-   sample sd by the delta method. A missing stderr counts as 0. Rows whose
-   intervals overlap share a ``rank_band``: ``rank_band = 1 + the number of
-   rows ranked above whose interval lies wholly above this row's``.
+6. **Standard errors from the items, clustered.** A task's error is that of
+   the mean of its per-item values (``samples.value``; a split group's items
+   pooled), cluster-robust where the catalog names a ``cluster`` field (items
+   about one passage or source; Miller 2024, "Adding error bars to evals",
+   eq. 4): ``Var = G / (G - 1) / n^2 sum_g (sum_{i in g} (x_i - mean))^2``
+   over the G clusters, which is the textbook ``s^2 / n`` when every item
+   stands alone. Without kept items a task uses lm-eval's stderr. The
+   aggregate moves by ``c_t = 100 w_c / (W n_c)`` per unit of task t (its
+   category's weight over the measured weight, shared by the category's n_c
+   tasks), so its error is ``sqrt(sum_t c_t^2 Var_t + edge)``, with edge
+   standard errors from the sample sd by the delta method (a missing stderr
+   counts as 0), and the 95% interval is ``aggregate +- 1.96 se``.
+7. **Paired differences.** Two variants that answered the same items of a
+   task (the same documents of its scored filter) are compared item by item:
+   ``Var(a - b) = Var(a) + Var(b) - 2 Cov(a, b)``, each term clustered as in 6.
+   Per task: the mean difference, its 95% interval, and a p-value, exact
+   McNemar (a binomial test on the items only one of them got right) for
+   0/1 items without clusters, a z-test on the clustered paired error
+   otherwise (continuous values such as mc2; the paired cluster bootstrap is
+   its check). The aggregate difference is ``sum_t (c_at s_at - c_bt s_bt)``:
+   its variance adds each task's paired variance (independent ones where the
+   two did not share items, and the edge category's), with a z-test.
+   ``evals.comparisons`` computes every pair at once: one matrix product per
+   task over the (variants x clusters) matrix of centred cluster sums.
+8. **Rank ranges.** Each row's comparisons with the N - 1 other rows of its
+   coverage group (full rows, then partial rows) are one family, tested at 5%
+   with Holm's step-down: ``rank_lo = 1 +`` the rows significantly better,
+   ``rank_hi = N -`` the rows significantly worse (partial rows offset by the
+   full rows above them); the board shows "3 (2-5)". ``rank_band`` (1 + rows
+   ranked above whose interval lies wholly above this row's) is still written
+   for one release and then removed.
+9. **Minimum detectable difference.** A task with n items tells apart, at 80%
+   power and 5% significance, true differences of
+   ``(1.96 + 0.84) sqrt(2 sd^2 (1 - rho) / n)`` or more, with ``sd = 0.5``
+   (a 0/1 item's largest) and ``rho`` the average correlation of per-item
+   values between the models measured on it (Miller §5; variants of one
+   model are not paired with each other), and never below ``2.8 / n``, the
+   gap one item makes.
 
 Pure polars and python: no Prefect, no I/O besides reading the reference YAML.
 """
@@ -55,9 +87,10 @@ import yaml
 from contracts.tables import EDGE_UNITS, leaderboard
 from evals.catalog.definitions import definitions_frame
 from evals.catalog.suites import EDGE_CATEGORY, Catalog, load_catalog
+from evals.comparisons import Z95, rank_ranges
+from evals.paired import ItemMatrix, PairedBoard, item_matrices, paired_board, scored_items, task_coefficients
 
 EDGE_REFERENCE_PATH = Path(__file__).parent / "edge" / "reference.yaml"
-Z95 = 1.959963984540054  # two-sided 95% normal quantile
 _RUN_VARIANT = ["run_id", "variant_id"]
 
 
@@ -332,10 +365,17 @@ def latest_runs(runs: pl.DataFrame) -> pl.DataFrame:
 
 
 def build_leaderboard(
-    runs: pl.DataFrame, scores: pl.DataFrame, edge: pl.DataFrame, spec: ScoringSpec, data_version: int
+    runs: pl.DataFrame,
+    scores: pl.DataFrame,
+    edge: pl.DataFrame,
+    spec: ScoringSpec,
+    data_version: int,
+    samples: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """The leaderboard from published runs, scores and edge rows (the ``leaderboard`` contract).
+    """The leaderboard from published runs, scores, edge and sample rows (the ``leaderboard`` contract).
 
+    ``samples`` (the items behind the scores) give the clustered, paired errors of rules 6-8; without
+    them every task's error is lm-eval's stderr and no two rows are paired.
     A variant with nothing measured has no row: it cannot be ranked.
     """
     table = leaderboard(spec.categories)
@@ -347,7 +387,9 @@ def build_leaderboard(
     scores = scores.join(current.select(_RUN_VARIANT), on=_RUN_VARIANT, how="semi")
     edge = edge.join(current.select(_RUN_VARIANT), on=_RUN_VARIANT, how="semi")
     scored_edge = edge.filter(pl.col("hardware_profile") == reference_profile(edge)) if not edge.is_empty() else edge
-    cats = category_scores(task_scores(scores, spec, runs), edge_scores(scored_edge, spec), spec)
+    tasks = task_scores(scores, spec, runs)
+    scored = edge_scores(scored_edge, spec)
+    cats = category_scores(tasks, scored, spec)
 
     weights = pl.DataFrame({"category": spec.categories, "weight": list(spec.weights.values())})
     total_weight = math.fsum(spec.weights.values())
@@ -359,6 +401,10 @@ def build_leaderboard(
             ((pl.col("weight") * pl.col("score")).sum() / measured).alias("aggregate"),
             ((pl.col("weight") * pl.col("score_normalized")).sum() / measured).alias("aggregate_normalized"),
             ((pl.col("weight") ** 2 * pl.col("variance")).sum() / measured**2).sqrt().alias("aggregate_se"),
+            (
+                (pl.col("weight") ** 2 * pl.col("variance")).filter(pl.col("category") == EDGE_CATEGORY).sum()
+                / measured**2
+            ).alias("_edge_variance"),
             (measured / total_weight).clip(upper_bound=1.0).alias("coverage"),
         )
         .with_columns(
@@ -377,7 +423,8 @@ def build_leaderboard(
     rows = rows.join(normalized, on=_RUN_VARIANT, how="left")
     if edge_wide is not None:
         rows = rows.join(edge_wide, on=_RUN_VARIANT, how="left")
-    missing = [c for c in table.names if c not in rows.columns and c not in ("rank", "rank_band", "data_version")]
+    derived = ("rank", "rank_band", "rank_lo", "rank_hi", "data_version")
+    missing = [c for c in table.names if c not in rows.columns and c not in derived]
     rows = rows.with_columns([pl.lit(None, dtype=table.schema[c]).alias(c) for c in missing])
     rows = rows.sort(
         ["partial", "aggregate", "model_name", "variant_id"], descending=[False, True, False, False]
@@ -385,8 +432,67 @@ def build_leaderboard(
         pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("rank"),
         pl.lit(data_version, dtype=pl.Int64).alias("data_version"),
     )
+    rows = _paired_ranks(rows, tasks, scored, spec, samples if samples is not None else pl.DataFrame(), runs)
     rows = rows.with_columns(pl.Series("rank_band", _rank_bands(rows), dtype=pl.Int64))
     return table.conform(rows.select(table.names))
+
+
+def board_pairs(
+    rows: pl.DataFrame,
+    tasks: pl.DataFrame,
+    edge: pl.DataFrame,
+    spec: ScoringSpec,
+    samples: pl.DataFrame,
+    runs: pl.DataFrame | None = None,
+) -> tuple[PairedBoard, list[ItemMatrix]]:
+    """Rules 6-7 for ``rows`` (run_id, variant_id, ``_edge_variance``), in their order: the paired board and
+    the item matrices it came from. ``tasks``: :func:`task_scores`; ``edge``: :func:`edge_scores` of the
+    scored profile."""
+    keys = list(rows.select(_RUN_VARIANT).iter_rows())
+    wanted = rows.select(_RUN_VARIANT)
+    items = (
+        scored_items(samples.join(wanted, on=_RUN_VARIANT, how="semi"), task_rules(spec, runs))
+        if not samples.is_empty()
+        else pl.DataFrame()
+    )
+    matrices = item_matrices(items)
+    quality = tasks.filter(pl.col("category") != EDGE_CATEGORY).join(wanted, on=_RUN_VARIANT, how="semi")
+    edge_rows = edge.select(_RUN_VARIANT) if EDGE_CATEGORY in spec.weights else edge.select(_RUN_VARIANT).clear()
+    coefficients = task_coefficients(quality, spec.weights, edge_rows)
+    extra = rows["_edge_variance"].fill_null(0.0).to_numpy() if "_edge_variance" in rows.columns else None
+    return paired_board(keys, coefficients, quality, matrices, extra), matrices
+
+
+def _paired_ranks(
+    rows: pl.DataFrame,
+    tasks: pl.DataFrame,
+    edge: pl.DataFrame,
+    spec: ScoringSpec,
+    samples: pl.DataFrame,
+    runs: pl.DataFrame | None,
+) -> pl.DataFrame:
+    """Rows (in rank order) with the clustered ``aggregate_se`` and interval (rule 6) and ``rank_lo``,
+    ``rank_hi`` from the paired tests (rule 8), ranked within their coverage group."""
+    board, _ = board_pairs(rows, tasks, edge, spec, samples, runs)
+    aggregate = rows["aggregate"].to_numpy()
+    partial = rows["partial"].to_numpy()
+    low = np.zeros(rows.height, dtype=np.int64)
+    high = np.zeros(rows.height, dtype=np.int64)
+    offset = 0
+    for group in (~partial, partial):
+        idx = np.flatnonzero(group)
+        if idx.size:
+            lo, hi, _ = rank_ranges(aggregate[idx], board.difference_se[np.ix_(idx, idx)])
+            low[idx], high[idx] = lo + offset, hi + offset
+            offset += idx.size
+    se = pl.Series("aggregate_se", board.se)
+    return rows.with_columns(
+        se,
+        (pl.col("aggregate") - Z95 * se).clip(0.0, 100.0).alias("aggregate_ci_low"),
+        (pl.col("aggregate") + Z95 * se).clip(0.0, 100.0).alias("aggregate_ci_high"),
+        pl.Series("rank_lo", low, dtype=pl.Int64),
+        pl.Series("rank_hi", high, dtype=pl.Int64),
+    )
 
 
 def _rank_bands(rows: pl.DataFrame) -> np.ndarray:

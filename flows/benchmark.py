@@ -142,7 +142,7 @@ def benchmark_submission(
             edge += [measure_edge(pool, run, progress, pool_options, found[v]) for v, pool in pools.items()]
         stop_workers(pools)
 
-    frames = collect_results(run, plan, submission, reports, edge)
+    frames = collect_results(run, plan, submission, reports, edge, warehouse)
     keep_costs(plan, reports)
     status = stage_results(frames, warehouse, plan, run)
     report_summary(run, frames)

@@ -173,6 +173,8 @@ def _demo(args: argparse.Namespace) -> int:
     from flows import local_api
 
     api = local_api.start()  # Prefect's local server starts while the demo's modules import
+    import polars as pl
+
     from evals.cluster.pool import release_ray
     from evals.warehouse.storage import read_table
     from flows.demo import demo
@@ -186,8 +188,11 @@ def _demo(args: argparse.Namespace) -> int:
         release_ray()
     board = read_table(args.warehouse, "leaderboard").sort("rank")
     print(f"\nPublished {len(run_ids)} run(s) to {args.warehouse}. Leaderboard:\n")
-    columns = ["rank", "model_name", "precision", "aggregate", "aggregate_ci_low", "aggregate_ci_high", "coverage"]
-    columns += [c for c in board.columns if c.startswith("score_")]
+    # the rank with the range the paired tests allow (evals/scoring.py rule 8): "2 (2-3)"
+    ranks = pl.format("{} ({}-{})", "rank", "rank_lo", "rank_hi").fill_null(pl.col("rank").cast(pl.String))
+    board = board.with_columns(ranks.alias("rank (range)"))
+    columns = ["rank (range)", "model_name", "precision", "aggregate", "aggregate_ci_low", "aggregate_ci_high"]
+    columns += ["coverage", *(c for c in board.columns if c.startswith("score_"))]
     print(board.select(columns).to_pandas().to_string(index=False, float_format=lambda v: f"{v:.1f}", na_rep="—"))
     print("\nEvery run's raw results: .slmbench/runs/<run id>/; the tables: slmbench results --help")
     print(

@@ -52,6 +52,9 @@ LEADERBOARD_TIMED = (
     "rank",
     "rank_band",
     "normalized_edge",
+    "rank_lo",  # the paired tests' range moves with the edge category's error
+    "rank_hi",
+    "aggregate_se",
 )
 # Columns masked whole, per table (beyond run ids, which are rewritten everywhere).
 COLUMN_MASKS = {
@@ -87,6 +90,8 @@ TIMED_DOWNLOADS = ("edge", "leaderboard")  # their file sizes move with the figu
 BOARD_TIMED = (
     "rank",
     "rank_band",
+    "rank_lo",
+    "rank_hi",
     "aggregate",
     "ci_low",
     "ci_high",

@@ -378,10 +378,15 @@ def stop_workers(pools: dict[str, WorkerPool]) -> None:
 
 @task(name="collect-results", cache_policy=NO_CACHE)
 def collect_results(
-    info: RunInfo, plan: Plan, submission: Submission, reports: list[UnitReport], edge: list[EdgeReport]
+    info: RunInfo,
+    plan: Plan,
+    submission: Submission,
+    reports: list[UnitReport],
+    edge: list[EdgeReport],
+    warehouse: str | None = None,
 ) -> RunFrames:
-    """The run's rows and summary, written to its folder."""
-    results = run_results(info, plan, submission, reports, edge)
+    """The run's rows and summary (which reads the published tables of ``warehouse``), written to its folder."""
+    results = run_results(info, plan, submission, reports, edge, warehouse)
     return RunFolder(info.run_dir).write_results(results.frames, results.summary, results.failures, results.schedule)
 
 

@@ -67,6 +67,7 @@ class TaskDefinition:
     source: str  # "built-in", or the user's suite file and task files
     subtask_hashes: tuple[tuple[str, str], ...] = ()  # (lm-eval task, config hash)
     item_category: str | None = None  # the document field that is each item's category (the samples table)
+    cluster: str | None = None  # the document field items share a cluster by (the samples table's ``cluster``)
     # The user's task files (YAML with its includes, the code beside it) a run folder keeps a copy of.
     files: tuple[tuple[str, tuple[str, ...]], ...] = field(default=(), compare=False)
 
@@ -106,6 +107,7 @@ def define_task(name: str, entry: TaskEntry, catalog: Catalog, index: TaskIndex)
         source=", ".join(where) if where else BUILT_IN,
         subtask_hashes=hashes,
         item_category=entry.item_category,
+        cluster=entry.cluster,
         files=tuple((sub, tuple(str(p) for p in paths)) for sub, paths in user_files.items()),
     )
 

@@ -62,6 +62,11 @@ class TaskEntry(BaseModel):
         description="a document field naming each item's category in the per-sample browser (a split group's "
         "items are grouped by subtask)",
     )
+    cluster: str | None = Field(
+        default=None,
+        description="a document field that items share when they ask about one passage or source (BoolQ's "
+        "passage): their standard errors are clustered on it (evals.comparisons)",
+    )
 
     @property
     def result_key(self) -> str:

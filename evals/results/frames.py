@@ -98,7 +98,10 @@ def samples_frame(run_id: str, plan: Plan, reports: list[UnitReport]) -> pl.Data
         unit, folder = by_name[report.name], Path(report.folder)
         entry = definitions.get(unit.task)
         rule = SampleRule(
-            entry.metric if entry else "", entry.item_category if entry else None, unit.subtask != unit.task
+            entry.metric if entry else "",
+            entry.item_category if entry else None,
+            unit.subtask != unit.task,
+            entry.cluster if entry else None,
         )
         variant = unit.variant.variant_id
         rows += unit_sample_rows(
@@ -112,14 +115,14 @@ def edge_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     return EDGE.conform(pl.DataFrame(rows, schema=EDGE.schema)) if rows else EDGE.empty()
 
 
-def retention_frame(runs: pl.DataFrame, scores: pl.DataFrame) -> pl.DataFrame:
+def retention_frame(runs: pl.DataFrame, scores: pl.DataFrame, samples: pl.DataFrame | None = None) -> pl.DataFrame:
     """Each quantized variant's scores as a percentage of its unquantized sibling's (evals.results.retention)."""
     from evals.results.retention import retention
     from evals.scoring import default_spec
 
     if scores.is_empty():
         return RETENTION.empty()
-    return retention(runs, scores, default_spec())
+    return retention(runs, scores, default_spec(), samples)
 
 
 def runs_frame(
@@ -193,8 +196,12 @@ def summary_markdown(
     reports: list[UnitReport],
     edge: pl.DataFrame | None = None,
     retention: pl.DataFrame | None = None,
+    changes: list[str] | None = None,
 ) -> str:
-    """The run summary: primary metric per variant and task (the PR comment and Prefect artifact)."""
+    """The run summary: primary metric per variant and task (the PR comment and Prefect artifact).
+
+    ``changes``: for a re-submitted model, whether each variant moved significantly from its published
+    version (``evals.results.resubmission``)."""
     definitions = {d.task: d for d in plan.tasks}
     variants = [v.variant_id for v in plan.variants]
     tasks = list(dict.fromkeys(u.task for u in plan.units))
@@ -266,13 +273,17 @@ def summary_markdown(
                 "",
                 "Quantization retention (overall): "
                 + ", ".join(
-                    f"{r['variant_id']} {r['retention_pct']:.1f}%"
-                    if r["retention_pct"] is not None
-                    else f"{r['variant_id']} —"
+                    (
+                        f"{r['variant_id']} {r['retention_pct']:.1f}%"
+                        if r["retention_pct"] is not None
+                        else f"{r['variant_id']} —"
+                    )
+                    + _paired_note(r)
                     for r in overall.iter_rows(named=True)
                 )
                 + ".",
             ]
+    lines += changes or []
     lines += balance_lines(plan, reports)
     failed = [r for r in results if r.status == "failed"]
     if failed:
@@ -280,6 +291,17 @@ def summary_markdown(
     if plan.skipped_categories:
         lines += ["", f"Not measured in this suite: {', '.join(plan.skipped_categories)}."]
     return "\n".join(lines) + "\n"
+
+
+def _paired_note(row: dict[str, Any]) -> str:
+    """' (-1.2 points, 95% -2.0 to -0.4, p = 0.003: significant)' for a retention row with a paired interval."""
+    if row.get("difference") is None or row.get("p_value") is None:
+        return ""
+    verdict = "significant" if row["p_value"] < 0.05 else "within noise"
+    return (
+        f" ({row['difference']:+.1f} points, 95% {row['difference_ci_low']:+.1f} to {row['difference_ci_high']:+.1f},"
+        f" p = {row['p_value']:.3g}: {verdict})"
+    )
 
 
 def balance_lines(plan: Plan, reports: list[UnitReport]) -> list[str]:
@@ -310,17 +332,31 @@ class RunResults:
 
 
 def run_results(
-    info: RunInfo, plan: Plan, submission: Submission, reports: list[UnitReport], edge: list[EdgeReport]
+    info: RunInfo,
+    plan: Plan,
+    submission: Submission,
+    reports: list[UnitReport],
+    edge: list[EdgeReport],
+    warehouse: str | None = None,
 ) -> RunResults:
-    """The run's rows from its unit and edge reports; a failed unit or edge unit makes the run ``failed``."""
+    """The run's rows from its unit and edge reports; a failed unit or edge unit makes the run ``failed``.
+
+    ``warehouse``: where the published tables are, so the summary says whether a re-submitted model's
+    variants changed significantly from their published versions.
+    """
     failures = [r for r in result_reports(plan, reports) if r.status == "failed"]
     failures += [UnitReport(e.name, "failed", None, 0.0, e.error) for e in edge if e.error]
     error = "; ".join(f"{r.name}: {r.error}" for r in failures) or None
     scores = scores_frame(info.run_id, plan, reports)
     edge_rows = edge_frame([row for e in edge for row in e.rows])
     runs = runs_frame(info, plan, submission, reports, "failed" if failures else "staged", error)
-    kept = retention_frame(runs, scores)
-    summary = summary_markdown(info, plan, scores, reports, edge_rows, kept)
+    samples = samples_frame(info.run_id, plan, reports)
+    kept = retention_frame(runs, scores, samples)
+    from evals.results.resubmission import resubmission_lines
+    from evals.scoring import default_spec
+
+    changes = resubmission_lines(warehouse, runs, scores, samples, default_spec())
+    summary = summary_markdown(info, plan, scores, reports, edge_rows, kept, changes)
     frames = {"scores": scores, "edge": edge_rows, "runs": runs, "retention": kept}
-    frames["samples"] = samples_frame(info.run_id, plan, reports)
+    frames["samples"] = samples
     return RunResults(frames, summary, failures, schedule(reports))

@@ -14,15 +14,26 @@ Category scores are ``evals.scoring``'s (mean task score x 100); the edge
 category is left out: it measures speed, not the quality quantization trades
 away. A reference score of 0 leaves the ratio null (not measured), never 0
 or infinite. Rows follow ``contracts.tables.RETENTION``.
+
+Is a loss real or noise? Both variants answered the same items, so each row
+also carries ``difference = score - reference_score`` with its paired 95%
+interval and p-value (``evals.scoring`` rule 7: per task the clustered
+variance of the per-item differences; a category is the mean of its tasks, the
+overall row weighs the categories as above; a z-test). A task whose items were
+not kept for both enters with its two stderrs as independent; with no kept
+items at all the interval is null.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from contracts.quantizations import FLOAT_PRECISIONS
 from contracts.tables import RETENTION
-from evals.scoring import EDGE_CATEGORY, ScoringSpec, category_scores, task_scores
+from evals.comparisons import Z95, mean_covariances, z_test
+from evals.paired import item_matrices, scored_items
+from evals.scoring import EDGE_CATEGORY, ScoringSpec, category_scores, task_rules, task_scores
 
 OVERALL = "overall"
 # reference preference among unquantized precisions, best first
@@ -72,12 +83,81 @@ def _overall(cats: pl.DataFrame, weights: dict[str, float]) -> pl.DataFrame:
     )
 
 
-def retention(runs: pl.DataFrame, scores: pl.DataFrame, spec: ScoringSpec) -> pl.DataFrame:
+def _task_difference_variances(
+    pairs: pl.DataFrame, tasks: pl.DataFrame, samples: pl.DataFrame | None, spec: ScoringSpec, runs: pl.DataFrame
+) -> pl.DataFrame:
+    """Per pair and task both measured: the variance of (quantized - reference) task score, proportions."""
+    stderr = {(r, v, t): se for r, v, t, se in tasks.select("run_id", "variant_id", "task", "stderr").iter_rows()}
+    paired: dict[tuple[str, str, str, str], float] = {}
+    if samples is not None and not samples.is_empty():
+        wanted = pl.concat(
+            [
+                pairs.select("run_id", "variant_id"),
+                pairs.select("run_id", pl.col("reference_variant_id").alias("variant_id")),
+            ]
+        )
+        items = scored_items(samples.join(wanted, on=["run_id", "variant_id"], how="semi"), task_rules(spec, runs))
+        for m in item_matrices(items):
+            row = {k: i for i, k in enumerate(m.variants)}
+            for run_id, variant, reference in pairs.select("run_id", "variant_id", "reference_variant_id").iter_rows():
+                a, b = row.get((run_id, variant)), row.get((run_id, reference))
+                if a is not None and b is not None:
+                    d = m.values[a] - m.values[b]
+                    paired[(run_id, variant, reference, m.task)] = float(mean_covariances(d[None, :], m.codes)[0, 0])
+    rows = []
+    for run_id, variant, reference in pairs.select("run_id", "variant_id", "reference_variant_id").iter_rows():
+        for (r, v, task), se in stderr.items():
+            if r != run_id or v != variant or (run_id, reference, task) not in stderr:
+                continue
+            var = paired.get((run_id, variant, reference, task))
+            if var is None:
+                ses = (se, stderr[(run_id, reference, task)])
+                var = None if any(x is None for x in ses) else ses[0] ** 2 + ses[1] ** 2
+            rows.append({"run_id": run_id, "variant_id": variant, "task": task, "difference_variance": var})
+    return pl.DataFrame(
+        rows,
+        schema={"run_id": pl.String, "variant_id": pl.String, "task": pl.String, "difference_variance": pl.Float64},
+    )
+
+
+def _difference_intervals(variances: pl.DataFrame, tasks: pl.DataFrame, weights: dict[str, float]) -> pl.DataFrame:
+    """run_id, variant_id, category (and 'overall'), difference_se in points."""
+    per_task = variances.join(
+        tasks.select("run_id", "variant_id", "task", "category"), on=["run_id", "variant_id", "task"]
+    )
+    cats = per_task.group_by("run_id", "variant_id", "category").agg(
+        ((100.0 / pl.len()) ** 2 * pl.col("difference_variance").sum()).alias("variance"),
+        pl.col("difference_variance").is_null().any().alias("_unknown"),
+    )
+    cats = cats.with_columns(pl.when(pl.col("_unknown")).then(None).otherwise(pl.col("variance")).alias("variance"))
+    w = pl.DataFrame({"category": list(weights), "weight": list(weights.values())})
+    overall = (
+        cats.join(w, on="category", how="inner")
+        .group_by("run_id", "variant_id")
+        .agg(
+            (((pl.col("weight") ** 2) * pl.col("variance")).sum() / pl.col("weight").sum() ** 2).alias("variance"),
+            pl.col("variance").is_null().any().alias("_unknown"),
+        )
+        .with_columns(pl.when(pl.col("_unknown")).then(None).otherwise(pl.col("variance")).alias("variance"))
+        .with_columns(pl.lit(OVERALL).alias("category"))
+    )
+    both = pl.concat(
+        [
+            cats.select("run_id", "variant_id", "category", "variance"),
+            overall.select("run_id", "variant_id", "category", "variance"),
+        ]
+    )
+    return both.select("run_id", "variant_id", "category", pl.col("variance").sqrt().alias("difference_se"))
+
+
+def retention(
+    runs: pl.DataFrame, scores: pl.DataFrame, spec: ScoringSpec, samples: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """Retention rows (``RETENTION``) for every quantized variant in ``runs`` that has a reference.
 
-    ``runs`` and ``scores`` are frames of the ``runs`` and ``scores`` tables
-    (staged or published); a quantized variant with no unquantized sibling in
-    its run has no rows.
+    ``runs``, ``scores`` and ``samples`` are frames of those tables (staged or published); a quantized
+    variant with no unquantized sibling in its run has no rows. Without ``samples`` (or with none kept for a
+    task) the difference's error takes the two stderrs as independent.
     """
     pairs = _references(runs)
     if pairs.is_empty():
@@ -92,9 +172,8 @@ def retention(runs: pl.DataFrame, scores: pl.DataFrame, spec: ScoringSpec) -> pl
             "score_se": pl.Float64,
         }
     )
-    cats = category_scores(task_scores(scores, spec, runs), empty_edge, spec).filter(
-        pl.col("category") != EDGE_CATEGORY
-    )
+    tasks = task_scores(scores, spec, runs).filter(pl.col("category") != EDGE_CATEGORY)
+    cats = category_scores(tasks, empty_edge, spec).filter(pl.col("category") != EDGE_CATEGORY)
     cats = cats.select("run_id", "variant_id", "category", "score")
     ref = cats.rename({"variant_id": "reference_variant_id", "score": "reference_score"})
     both = pairs.join(cats, on=["run_id", "variant_id"], how="inner").join(
@@ -116,4 +195,25 @@ def retention(runs: pl.DataFrame, scores: pl.DataFrame, spec: ScoringSpec) -> pl
         .otherwise(None)
         .alias("retention_pct")
     ).sort("run_id", "variant_id", "category")
+    # both sides measured the task: the pair's own tasks, so a category's mean is over the same tasks
+    shared = tasks.join(
+        pairs.select("run_id", "variant_id", "reference_variant_id"), on=["run_id", "variant_id"], how="inner"
+    ).join(
+        tasks.select("run_id", pl.col("variant_id").alias("reference_variant_id"), "task"),
+        on=["run_id", "reference_variant_id", "task"],
+        how="semi",
+    )
+    variances = _task_difference_variances(pairs, tasks, samples, spec, runs)
+    errors = _difference_intervals(variances, shared, dict(spec.weights))
+    rows = rows.join(errors, on=["run_id", "variant_id", "category"], how="left")
+    se = pl.col("difference_se")
+    rows = rows.with_columns((pl.col("score") - pl.col("reference_score")).alias("difference")).with_columns(
+        pl.when(se.is_not_null()).then(pl.col("difference")).otherwise(None).alias("difference"),
+        (pl.col("difference") - Z95 * se).alias("difference_ci_low"),
+        (pl.col("difference") + Z95 * se).alias("difference_ci_high"),
+    )
+    p = rows.select(pl.col("difference").fill_null(0.0), se.fill_null(1.0))
+    rows = rows.with_columns(
+        pl.Series("p_value", np.asarray(z_test(p["difference"].to_numpy(), p["difference_se"].to_numpy())))
+    ).with_columns(pl.when(se.is_not_null()).then(pl.col("p_value")).otherwise(None).alias("p_value"))
     return RETENTION.conform(rows.select(RETENTION.names))

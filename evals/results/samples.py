@@ -18,6 +18,10 @@ metric. A row keeps what a reader needs to see why a score is what it is:
 - generation: the text as generated (``generation``) and what the filter
   made of it (``extracted``);
 - ``correct``: the task's primary metric on this row, when it is 0 or 1;
+  ``value``: the same as a number, whatever it is (mc2's probability too);
+- ``cluster``: a digest of the document field the catalog's ``cluster``
+  names (BoolQ's passage, HellaSwag's source): items that share it are one
+  cluster for the standard errors (``evals.comparisons``);
 - ``sandbox``: the verdict code tasks log (``evals.catalog.overrides``,
   the task pack's ``slmb_code``).
 
@@ -28,6 +32,7 @@ catalog names as the item's category.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -46,6 +51,7 @@ class SampleRule:
     metric: str  # decides ``correct`` and ``pick``
     category_field: str | None = None  # a document field (catalog ``item_category``)
     by_subtask: bool = False  # a split group: the subtask is the category
+    cluster_field: str | None = None  # a document field items share a cluster by (catalog ``cluster``)
 
 
 def read_samples(folder: Path) -> Iterator[dict[str, Any]]:
@@ -85,6 +91,8 @@ def unit_sample_rows(
             "metrics": json.dumps({m: sample.get(m) for m in sample.get("metrics", [])}, default=str),
             "correct": _binary(sample.get(rule.metric)),
             "sandbox": sample.get("sandbox") if isinstance(sample.get("sandbox"), str) else None,
+            "value": _number(sample.get(rule.metric)),
+            "cluster": _cluster(sample.get("doc"), rule.cluster_field),
         }
         rows.append(row)
     return rows
@@ -156,6 +164,23 @@ def _category(doc: Any, subtask: str, rule: SampleRule) -> str | None:
         return subtask
     if rule.category_field and isinstance(doc, dict) and doc.get(rule.category_field) is not None:
         return str(doc[rule.category_field])
+    return None
+
+
+def _cluster(doc: Any, field: str | None) -> str | None:
+    """A short digest of the cluster field's value (a passage can be long; only equality matters)."""
+    if not field or not isinstance(doc, dict) or doc.get(field) in (None, ""):
+        return None
+    text = doc[field] if isinstance(doc[field], str) else json.dumps(doc[field], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _number(value: Any) -> float | None:
+    """A per-sample metric as a float; None for anything that is not a finite number."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
     return None
 
 

@@ -185,8 +185,10 @@ def compare_page() -> str:
         '<button type="button" class="md-button" id="slmb-clear">Clear</button></form>'
         '<p id="slmb-chosen" class="slmb-chips"></p>'
         '<div class="slmb-scroll"><table id="slmb-compare-table" class="slmb-table"></table></div>'
+        '<div id="slmb-pair" class="slmb-pair"></div>'
         "</div>\n\n"
-        "Best value in each row in bold; — means not measured.\n\n"
+        "Best value in each row in bold; — means not measured. The paired comparison uses every item both "
+        "variants answered (see the <a href=\"../methodology/#paired-comparisons-worked\">methodology</a>).\n\n"
         '<script src="../assets/slmb/board.js" defer></script>\n<script src="../assets/slmb/compare.js" defer></script>\n'
     )
 

@@ -25,6 +25,7 @@ import polars as pl
 from evals.catalog.suites import Catalog, load_catalog
 from evals.scoring import ScoringSpec, default_spec
 from evals.site import board_pages, data_files, model_pages, queue_pages, reference_pages
+from evals.site.pairs import BoardPairs, board_pairs_view, write_pair_files
 from evals.site.items import items_link, items_panel, variant_keys, write_item_files
 from evals.site.reproduce_boxes import reproduce_boxes, reproduce_link
 from evals.site.snapshot import SampleReader, SiteDataError, Snapshot, read_snapshot
@@ -70,8 +71,9 @@ def generate_site(
     names = snapshot.leaderboard["model_name"].unique(maintain_order=True).to_list()
     slugs = model_slugs(names)
     cards = model_cards(snapshot)
-    kept = retention(snapshot.runs, snapshot.scores, spec)
+    kept = retention(snapshot.runs, snapshot.scores, spec, snapshot.items)
     data = board_data(snapshot, spec, slugs, cards)
+    paired = timer.step("paired comparisons", lambda: board_pairs_view(snapshot, spec))
     meta = {
         "data_version": snapshot.data_version,
         "leaderboard_version": snapshot.leaderboard_version,
@@ -83,8 +85,10 @@ def generate_site(
         _write(pages_dir / "index.md", board_pages.leaderboard_page(snapshot, spec, titles, len(names), data.tasks))
         _write(pages_dir / "compare.md", board_pages.compare_page())
         _write(pages_dir / "charts.md", board_pages.charts_page(snapshot, slugs, kept.to_dicts()))
+        write_pair_files(paired, pages_dir / "assets" / "slmb" / "pairs")
         _write(
-            pages_dir / "methodology.md", reference_pages.methodology_page(catalog, spec, snapshot.runs, snapshot.edge)
+            pages_dir / "methodology.md",
+            reference_pages.methodology_page(catalog, spec, snapshot.runs, snapshot.edge, paired),
         )
         _write(pages_dir / "submit.md", reference_pages.submit_page())
         rows = data_files.write_tables(snapshot, pages_dir / "tables")
@@ -94,7 +98,9 @@ def generate_site(
     queue = timer.step(
         "submissions", lambda: queue_pages.write_queue_pages(uri, snapshot, pages_dir, slugs, live_queue)
     )
-    timer.step("model pages", lambda: _model_pages(snapshot, spec, catalog, titles, slugs, cards, kept, pages_dir))
+    timer.step(
+        "model pages", lambda: _model_pages(snapshot, spec, catalog, titles, slugs, cards, kept, pages_dir, paired)
+    )
     return Manifest(
         pages_dir=pages_dir,
         models=len(names),
@@ -116,6 +122,7 @@ def _model_pages(
     cards: dict[str, dict],
     kept: pl.DataFrame,
     pages_dir: Path,
+    paired: BoardPairs,
 ) -> None:
     pages, raw = pages_dir / "models", pages_dir / "tables" / "models"
     pages.mkdir(parents=True, exist_ok=True)
@@ -141,7 +148,7 @@ def _model_pages(
         slug = slugs[name]
         model_edge = edge.get(name, empty["edge"])
         model_runs, model_tasks = runs.get(name, empty["runs"]), tasks.get(name, pl.DataFrame())
-        extras = _score_extras(samples, pages_dir, slug, variants, model_runs, model_tasks, spec, catalog)
+        extras = _score_extras(samples, pages_dir, slug, variants, model_runs, model_tasks, spec, catalog, paired)
         text = model_pages.model_page(
             name,
             slug,
@@ -175,6 +182,7 @@ def _score_extras(
     tasks: pl.DataFrame,
     spec: ScoringSpec,
     catalog: Catalog,
+    paired: BoardPairs,
 ) -> model_pages.ScoreExtras:
     """A model's reproduce boxes and item browser, its item files written."""
     if tasks.is_empty():
@@ -189,8 +197,15 @@ def _score_extras(
     return model_pages.ScoreExtras(
         actions=actions,
         reproduce=reproduce_boxes(tasks, runs, keys, labels, catalog),
-        items=items_panel(index, model_pages.ROOT, labels, list(spec.tasks)),
+        items=items_panel(index, model_pages.ROOT, labels, list(spec.tasks), _pair_ranks(variants, paired)),
+        detectable={t: d[2] for t, d in paired.detectable.items()},
+        task_se=paired.task_se,
     )
+
+
+def _pair_ranks(variants: pl.DataFrame, paired: BoardPairs) -> dict[str, int]:
+    """variant id -> its board rank, the name of its pair file (the Items panel's compare summary reads it)."""
+    return {v: paired.ranks[(r, v)] for r, v in variants.select("run_id", "variant_id").iter_rows() if (r, v) in paired.ranks}
 
 
 def _by_model(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:

@@ -158,7 +158,13 @@ def _loads(text: str | None) -> Any:
     return json.loads(text) if text else None
 
 
-def items_panel(index: ItemIndex, root: str, labels: dict[str, str], task_order: list[str]) -> str:
+def items_panel(
+    index: ItemIndex,
+    root: str,
+    labels: dict[str, str],
+    task_order: list[str],
+    pair_ranks: dict[str, int] | None = None,
+) -> str:
     """The Items section of a model page: controls, an empty list and the index the script reads."""
     if not index.files:
         return "No per-item results were kept for this model's runs.\n"
@@ -168,6 +174,9 @@ def items_panel(index: ItemIndex, root: str, labels: dict[str, str], task_order:
         "base": root + index.base,
         "labels": {v: labels[v] for v in variants},
         "tasks": {t: {v: list(f) for v, f in index.files[t].items()} for t in tasks},
+        # each variant's pair file (evals.site.pairs): compare mode shows the pair's paired test
+        "pairs": {v: r for v, r in (pair_ranks or {}).items() if v in variants},
+        "pairsBase": root + "assets/slmb/pairs/",
     }
     task_options = "".join(f'<option value="{attr(t)}">{html(t)}</option>' for t in tasks)
     variant_options = "".join(f'<option value="{attr(v)}">{html(labels[v])}</option>' for v in variants)
@@ -189,6 +198,7 @@ def items_panel(index: ItemIndex, root: str, labels: dict[str, str], task_order:
         "</form>"
         '<p id="slmb-items-count" class="slmb-count" aria-live="polite">'
         "Choose a task: its items load when you open it.</p>"
+        '<p id="slmb-items-paired" class="slmb-count" hidden></p>'
         '<div id="slmb-items-list"></div>'
         '<p><button type="button" class="md-button" id="slmb-items-more" hidden>Show more</button></p>'
         "<noscript><p>The item browser needs JavaScript.</p></noscript>"

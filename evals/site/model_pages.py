@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -76,7 +76,8 @@ def model_page(
     parts = [f"---\n{front}---\n", f"<h1>{html(name)}</h1>\n", _card_line(card), _compare_link(name)]
     parts += ["## Variants\n", _variants_table(variants, spec, titles)]
     parts += ["## Quantization retention\n", _retention(retention, slug)]
-    parts += ["## Task scores\n", _task_table(tasks, ids, labels, spec, extras.actions), extras.reproduce]
+    table = _task_table(tasks, ids, labels, spec, extras.actions, extras.detectable, extras.task_se)
+    parts += ["## Task scores\n", table, extras.reproduce]
     bias = _bias_table(scores, runs, ids, labels) if scores is not None else ""
     if bias:
         parts += ["## Bias scores\n", bias]
@@ -129,7 +130,7 @@ def _variants_table(variants: pl.DataFrame, spec: ScoringSpec, titles: dict[str,
     for r in variants.iter_rows(named=True):
         rows.append(
             [
-                f"{r['rank']} (band {r['rank_band']})",
+                rank_text(r),
                 html(r["variant_id"]),
                 html(r["backend"]),
                 html(r["precision"]),
@@ -144,19 +145,46 @@ def _variants_table(variants: pl.DataFrame, spec: ScoringSpec, titles: dict[str,
     return html_table(header, rows, ["r", "l", "l", "l", "l", "r", "r", "r", "r", *["r"] * len(spec.categories)])
 
 
+def rank_text(row: dict) -> str:
+    """"3 (2–5)": the rank and the range the paired tests allow (rank alone on a board stored before them)."""
+    lo, hi = row.get("rank_lo"), row.get("rank_hi")
+    if lo is None or hi is None:
+        return str(row["rank"])
+    return f"{row['rank']} ({lo}–{hi})" if lo != hi else f"{row['rank']} ({lo})"
+
+
+def _paired_cell(row: dict) -> str:
+    """The paired difference in points with its interval and p-value, or — when it is not known."""
+    if row.get("difference") is None or row.get("p_value") is None:
+        return MISSING
+    verdict = "significant" if row["p_value"] < 0.05 else "within noise"
+    return (
+        f"{row['difference']:+.1f} ({row['difference_ci_low']:+.1f} to {row['difference_ci_high']:+.1f}), "
+        f"p = {row['p_value']:.2g}: {verdict}"
+    )
+
+
 def _retention(retention: pl.DataFrame, slug: str) -> str:
     note = (
         "A quantized variant's aggregate (edge left out) as a share of the unquantized variant's in the same run "
         "(same backend first, then FP32, BF16, FP16), over the categories both measured: the figure the run "
-        "summary shows. The [methodology](../methodology.md#quantization-retention) gives the rule.\n"
+        "summary shows. The change is paired: both answered the same items, so its interval says whether the loss "
+        "is real or noise. The [methodology](../methodology.md#quantization-retention) gives the rule.\n"
     )
     if retention.is_empty():
         return note + "\nNo quantized variant with an unquantized reference in the same run.\n"
     rows = [
-        [html(r["variant_id"]), html(r["reference_variant"]), percent(r["retention"], "retention"), html(r["note"])]
+        [
+            html(r["variant_id"]),
+            html(r["reference_variant"]),
+            percent(r["retention"], "retention"),
+            _paired_cell(r),
+            html(r["note"]),
+        ]
         for r in retention.iter_rows(named=True)
     ]
-    table = html_table(["Variant", "Reference", "Retention", "Note"], rows, ["l", "l", "r", "l"])
+    header = ["Variant", "Reference", "Retention", "Change, points (paired 95% interval)", "Note"]
+    table = html_table(header, rows, ["l", "l", "r", "r", "l"])
     measured = retention.filter(pl.col("retention").is_not_null())
     if measured.is_empty():
         return note + "\n" + table
@@ -186,6 +214,8 @@ class ScoreExtras:
     actions: Callable[[str, str], str] = lambda task, variant: ""  # (task, variant id) -> links, HTML
     reproduce: str = ""
     items: str = ""
+    detectable: dict[str, float] = field(default_factory=dict)  # task -> minimum detectable difference, points
+    task_se: dict[tuple[str, str, str], float] = field(default_factory=dict)  # (run, variant, task) -> clustered se
 
 
 def _task_table(
@@ -194,14 +224,24 @@ def _task_table(
     labels: dict[str, str],
     spec: ScoringSpec,
     actions: Callable[[str, str], str],
+    detectable: dict[str, float] | None = None,
+    task_se: dict[tuple[str, str, str], float] | None = None,
 ) -> str:
     if tasks.is_empty():
         return "No task scores.\n"
-    text = "Primary metric x 100 ± standard error x 100 (documents evaluated).\n\n"
+    detectable, task_se = detectable or {}, task_se or {}
+    text = (
+        "Primary metric x 100 ± standard error x 100 (documents evaluated); the error is the items', clustered "
+        "where they share a passage or source, else lm-eval's. <em>Detects</em>: the smallest "
+        "difference between two models the task finds 80% of the time at 5% significance, from its items and "
+        "the correlation measured between models ([methodology](../methodology.md#what-a-task-can-tell-apart)).\n\n"
+    )
     cells: dict[tuple[str, str], str] = {}
     fewshot: dict[str, set[int]] = {}
     for r in tasks.iter_rows(named=True):
-        stderr = f" ± {fmt(100.0 * r['stderr'], 'task')}" if r["stderr"] is not None else " ± —"
+        # the error from the items, clustered where they share a passage (scoring rule 6); else lm-eval's
+        se = task_se.get((r["run_id"], r["variant_id"], r["task"]), r["stderr"])
+        stderr = f" ± {fmt(100.0 * se, 'task')}" if se is not None else " ± —"
         value = f"{fmt(100.0 * r['value'], 'task')}{stderr} ({r['n_samples']:,})"
         cells[(r["task"], r["variant_id"])] = value + actions(r["task"], r["variant_id"])
         fewshot.setdefault(r["task"], set()).add(r["num_fewshot"])
@@ -220,11 +260,12 @@ def _task_table(
                 html(metric),
                 shots,
                 *[cells.get((task, v), MISSING) for v in ids],
+                f"{detectable[task]:.1f} pts" if task in detectable else MISSING,
                 html(source),
             ]
         )
-    header = ["Task", "Category", "Metric", "Few-shot", *[html(labels[v]) for v in ids], "Source"]
-    return text + html_table(header, rows, ["l", "l", "l", "r", *["r"] * len(ids), "l"])
+    header = ["Task", "Category", "Metric", "Few-shot", *[html(labels[v]) for v in ids], "Detects", "Source"]
+    return text + html_table(header, rows, ["l", "l", "l", "r", *["r"] * len(ids), "r", "l"])
 
 
 def _bias_table(scores: pl.DataFrame, runs: pl.DataFrame, ids: list[str], labels: dict[str, str]) -> str:

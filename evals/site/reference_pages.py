@@ -10,6 +10,7 @@ building, so a page whose example no longer passes fails the build.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter
 from pathlib import Path
@@ -22,7 +23,9 @@ import evals.scoring as scoring
 from contracts.quantizations import ALIASES, GGUF_QUANTS
 from contracts.submission import Submission, parse_submission
 from evals.catalog.suites import Catalog
+from evals.comparisons import clustered_variance, paired_difference
 from evals.scoring import EDGE_REFERENCE_PATH, ScoringSpec, aggregate
+from evals.site.pairs import BoardPairs
 from evals.site.text import html, md_table, md_text
 from evals.catalog.definitions import definitions_frame
 
@@ -30,7 +33,9 @@ REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = ("models/submissions/example-hub-model.yaml", "models/submissions/demo-trained.yaml")
 
 
-def methodology_page(catalog: Catalog, spec: ScoringSpec, runs: pl.DataFrame, edge: pl.DataFrame) -> str:
+def methodology_page(
+    catalog: Catalog, spec: ScoringSpec, runs: pl.DataFrame, edge: pl.DataFrame, paired: BoardPairs | None = None
+) -> str:
     parts = [
         "# Methodology\n",
         "Generated from the code at build time: the texts below are the docstrings of `evals/scoring.py` and "
@@ -39,6 +44,11 @@ def methodology_page(catalog: Catalog, spec: ScoringSpec, runs: pl.DataFrame, ed
         "## How a row is scored\n",
         _scoring_text(),
         _worked_example(spec),
+        "## Paired comparisons, worked\n",
+        _paired_example(),
+        _board_example(paired),
+        "## What a task can tell apart\n",
+        _detectable(paired),
         "## Categories and weights\n",
         _categories(catalog),
         "## Tasks\n",
@@ -114,6 +124,82 @@ def _safety_text(catalog: Catalog) -> str:
         "reason crows_pairs (best at 0.5) is not in the catalog. A toxicity classifier over generated text is not "
         "wired: its metric is not measured (missing), never 0.\n"
     )
+
+
+# A worked example small enough to check by hand: 8 items, 3 passages (clusters), A and B right (1) or not (0).
+EXAMPLE_A = (1, 1, 1, 0, 1, 1, 0, 1)
+EXAMPLE_B = (1, 0, 0, 0, 1, 1, 0, 0)
+EXAMPLE_CLUSTERS = ("p1", "p1", "p1", "p2", "p2", "p3", "p3", "p3")
+
+
+def _paired_example() -> str:
+    """The hand-checkable example, computed by ``evals.comparisons`` while the page is built."""
+    naive = paired_difference(EXAMPLE_A, EXAMPLE_B)
+    clustered = paired_difference(EXAMPLE_A, EXAMPLE_B, EXAMPLE_CLUSTERS)
+    d = [a - b for a, b in zip(EXAMPLE_A, EXAMPLE_B, strict=True)]
+    mean8 = sum(d)  # the mean is sum(d) / 8: centred sums in eighths are 8 x sum - size x sum(d)
+    eighths = [
+        8 * sum(x for x, c in zip(d, EXAMPLE_CLUSTERS, strict=True) if c == g) - EXAMPLE_CLUSTERS.count(g) * mean8
+        for g in dict.fromkeys(EXAMPLE_CLUSTERS)
+    ]
+    sums = ", ".join(f"{e}/8" for e in eighths)
+    squares = " + ".join(str(e * e) for e in eighths)
+    items = " · ".join(
+        f"{c}: A {a} B {b}" for a, b, c in zip(EXAMPLE_A, EXAMPLE_B, EXAMPLE_CLUSTERS, strict=True)
+    )
+    return (
+        f"Eight items about three passages ({items}). A is right on 6, B on 3: the difference is "
+        f"**{100 * naive.difference:.1f} points**. The per-item differences are {' '.join(map(str, d))} "
+        f"(mean {sum(d)}/8). "
+        f"Taken as independent items (every item its own cluster), the paired standard error is "
+        f"**{100 * naive.se:.1f}** points (sd of the differences / sqrt 8), and since only A is right on "
+        f"{naive.only_a} items and only B on {naive.only_b}, the exact McNemar p-value is "
+        f"2 x P(X <= 0), X ~ Bin(3, 1/2) = **{naive.p_value:.3f}**. Items about one passage are not independent: "
+        f"clustered on the passage (the centred sums per passage are {sums}, so "
+        f"Var = 3/2 x ({squares})/64 / 64), the error is **{100 * clustered.se:.1f}** points, the 95% interval "
+        f"{100 * clustered.ci_low:.1f} to {100 * clustered.ci_high:.1f}, and the clustered z-test gives "
+        f"p = **{clustered.p_value:.3f}**. Both figures are computed by `evals.comparisons` while this page is "
+        "built; the tests hold them to statsmodels.\n"
+    )
+
+
+def _board_example(paired: BoardPairs | None) -> str:
+    """Naive against clustered errors on a task of this board whose items share clusters."""
+    clustered = [m for m in (paired.matrices if paired else []) if m.n_clusters < m.values.shape[1]]
+    if not clustered:
+        return "\nNo task on this board has items that share a cluster yet.\n"
+    m = max(clustered, key=lambda m: m.values.shape[0])
+    run_id, variant = m.variants[0]
+    naive = math.sqrt(clustered_variance(m.values[0]))
+    robust = math.sqrt(clustered_variance(m.values[0], list(m.codes)))
+    return (
+        f"\nOn this board: <code>{html(m.task)}</code> has {m.values.shape[1]:,} items in {m.n_clusters:,} clusters. "
+        f"For <code>{html(variant)}</code> (run <code>{html(run_id)}</code>) its score's naive standard error is "
+        f"**{100 * naive:.2f}** points and the clustered one **{100 * robust:.2f}** points.\n"
+    )
+
+
+def _detectable(paired: BoardPairs | None) -> str:
+    text = (
+        "The smallest true difference a task finds 80% of the time at 5% significance (rule 9), from its items "
+        "(clusters counted once) and the average correlation of per-item results measured between the models on "
+        "this board (two variants of one model are not two models); with no correlation measured yet it is taken "
+        "as 0, the widest figure.\n\n"
+    )
+    if not paired or not paired.detectable:
+        return text + "No task has been measured yet.\n"
+    rows = []
+    for task, (n, rho, mdd) in sorted(paired.detectable.items()):
+        rows.append(
+            [
+                f"<code>{html(task)}</code>",
+                f"{n:,}",
+                f"{rho:.2f}" if rho is not None else "—",
+                f"{mdd:.1f} points",
+                f"with {n:,} items this task tells apart differences of {mdd:.1f} points or more",
+            ]
+        )
+    return text + md_table(["Task", "Items", "Correlation", "Detects", "In words"], rows, ["l", "r", "r", "r", "l"])
 
 
 def _categories(catalog: Catalog) -> str:

@@ -10,20 +10,29 @@ rest is read to match it:
 - ``models`` (the registry) as it stood while this leaderboard version was
   current: its last version written before the next leaderboard version;
 - ``samples`` rows of those runs, by the same rule as scores, but read a
-  model at a time (:class:`SampleReader`): they are the largest table.
+  model at a time (:class:`SampleReader`): they are the largest table. Only
+  the columns paired statistics read (``items``) are read for all runs at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import polars as pl
 
 from contracts.errors import UserError
 from contracts.tables import SAMPLES
-from evals.warehouse.storage import PUBLISHED, current_version, read_table, table_uri, table_versions, version_before
+from evals.warehouse.storage import (
+    PUBLISHED,
+    current_version,
+    item_values,
+    read_table,
+    table_uri,
+    table_versions,
+    version_before,
+)
 
 _RUN_VARIANT = ["run_id", "variant_id"]
 
@@ -50,6 +59,8 @@ class Snapshot:
     # When the next leaderboard version was written (None: this is the latest): what else
     # the site shows (the submissions queue) is read as it stood before then.
     until: datetime | None = None
+    # The per-item values of those runs (``evals.warehouse.storage.ITEM_COLUMNS``): paired statistics.
+    items: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
 def read_snapshot(uri: str, version: int | None = None) -> Snapshot:
@@ -98,6 +109,7 @@ def read_snapshot(uri: str, version: int | None = None) -> Snapshot:
         leaderboard_date=board_date,
         models_version=models_version,
         until=until,
+        items=item_values(uri, runs["run_id"].unique().to_list()),
     )
 
 

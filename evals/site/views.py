@@ -73,13 +73,16 @@ def model_cards(snapshot: Snapshot) -> dict[str, dict]:
     return cards
 
 
-def retention(runs: pl.DataFrame, scores: pl.DataFrame, spec: ScoringSpec) -> pl.DataFrame:
+def retention(
+    runs: pl.DataFrame, scores: pl.DataFrame, spec: ScoringSpec, samples: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """Per quantized variant: its overall retention, as ``evals.results.retention`` defines it (and run summaries show).
 
     Columns: model_name, variant_id, precision, reference_variant,
-    reference_precision, retention (a share; null when the reference scored 0), note.
+    reference_precision, retention (a share; null when the reference scored 0), note, and the paired
+    difference in points with its 95% interval and p-value (null: not known).
     """
-    overall = quantization_retention(runs, scores, spec).filter(pl.col("category") == OVERALL)
+    overall = quantization_retention(runs, scores, spec, samples).filter(pl.col("category") == OVERALL)
     return overall.select(
         "model_name",
         "variant_id",
@@ -91,6 +94,10 @@ def retention(runs: pl.DataFrame, scores: pl.DataFrame, spec: ScoringSpec) -> pl
         .then(pl.lit("the reference scored 0"))
         .otherwise(pl.lit(""))
         .alias("note"),
+        "difference",
+        "difference_ci_low",
+        "difference_ci_high",
+        "p_value",
     ).sort("model_name", "variant_id")
 
 
@@ -143,6 +150,7 @@ def board_data(snapshot: Snapshot, spec: ScoringSpec, slugs: dict[str, str], car
     provenance = _provenance(snapshot)
     fields += ["test_model", "gguf_quant", *(f"normalized_{c}" for c in spec.categories)]
     fields += [f"task_{t}" for t in tasks] + [name for name, _ in PROVENANCE_FIELDS]
+    fields += ["rank_lo", "rank_hi"]  # the paired tests' rank range (evals.scoring rule 8)
     rows = []
     for r in snapshot.leaderboard.iter_rows(named=True):
         key = (r["run_id"], r["variant_id"])
@@ -177,6 +185,8 @@ def board_data(snapshot: Snapshot, spec: ScoringSpec, slugs: dict[str, str], car
                 *[_num(r.get(f"normalized_{c}"), 3) for c in spec.categories],
                 *[_num(measured.get(t), 3) for t in tasks],
                 *[origin.get(name) for name, _ in PROVENANCE_FIELDS],
+                r.get("rank_lo"),
+                r.get("rank_hi"),
             ]
         )
     return BoardData(fields, rows, tasks)

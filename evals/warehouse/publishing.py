@@ -17,7 +17,17 @@ from contracts.expectations import ValidationReport, validate
 from contracts.tables import EDGE, LEADERBOARD, MODELS, RUNS, SAMPLES, SCORES, leaderboard
 from evals.scoring import ScoringSpec, build_leaderboard, latest_runs
 from evals.warehouse.staging import ContractError
-from evals.warehouse.storage import PUBLISHED, STAGING, current_version, merge, merge_once, overwrite, read_table, retry
+from evals.warehouse.storage import (
+    PUBLISHED,
+    STAGING,
+    current_version,
+    item_values,
+    merge,
+    merge_once,
+    overwrite,
+    read_table,
+    retry,
+)
 
 
 @dataclass(frozen=True)
@@ -53,7 +63,8 @@ def compute_leaderboard(uri: str, spec: ScoringSpec) -> Board:
         return Board(leaderboard(spec.categories).empty(), None)
     runs = read_table(uri, RUNS.name, PUBLISHED, version=version)
     scores, edge = read_table(uri, SCORES.name), read_table(uri, EDGE.name)
-    return Board(build_leaderboard(runs, scores, edge, spec, data_version=version), version)
+    samples = item_values(uri, latest_runs(runs)["run_id"].unique().to_list())
+    return Board(build_leaderboard(runs, scores, edge, spec, data_version=version, samples=samples), version)
 
 
 def check_leaderboard(board: Board, spec: ScoringSpec) -> ValidationReport:

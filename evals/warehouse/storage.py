@@ -22,7 +22,7 @@ from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from contracts.names import did_you_mean
-from contracts.tables import TABLES, Table
+from contracts.tables import SAMPLES, TABLES, Table
 
 STAGING = "staging"
 PUBLISHED = "published"
@@ -73,6 +73,23 @@ def read_table(
     if run_id is not None:
         scan = scan.filter(pl.col("run_id") == run_id)
     return contract.upgrade(scan.collect())
+
+
+# The samples columns the paired statistics read (evals.paired.scored_items): not the prompts and answers.
+ITEM_COLUMNS = ("run_id", "variant_id", "task", "subtask", "filter", "doc_id", "correct", "value", "cluster")
+
+
+def item_values(uri: str, run_ids: list[str]) -> pl.DataFrame:
+    """The published items of these runs, the columns paired statistics need (the table is partitioned by run)."""
+    target = table_uri(uri, PUBLISHED, SAMPLES.name)
+    if not run_ids or not DeltaTable.is_deltatable(target):
+        return SAMPLES.empty().select(ITEM_COLUMNS)
+    scan = pl.scan_delta(target).filter(pl.col("run_id").is_in(run_ids))
+    stored = scan.collect_schema().names()
+    frame = scan.select([c for c in ITEM_COLUMNS if c in stored]).collect()
+    return frame.with_columns(
+        pl.lit(None, dtype=SAMPLES.schema[c]).alias(c) for c in ITEM_COLUMNS if c not in stored
+    ).select(ITEM_COLUMNS)
 
 
 def current_version(uri: str, zone: str, name: str) -> int | None:

@@ -323,3 +323,83 @@ def test_each_run_is_scored_by_the_task_definitions_it_recorded() -> None:
     board = build_leaderboard(runs, pl.DataFrame(rows, schema=SCORES.schema), EDGE.empty(), SPEC, data_version=0)
     scores = dict(zip(board["variant_id"], board["score_language"], strict=True))
     assert scores == {"v1": pytest.approx(70.0), "v2": pytest.approx(40.0)}
+
+
+def _items(
+    run: str, variant: str, task: str, right: list[bool], clusters: list[str | None] | None = None
+) -> pl.DataFrame:
+    """The samples columns paired scoring reads (evals.warehouse.storage.ITEM_COLUMNS), one row per item."""
+    n = len(right)
+    return pl.DataFrame(
+        {
+            "run_id": [run] * n,
+            "variant_id": [variant] * n,
+            "task": [task] * n,
+            "subtask": [task] * n,
+            "filter": [SPEC.tasks[task].filter] * n,
+            "doc_id": list(range(n)),
+            "correct": right,
+            "value": [float(r) for r in right],
+            "cluster": clusters or [None] * n,
+        },
+        schema={
+            "run_id": pl.String,
+            "variant_id": pl.String,
+            "task": pl.String,
+            "subtask": pl.String,
+            "filter": pl.String,
+            "doc_id": pl.Int64,
+            "correct": pl.Boolean,
+            "value": pl.Float64,
+            "cluster": pl.String,
+        },
+    )
+
+
+def _paired_case(clusters: list[str | None] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Two variants on the same 2,000 ARC items: b is a, wrong on 50 more; 60.0 against 57.5."""
+    a = [i % 5 < 3 for i in range(2000)]
+    b = [right and not (i % 5 == 0 and i < 250) for i, right in enumerate(a)]
+    values = {"a": sum(a) / 2000, "b": sum(b) / 2000}
+    stderr = {v: math.sqrt(p * (1 - p) / 1999) for v, p in values.items()}
+    scores = _scores("r1", "a", {"arc_challenge": values["a"]}, stderr["a"]) + _scores(
+        "r1", "b", {"arc_challenge": values["b"]}, stderr["b"]
+    )
+    samples = pl.concat(
+        [_items("r1", "a", "arc_challenge", a, clusters), _items("r1", "b", "arc_challenge", b, clusters)]
+    )
+    return pl.DataFrame(scores, schema=SCORES.schema), samples
+
+
+def test_a_paired_test_separates_rows_whose_intervals_overlap() -> None:
+    scores, samples = _paired_case()
+    runs = _runs(("r1", "a", "m"), ("r1", "b", "m"))
+    board = build_leaderboard(runs, scores, EDGE.empty(), SPEC, data_version=1, samples=samples)
+    by_variant = {r["variant_id"]: r for r in board.iter_rows(named=True)}
+    a, b = by_variant["a"], by_variant["b"]
+    assert (a["aggregate"], b["aggregate"]) == pytest.approx((60.0, 57.5))
+    assert a["aggregate_ci_low"] < b["aggregate_ci_high"]  # the independent intervals overlap ...
+    assert a["rank_band"] == b["rank_band"] == 1  # ... so the old rule ties them
+    assert (a["rank_lo"], a["rank_hi"], b["rank_lo"], b["rank_hi"]) == (1, 1, 2, 2)  # the paired test does not
+    # the item-level error is lm-eval's s / sqrt(n) when no item shares a cluster
+    assert a["aggregate_se"] == pytest.approx(100 * math.sqrt(0.6 * 0.4 / 1999))
+    # without items nothing is paired: the same rows tie
+    plain = build_leaderboard(runs, scores, EDGE.empty(), SPEC, data_version=1)
+    assert set(plain["rank_lo"].to_list()) == {1} and set(plain["rank_hi"].to_list()) == {2}
+
+
+def test_clustered_items_widen_the_interval() -> None:
+    # passages of ten items, each passage wholly right or wrong: far less information than 2,000 lone items
+    right = [(i // 10) % 5 < 3 for i in range(2000)]
+    scores = pl.DataFrame(_scores("r1", "a", {"arc_challenge": 0.6}, 0.011), schema=SCORES.schema)
+    runs = _runs(("r1", "a", "m"))
+
+    def se(clusters: list[str | None] | None) -> float:
+        samples = _items("r1", "a", "arc_challenge", right, clusters)
+        return build_leaderboard(runs, scores, EDGE.empty(), SPEC, data_version=1, samples=samples)["aggregate_se"][0]
+
+    naive, clustered = se(None), se([f"passage {i // 10}" for i in range(2000)])
+    assert naive == pytest.approx(100 * math.sqrt(0.24 / 1999))
+    # 200 passages of 0 or 1: sd 0.49 over sqrt(200), with the G / (G - 1) factor
+    assert clustered == pytest.approx(100 * math.sqrt(200 / 199 * 0.24 / 200))
+    assert clustered > 3 * naive

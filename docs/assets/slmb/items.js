@@ -187,6 +187,7 @@
     count.textContent = "Loading the items of " + state.task + "\u2026";
     var wanted = [fetchFile(state.a)];
     if (state.b) wanted.push(fetchFile(state.b));
+    pairedSummary(ticket);
     Promise.all(wanted).then(function (loaded) {
       if (ticket !== loading) return;
       view = build(loaded[0], loaded[1] || null);
@@ -236,6 +237,50 @@
       case "b-only": return !!b && a.correct === false && b.correct === true;
       default: return true;
     }
+  }
+
+  // --- the paired test of A and B on this task (assets/slmb/pairs/<rank>.json, evals/site/pairs.py)
+
+  var paired = document.getElementById("slmb-items-paired");
+  var pairFiles = new Map();
+
+  function signed(v) { return v === null || v === undefined ? "\u2014" : (v > 0 ? "+" : "") + Number(v).toFixed(1); }
+
+  function pairedSummary(ticket) {
+    if (!paired) return;
+    paired.textContent = "";
+    paired.hidden = true;
+    var ranks = index.pairs || {};
+    if (!state.b || !ranks[state.a] || !ranks[state.b]) return;
+    var url = index.pairsBase + ranks[state.a] + ".json";
+    if (!pairFiles.has(url)) pairFiles.set(url, fetch(url).then(function (r) { return r.ok ? r.json() : null; }));
+    pairFiles.get(url).then(function (file) {
+      if (ticket !== loading || !file) return;
+      var pair = file.pairs[String(ranks[state.b])];
+      var t = pair && pair.tasks[state.task];
+      if (!t) return;
+      paired.hidden = false;
+      var p = t[3] < 0.0001 ? "<0.0001" : Number(t[3]).toPrecision(2);
+      paired.appendChild(el("strong", null, label(state.a) + " \u2212 " + label(state.b) + ": " + signed(t[0]) + " points"));
+      paired.appendChild(document.createTextNode(" (95% " + signed(t[1]) + " to " + signed(t[2]) + "), p = " + p +
+        (t[7] === "mcnemar" ? " (exact McNemar)" : " (z, clustered)") + ". "));
+      [["a-only", t[4], label(state.a)], ["b-only", t[5], label(state.b)]].forEach(function (side, i) {
+        if (side[1] === null || side[1] === undefined) return;
+        paired.appendChild(document.createTextNode(i ? " \u00b7 " : ""));
+        var params = new URLSearchParams({task: state.task, a: state.a, b: state.b, show: side[0]});
+        var link = el("a", null, "only " + side[2] + " right: " + side[1]);
+        link.href = "?" + params.toString() + "#items";
+        link.setAttribute("data-show", side[0]);
+        link.addEventListener("click", function (e) {
+          e.preventDefault();
+          state.show = side[0];
+          inputs.show.value = side[0];
+          writeAddress();
+          draw(true);
+        });
+        paired.appendChild(link);
+      });
+    });
   }
 
   // --- drawing

@@ -219,8 +219,14 @@
       td.appendChild(row.partial ? text("span", "partial " + format(row.coverage, "coverage"), "slmb-badge partial")
         : text("span", "full", "slmb-badge full"));
     } else if (key === "rank") {
-      td.textContent = row.rank;
-      td.title = "rank band " + row.rank_band + " (rows in one band are statistically tied)";
+      // "3 (2\u20135)": the ranks the paired tests allow (evals/scoring.py rule 8)
+      td.appendChild(text("span", String(row.rank)));
+      if (!missing(row.rank_lo) && !missing(row.rank_hi)) {
+        var range = row.rank_lo === row.rank_hi ? String(row.rank_lo) : row.rank_lo + "\u2013" + row.rank_hi;
+        td.appendChild(text("span", " (" + range + ")", "slmb-range"));
+        td.title = "the paired tests allow ranks " + range + ": significantly behind " + (row.rank_lo - 1) +
+          " rows, tied with the rest of that range (Holm's step-down, 5%)";
+      }
     } else if (col.type === "num") {
       td.textContent = format(value, col.format);
     } else {

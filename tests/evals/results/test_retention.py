@@ -109,3 +109,52 @@ def test_a_chat_template_variant_is_compared_with_one_that_saw_the_same_prompts(
     kept = retention(frame, scores({v: values for v in ("fp32", "fp32-chat", "q8-chat", "q4")}), default_spec())
     pairs = kept.filter(pl.col("category") == OVERALL).select("variant_id", "reference_variant_id").rows()
     assert sorted(pairs) == [("q4", "fp32"), ("q8-chat", "fp32-chat")]
+
+
+def _item_rows(variant: str, task: str, right: list[bool]) -> list[dict]:
+    metric, filt = TASKS[task]
+    return [
+        {
+            "run_id": "r1",
+            "variant_id": variant,
+            "task": task,
+            "subtask": task,
+            "filter": filt,
+            "doc_id": i,
+            "correct": r,
+            "value": float(r),
+            "cluster": None,
+        }
+        for i, r in enumerate(right)
+    ]
+
+
+def test_a_loss_on_the_same_items_has_a_paired_interval() -> None:
+    # 400 yes/no items: q4 loses 24 that fp32 got right (60% -> 54%); q8 differs on 2 items each way
+    fp32 = [i % 5 < 3 for i in range(400)]
+    q4 = [r and not (i % 5 == 0 and i < 120) for i, r in enumerate(fp32)]
+    q8 = list(fp32)
+    q8[0], q8[4] = False, True
+    samples = pl.DataFrame(
+        _item_rows("fp32", "slmb_yesno", fp32) + _item_rows("q4", "slmb_yesno", q4) + _item_rows("q8", "slmb_yesno", q8)
+    )
+    values = {v: {"slmb_yesno": sum(x) / 400} for v, x in (("fp32", fp32), ("q4", q4), ("q8", q8))}
+    variants = runs(("fp32", "llamacpp", "FP32"), ("q8", "llamacpp", "Q8_0"), ("q4", "llamacpp", "Q4_K_M"))
+    frame = retention(variants, scores(values), default_spec(), samples)
+    overall = {r["variant_id"]: r for r in frame.filter(pl.col("category") == OVERALL).iter_rows(named=True)}
+    q4_row, q8_row = overall["q4"], overall["q8"]
+    assert q4_row["difference"] == pytest.approx(-6.0)
+    # paired: sd of the differences over sqrt(400), in points (0.06 x 0.94 / 399 variance per item)
+    se = 100 * (0.06 * 0.94 * 400 / 399 / 400) ** 0.5
+    assert (q4_row["difference_ci_low"], q4_row["difference_ci_high"]) == pytest.approx(
+        (-6.0 - 1.96 * se, -6.0 + 1.96 * se), abs=1e-3
+    )
+    assert q4_row["p_value"] < 1e-6  # a real loss
+    assert q8_row["difference"] == 0.0 and q8_row["p_value"] == pytest.approx(1.0)  # noise, not a loss
+    # without items the two stderrs count as independent: a wider interval
+    plain = retention(variants, scores(values), default_spec())
+    wide = plain.filter((pl.col("category") == OVERALL) & (pl.col("variant_id") == "q4")).row(0, named=True)
+    assert (
+        wide["difference_ci_high"] - wide["difference_ci_low"]
+        > q4_row["difference_ci_high"] - q4_row["difference_ci_low"]
+    )

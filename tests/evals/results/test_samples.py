@@ -108,6 +108,7 @@ def test_categories_and_metrics_that_are_not_right_or_wrong() -> None:
     group = _rows(MC_CONFIG, [sample], SampleRule("mc2", "category", by_subtask=True))[0]
     assert group["category"] == "arc_easy"  # a split group's items go by subtask
     assert group["correct"] is None  # a probability is neither right nor wrong
+    assert group["value"] == 0.62  # ... but it is a per-item value, for paired tests
     plain = _rows(MC_CONFIG, [sample], SampleRule("acc", "no_such_field"))[0]
     assert plain["category"] is None
 
@@ -130,3 +131,19 @@ def test_choices_that_are_contexts_of_their_own_read_as_the_shared_start_and_eac
     assert row["prompt"] == start
     assert json.loads(row["choices"]) == ["trophy is too large.", "suitcase is too large."]
     assert (row["pick"], row["correct"]) == (0, True)
+
+
+def test_items_about_one_passage_share_a_cluster() -> None:
+    passage = "Water boils at 100 degrees at sea level."
+    first = _mc([-1.0, -2.0], ["a", "b"], target=0, acc=1.0, acc_norm=1.0) | {"doc": {"passage": passage}}
+    second = _mc([-2.0, -1.0], ["a", "b"], target=0, acc=0.0, acc_norm=0.0) | {"doc": {"passage": passage}, "doc_id": 1}
+    other = _mc([-1.0, -2.0], ["a", "b"], target=0, acc=1.0, acc_norm=1.0) | {
+        "doc": {"passage": "Ice is cold."},
+        "doc_id": 2,
+    }
+    rows = _rows(MC_CONFIG, [first, second, other], SampleRule("acc", cluster_field="passage"))
+    assert rows[0]["cluster"] == rows[1]["cluster"] != rows[2]["cluster"]
+    assert len(rows[0]["cluster"]) == 16  # a digest, not the passage
+    assert [r["value"] for r in rows] == [1.0, 0.0, 1.0]
+    alone = _rows(MC_CONFIG, [first], SampleRule("acc"))[0]
+    assert alone["cluster"] is None
