@@ -31,6 +31,9 @@ the grader, and it stays in the samples lm-eval logs for every document. The
 token closes the accidental and generic routes, which are what models write.
 """
 
+if __name__ != "__main__":  # it is a program, run with -c: importing it would run it on the importer's argv
+    raise ImportError("evals.sandbox.bootstrap is the sandbox child's program, not a module; see its docstring")
+
 import os
 import sys
 
