@@ -14,6 +14,7 @@ import polars as pl
 
 from contracts.checks import CatalogDomains
 from contracts.expectations import ValidationReport, validate
+from contracts.identity import holders_from_runs, sources_json
 from contracts.tables import EDGE, LEADERBOARD, MODELS, RUNS, SAMPLES, SCORES, leaderboard
 from evals.scoring import ScoringSpec, build_leaderboard, latest_runs
 from evals.warehouse.staging import ContractError
@@ -115,7 +116,9 @@ def update_registry(uri: str) -> int | None:
 def _registry_rows(runs: pl.DataFrame, current: pl.DataFrame) -> pl.DataFrame:
     """One row per model from its latest published run; dates kept from the current registry."""
     now = datetime.now(UTC)
-    latest = runs.sort(["finished_at", "run_id"]).group_by("model_name", maintain_order=True).last()
+    # A complete run's card before a smoke test's (scoring rule 7), then the newest.
+    order = [pl.col("limit").is_null(), pl.col("finished_at"), pl.col("run_id")]
+    latest = runs.sort(order).group_by("model_name", maintain_order=True).last()
     rows = latest.select(
         pl.col("model_name").alias("name"),
         "family",
@@ -129,12 +132,21 @@ def _registry_rows(runs: pl.DataFrame, current: pl.DataFrame) -> pl.DataFrame:
         pl.col("run_id").alias("last_run_id"),
         "test_model",
     )
-    rows = rows.join(_gguf_tensor_types(runs), on="name", how="left")
+    rows = rows.join(_gguf_tensor_types(runs), on="name", how="left").join(_sources(runs), on="name", how="left")
     rows = rows.join(current.select("name", "first_published_at"), on="name", how="left").with_columns(
         pl.col("first_published_at").fill_null(pl.lit(now, dtype=pl.Datetime("us", "UTC"))),
         pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("last_published_at"),
     )
     return MODELS.conform(rows.select(MODELS.names))
+
+
+def _sources(runs: pl.DataFrame) -> pl.DataFrame:
+    """Per model name: the sources of the identity that holds it (``contracts.identity``), as JSON."""
+    holders = holders_from_runs(runs.filter(pl.col("status") == "published").to_dicts())
+    return pl.DataFrame(
+        {"name": [h.name for h in holders], "sources": [sources_json(h.identity) for h in holders]},
+        schema={"name": pl.String, "sources": pl.String},
+    )
 
 
 def _gguf_tensor_types(runs: pl.DataFrame) -> pl.DataFrame:
