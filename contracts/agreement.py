@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import polars as pl
@@ -38,8 +38,17 @@ EXPECTATION = "value equals the aggregate of its items"
 COUNT_EXPECTATION = "n_samples equals its items"
 
 
+# lm-eval's aggregation of a metric over per-sample values that are not numbers (given by the engine:
+# ``contracts`` does not import lm-eval); None: the values cannot be aggregated.
+CorpusAggregate = Callable[[str, list[Any]], float | None]
+
+
 def item_agreement(
-    scores: pl.DataFrame, samples: pl.DataFrame, primary: Mapping[str, tuple[str, str]], limit: int | None = None
+    scores: pl.DataFrame,
+    samples: pl.DataFrame,
+    primary: Mapping[str, tuple[str, str]],
+    limit: int | None = None,
+    corpus_aggregate: CorpusAggregate | None = None,
 ) -> ValidationReport:
     """Check each primary score row against its items; a report listing every disagreement."""
     report = ValidationReport(checked=["scores/samples"])
@@ -68,7 +77,7 @@ def item_agreement(
             )
             if not found:
                 continue
-        recomputed = aggregate(row["metric"], [m.get(row["metric"]) for m in found])
+        recomputed = aggregate(row["metric"], [m.get(row["metric"]) for m in found], corpus_aggregate)
         if recomputed is None or not math.isclose(row["value"], recomputed, rel_tol=0.0, abs_tol=TOLERANCE):
             said = "cannot be recomputed from them" if recomputed is None else f"they give {recomputed:.6g}"
             report.failures.append(
@@ -82,19 +91,13 @@ def item_agreement(
     return report
 
 
-def aggregate(metric: str, values: list[Any]) -> float | None:
+def aggregate(metric: str, values: list[Any], corpus_aggregate: CorpusAggregate | None = None) -> float | None:
     """lm-eval's aggregation of per-sample values: the mean of numbers, else the metric's own (None: no value)."""
     if not values or any(v is None for v in values):
         return None
     if all(isinstance(v, int | float) for v in values):  # bool included: a right/wrong item is 1 or 0
         return math.fsum(float(v) for v in values) / len(values)
-    from lm_eval.api.registry import get_metric_aggregation  # imported here: only corpus-level metrics need it
-
-    try:
-        value = get_metric_aggregation(metric)([tuple(v) if isinstance(v, list) else v for v in values])
-    except Exception:  # an aggregation that cannot take these values: the score cannot be recomputed
-        return None
-    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+    return corpus_aggregate(metric, values) if corpus_aggregate is not None else None
 
 
 def _metrics(text: str | None) -> dict[str, Any]:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -170,7 +172,20 @@ def _item_agreement(
         samples.columns
     ):
         return ValidationReport()  # a frame without its columns fails its own contract already
-    return item_agreement(scores, samples, domains.primary, int(limits.min()) if len(limits) else None)
+    limit = int(limits.min()) if len(limits) else None
+    return item_agreement(scores, samples, domains.primary, limit, corpus_aggregate)
+
+
+def corpus_aggregate(metric: str, values: list[Any]) -> float | None:
+    """lm-eval's own aggregation of a metric whose per-sample values are not numbers (``f1`` over
+    (reference, prediction) pairs); None when it cannot take them."""
+    from lm_eval.api.registry import get_metric_aggregation  # imported here: only corpus-level metrics need it
+
+    try:
+        value = get_metric_aggregation(metric)([tuple(v) if isinstance(v, list) else v for v in values])
+    except Exception:  # no aggregation of that name, or one that cannot take these values: not recomputable
+        return None
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
 def _with_plan(runs: pl.DataFrame, expected_units: Mapping[str, Sequence[str]]) -> pl.DataFrame:
