@@ -150,7 +150,23 @@ def run_frames(
         frames["samples"] = pl.concat(
             [sample_frame(run_id, variant, units, samples, level - 0.1 * v) for v, variant in enumerate(variants)]
         )
+        frames["scores"] = _scores_of_items(frames["scores"], frames["samples"], samples)
     return frames
+
+
+def _scores_of_items(scores: pl.DataFrame, items: pl.DataFrame, n_items: int) -> pl.DataFrame:
+    """The primary scores as their items give them (the contracts tie each score to its items), every row's
+    n_samples the item count."""
+    right = items.group_by("variant_id", "task").agg(pl.col("correct").cast(pl.Float64).mean().alias("_items"))
+    primary = pl.col("metric").is_in([t.metric for t in load_catalog().tasks.values()])
+    return (
+        scores.join(right, on=["variant_id", "task"], how="left")
+        .with_columns(
+            value=pl.when(primary & pl.col("_items").is_not_null()).then(pl.col("_items")).otherwise(pl.col("value")),
+            n_samples=pl.lit(n_items, dtype=pl.Int64),
+        )
+        .select(scores.columns)
+    )
 
 
 # Words of the synthetic prompts: a few hundred, so compression sees text about as repetitive as real items.

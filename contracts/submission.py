@@ -52,7 +52,7 @@ from pydantic import (
 from contracts.backends import backend_for_format
 from contracts.errors import UserError
 from contracts.files import NotARegularFile, read_regular
-from contracts.names import did_you_mean
+from contracts.names import did_you_mean, name_problem
 from contracts.quantizations import GGUF_QUANTS, canonical
 from contracts.safe_text import describe, first_hidden, visible
 
@@ -225,6 +225,13 @@ class ModelCard(BaseModel):
     context_length: int | None = Field(default=None, gt=0, le=1_048_576, description="Context window in tokens")
     license: Text | None = Field(default=None, description="License, e.g. apache-2.0")
     submitted_by: Text | None = Field(default=None, description="GitHub handle of the submitter")
+
+    @field_validator("name")
+    @classmethod
+    def _name_reads_as_itself(cls, name: str) -> str:
+        if problem := name_problem(name):
+            raise ValueError(problem)
+        return name
 
     @field_validator("parameters", mode="before")
     @classmethod

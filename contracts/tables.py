@@ -17,7 +17,9 @@ Tables and their keys:
   measurements, their sample standard deviation and the repetition count).
 - ``models``: the registry of published models, one row per model name,
   derived at publish time from the latest published run of each model (runs
-  carry the submission's model card: family, parameters, license, ...).
+  carry the submission's model card: family, parameters, license, ...), with
+  the identity that holds the name (``sources`` and ``submitted_by``,
+  ``contracts.identity``).
 - ``leaderboard``: one row per model variant, built by ``evals.scoring``; its
   category columns come from the catalog, see :func:`leaderboard`.
 - ``queue``: the submission events the runs tables cannot know (a pull
@@ -513,6 +515,13 @@ MODELS = Table(
         _int("context_length", "maximum context, tokens", nullable=True, min_value=1),
         _str("submitted_by", "GitHub handle of the submitter", nullable=True),
         _str(
+            "sources",
+            "JSON list: where the weights published under this name come from (hub:<repo>, fixture:<name>, "
+            "sha256:<digest> of local weights); with submitted_by, the identity that holds the name "
+            "(contracts/identity.py); null on rows written before it was kept",
+            nullable=True,
+        ),
+        _str(
             "gguf_tensor_types",
             "JSON: variant_id -> the tensor-type mix of each GGUF variant on the leaderboard (runs.tensor_types of "
             "its latest published run); null when the model has no GGUF variant",
@@ -592,6 +601,13 @@ def leaderboard(categories: Sequence[str]) -> Table:
                 "standard error of the aggregate (clustered, from the items)",
                 nullable=True,
                 min_value=0.0,
+            ),
+            _int(
+                "limit",
+                "documents per task of a smoke-test run published on purpose (publish --allow-limited): not "
+                "comparable with complete runs, ranked after them; null: the run scored every document",
+                nullable=True,
+                min_value=1,
             ),
         ),
     )

@@ -68,6 +68,11 @@ The methodology, exactly as computed here:
    values between the models measured on it (Miller §5; variants of one
    model are not paired with each other), and never below ``2.8 / n``, the
    gap one item makes.
+10. **Complete runs only.** A run with ``--limit`` scored the first documents of
+    each task: a smoke test, not comparable with complete runs. Publishing
+    refuses it unless asked on purpose (``--allow-limited``); such a row carries
+    its ``limit``, ranks after the complete rows of its coverage group, and
+    never replaces a complete run of the same variant (:func:`latest_runs`).
 
 Pure polars and python: no Prefect, no I/O besides reading the reference YAML.
 """
@@ -355,10 +360,12 @@ def reference_profile(edge: pl.DataFrame) -> str | None:
 
 
 def latest_runs(runs: pl.DataFrame) -> pl.DataFrame:
-    """The latest published run of each model variant (by finish time, then run id)."""
+    """The latest published run of each model variant: a complete run before any limited one, then by finish
+    time and run id. A smoke test (``runs.limit`` set) is published only on purpose, and never replaces a
+    complete run's row (rule 10)."""
     return (
         runs.filter(pl.col("status") == "published")
-        .sort(["finished_at", "run_id"])
+        .sort([pl.col("limit").is_null(), pl.col("finished_at"), pl.col("run_id")])
         .group_by(["model_name", "variant_id"], maintain_order=True)
         .last()
     )
@@ -382,7 +389,7 @@ def build_leaderboard(
     # A run from before runs.chat_template existed applied no template.
     chat = pl.col("chat_template").fill_null(False)
     current = latest_runs(runs).select(
-        *_RUN_VARIANT, "model_name", "backend", "precision", chat, "parameters", "test_model"
+        *_RUN_VARIANT, "model_name", "backend", "precision", chat, "parameters", "test_model", "limit"
     )
     scores = scores.join(current.select(_RUN_VARIANT), on=_RUN_VARIANT, how="semi")
     edge = edge.join(current.select(_RUN_VARIANT), on=_RUN_VARIANT, how="semi")
@@ -426,8 +433,10 @@ def build_leaderboard(
     derived = ("rank", "rank_band", "rank_lo", "rank_hi", "data_version")
     missing = [c for c in table.names if c not in rows.columns and c not in derived]
     rows = rows.with_columns([pl.lit(None, dtype=table.schema[c]).alias(c) for c in missing])
+    limited = pl.col("limit").is_not_null()
     rows = rows.sort(
-        ["partial", "aggregate", "model_name", "variant_id"], descending=[False, True, False, False]
+        [pl.col("partial"), limited, pl.col("aggregate"), pl.col("model_name"), pl.col("variant_id")],
+        descending=[False, False, True, False, False],
     ).with_columns(
         pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("rank"),
         pl.lit(data_version, dtype=pl.Int64).alias("data_version"),

@@ -22,14 +22,17 @@ from evals.paths import WAREHOUSE
 from flows import settings
 
 if TYPE_CHECKING:
+    from contracts.identity import Holder
     from contracts.submission import Problem, Quantization, Submission
     from evals.plan.units import PlanOptions
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from contracts.identity import card_identity, identity_problem
     from contracts.safe_text import visible
-    from contracts.submission import SubmissionError, load_submission
+    from contracts.submission import Problem, SubmissionError, load_submission
 
+    holders = _published_names(args.registry, args.warehouse)
     failed = 0
     for path in args.files:
         shown = visible(str(path))  # a file name, too, could rewrite the terminal line
@@ -38,6 +41,9 @@ def _validate(args: argparse.Namespace) -> int:
             problems, names = [], [None] * len(submission.model.quantizations)
             if not args.pull_request:
                 problems, names = _local_weights(submission)
+            card = submission.model
+            if taken := identity_problem(card.name, card_identity(card), holders):
+                problems.append(Problem("model.name", taken))
         except SubmissionError as exc:
             problems = exc.problems
         if problems:
@@ -51,6 +57,29 @@ def _validate(args: argparse.Namespace) -> int:
     if failed:
         print(f"{failed} of {len(args.files)} submission(s) failed validation", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _published_names(registry: Path | None, warehouse: str) -> list[Holder]:
+    """Who holds each published model name: from ``--registry`` (the site's registry.json, which the PR check
+    reads: it has no warehouse), else from the warehouse's registry when it has one (nothing published: none)."""
+    import json
+
+    from contracts.identity import holders_from_registry
+
+    if registry is not None:
+        try:
+            models = json.loads(registry.read_text(encoding="utf-8")).get("models", [])
+        except (OSError, ValueError, AttributeError) as exc:
+            raise UserError(
+                f"--registry {registry}: cannot read it as the site's registry.json ({exc}); "
+                "give the registry.json that publishing exports"
+            ) from None
+        return holders_from_registry(models)
+    if "://" not in warehouse and not Path(warehouse, "published", "models").is_dir():
+        return []
+    from evals.warehouse.storage import read_table
+
+    return holders_from_registry(read_table(warehouse, "models").to_dicts())
 
 
 def _local_weights(submission: Submission) -> tuple[list[Problem], list[str | None]]:
@@ -206,7 +235,9 @@ def _publish(args: argparse.Namespace) -> int:
     from flows.publish import publish_results
 
     try:
-        summary = publish_results(args.run_id, warehouse=args.warehouse, exports=args.exports)
+        summary = publish_results(
+            args.run_id, warehouse=args.warehouse, exports=args.exports, allow_limited=args.allow_limited
+        )
     except WarehouseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -336,6 +367,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="apply the rules for files from a pull request: hub weights or files in models/submissions/ only",
     )
+    validate.add_argument(
+        "--registry",
+        type=Path,
+        default=None,
+        help="the published registry.json: a model name published under another identity is refused "
+        "(default: the --warehouse registry, when there is one)",
+    )
+    validate.add_argument("--warehouse", default=WAREHOUSE, help=f"Delta tables URI (default ./{WAREHOUSE})")
     validate.set_defaults(handler=_validate)
 
     fixtures = commands.add_parser("fixtures", help="build the demo models and the offline task pack")
@@ -371,6 +410,12 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("run_id", metavar="RUN_ID")
     publish.add_argument("--warehouse", default=WAREHOUSE, help=f"Delta tables URI (default ./{WAREHOUSE})")
     publish.add_argument("--exports", default=None, help="folder for leaderboard.json and registry.json")
+    publish.add_argument(
+        "--allow-limited",
+        action="store_true",
+        help="publish a run made with --limit (a smoke test) on purpose: its rows are marked with their limit, "
+        "rank after complete runs and never replace one (refused without this)",
+    )
     publish.set_defaults(handler=_publish)
 
     results = commands.add_parser("results", help="list, read or export the results tables at any version")

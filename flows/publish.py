@@ -9,7 +9,7 @@ publish, and a run that crashed at any step finishes when run again. Until
 the run's ``runs`` rows land (the last write of its step) nothing of it is
 visible in the leaderboard, and every earlier table version stays readable.
 
-    slmbench publish RUN_ID [--warehouse URI] [--exports DIR]
+    slmbench publish RUN_ID [--warehouse URI] [--exports DIR] [--allow-limited]
 """
 
 from __future__ import annotations
@@ -40,15 +40,19 @@ class PublishSummary:
 
 
 @flow(name="publish-results", flow_run_name="publish {run_id}")
-def publish_results(run_id: str, warehouse: str = WAREHOUSE, exports: str | None = None) -> PublishSummary:
+def publish_results(
+    run_id: str, warehouse: str = WAREHOUSE, exports: str | None = None, allow_limited: bool = False
+) -> PublishSummary:
     """Publish one staged run: its rows, the leaderboard recomputed, the registry, the site's JSON exports.
 
     Args:
         run_id: The staged run to publish (the benchmark's run id, as its summary names it).
         warehouse: The Delta tables' URI: a local folder or any URI deltalake supports.
         exports: A local folder for leaderboard.json and registry.json; empty: beside the warehouse.
+        allow_limited: Publish a run made with --limit (a smoke test) on purpose: its rows are marked with
+            their limit, rank after complete runs and never replace one. Off: such a run is refused.
     """
-    check_staged_run(warehouse, run_id)
+    check_staged_run(warehouse, run_id, allow_limited)
     runs_version = publish_run_rows(warehouse, run_id)
     board = recompute_leaderboard(warehouse)
     check_leaderboard(board)

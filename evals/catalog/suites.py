@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from contracts.errors import UserError
-from contracts.names import did_you_mean
+from contracts.names import did_you_mean, name_key, name_problem
 from contracts.tables import PROPORTION_METRICS, is_bias_metric
 
 CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
@@ -163,15 +163,29 @@ class Catalog(BaseModel):
         user_tasks = data.get("tasks") or {}
         if not isinstance(user_tasks, dict):
             raise CatalogError(f"{path}: tasks: expected a mapping of task names to their entries")
-        taken = sorted(set(user_tasks) & set(self.tasks))
+        for task in user_tasks:
+            if problem := name_problem(str(task)):
+                raise CatalogError(f"{path}: tasks: {str(task)!r} {problem}")
+        # Compared as model names are (NFKC, case folded): SLMB_YESNO beside slmb_yesno would read as one task.
+        builtin = {name_key(t): t for t in self.tasks}
+        taken = [(str(t), builtin[name_key(str(t))]) for t in user_tasks if name_key(str(t)) in builtin]
         if taken:
+            shown = ", ".join(repr(mine) if mine == theirs else f"{mine!r} (as {theirs!r})" for mine, theirs in taken)
             raise CatalogError(
-                f"{path}: tasks: {', '.join(repr(t) for t in taken)} "
+                f"{path}: tasks: {shown} "
                 f"{'names a built-in task' if len(taken) == 1 else 'name built-in tasks'}; published scores "
-                "are keyed by task name, so a task of your own under that name would mix with the built-in one's "
-                "on the leaderboard. Rename yours (e.g. 'my_" + taken[0] + "'), or drop its entry to run the "
-                "built-in task (list it in your suite as it is)"
+                "are keyed by task name (compared ignoring case and Unicode width), so a task of your own under "
+                "that name would mix with the built-in one's on the leaderboard. Rename yours (e.g. 'my_"
+                + taken[0][1]
+                + "'), or drop its entry to run the built-in task (list it in your suite as it is)"
             )
+        mine: dict[str, str] = {}
+        for task in map(str, user_tasks):
+            if (other := mine.setdefault(name_key(task), task)) != task:
+                raise CatalogError(
+                    f"{path}: tasks: {other!r} and {task!r} are one name (compared ignoring case and Unicode "
+                    "width); rename one of them"
+                )
         tasks = {**{k: v.model_dump() for k, v in self.tasks.items()}, **user_tasks}
         for task, revision in _revisions(path, data.get("revisions"), tasks).items():
             tasks[task] = {**tasks[task], "revision": revision}

@@ -22,7 +22,6 @@ import functools
 import hashlib
 import json
 import os
-import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from contracts.errors import UserError
 from contracts.files import NotARegularFile, kind_of
+from contracts.names import slug
 from contracts.quantizations import FLOAT_PRECISIONS
 from contracts.submission import FIXTURE_SCHEME, ModelCard, Problem, Quantization, Submission
 from evals import paths
@@ -100,15 +100,28 @@ class WeightFacts:
     chat_template: str | None
 
 
-def slug(text: str) -> str:
-    """A file-name-safe id: ``"SmolLM2-135M (base)"`` -> ``"smollm2-135m-base"``."""
-    return re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-.") or "model"
-
-
 def resolve_variants(submission: Submission) -> list[Variant]:
-    """Every variant of the submission, located and fingerprinted."""
+    """Every variant of the submission, located and fingerprinted, each with a variant id of its own."""
     card = submission.model
-    return [_resolve(card, quant) for quant in card.quantizations]
+    variants = [_resolve(card, quant) for quant in card.quantizations]
+    check_unique_variants(card, variants)
+    return variants
+
+
+def check_unique_variants(card: ModelCard, variants: list[Variant]) -> None:
+    """Two quantizations may resolve to one variant id (a GGUF whose name is read from the file, beside one that
+    names the same type): refused here, at plan time, rather than by the runs table's key after every unit ran."""
+    first: dict[str, int] = {}
+    for i, variant in enumerate(variants):
+        j = first.setdefault(variant.variant_id, i)
+        if j != i:
+            a, b = card.quantizations[j], card.quantizations[i]
+            raise VariantError(
+                f"model {card.name!r}: quantizations[{j}] ({a.label}) and quantizations[{i}] ({b.label}) both resolve "
+                f"to variant {variant.variant_id!r} ({variants[j].path} and {variant.path} are both "
+                f"{variant.quantization}{' with the chat template' if variant.chat_template else ''}); "
+                "list each variant once: remove one of them, or point its gguf_file at another quantization"
+            )
 
 
 @dataclass(frozen=True)

@@ -138,7 +138,9 @@ def _variants_table(variants: pl.DataFrame, spec: ScoringSpec, titles: dict[str,
                 fmt(r["aggregate"], "score"),
                 f"{fmt(r['aggregate_ci_low'], 'score')} – {fmt(r['aggregate_ci_high'], 'score')}",
                 fmt(r["aggregate_normalized"], "score"),
-                percent(r["coverage"]) + (" (partial)" if r["partial"] else ""),
+                percent(r["coverage"])
+                + (" (partial)" if r["partial"] else "")
+                + (f" (smoke test: --limit {r['limit']})" if r.get("limit") else ""),
                 *[fmt(r[f"score_{c}"], "score") for c in spec.categories],
             ]
         )

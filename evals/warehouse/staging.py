@@ -1,6 +1,8 @@
 """Staging a run: its frames checked against their contracts and plan, then written to the staging tables.
 
-A run whose frames fail is recorded, not written: its ``runs`` rows land with
+Beyond each table's own contract, every primary score must be what its staged
+items give (``contracts.agreement``). A run whose frames fail is recorded, not
+written: its ``runs`` rows land with
 status ``failed`` and the reason, and the full report is written beside the
 run. Publishing checks a staged run again (:func:`check_staged_run`) before
 it merges anything.
@@ -10,18 +12,22 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
+from contracts.agreement import item_agreement
 from contracts.checks import CatalogDomains, RunPlan
 from contracts.expectations import ValidationReport, validate
 from contracts.tables import EDGE, RUNS, SAMPLES, SCORES, STAGED_TABLES
 from evals import paths
-from evals.catalog.suites import Catalog, load_catalog
 from evals.catalog.definitions import recorded_domains
+from evals.catalog.suites import Catalog, load_catalog
+from evals.warehouse import gates
 from evals.warehouse.storage import STAGING, WarehouseError, atomic_write, merge, read_table
 
 log = logging.getLogger(__name__)
@@ -102,6 +108,7 @@ def stage_run(
             frame = frames.get(table.name, table.empty())
             report.extend(validate(table, frame, domains, plan))
             staged[table.name] = frame
+        report.extend(_item_agreement(runs, staged["scores"], staged.get("samples", SAMPLES.empty()), domains))
 
     if report.success and not unit_failure:
         for table in tables:
@@ -127,25 +134,58 @@ def write_report(report: ValidationReport, run_id: str, report_dir: Path | None 
     return atomic_write(folder / "contracts.json", report.to_json())
 
 
-def check_staged_run(uri: str, run_id: str) -> ValidationReport:
+def check_staged_run(uri: str, run_id: str, allow_limited: bool = False) -> ValidationReport:
     """Re-validate a staged run against its contracts and plan before it is published.
 
-    Raises :class:`WarehouseError` when the run is unknown or failed, and
-    :class:`ContractError` when its staged rows no longer pass.
+    Raises :class:`WarehouseError` when the run is unknown or failed,
+    :class:`~evals.warehouse.gates.NotPublishable` when it may not reach the board
+    (a smoke test with a limit, unless ``allow_limited``; a model name published under another
+    identity: ``evals.warehouse.gates``),
+    and :class:`ContractError` when its staged rows no longer pass.
     """
     runs = read_table(uri, RUNS.name, STAGING, run_id=run_id)
     if runs.is_empty():
         raise WarehouseError(f"run {run_id!r} is not staged in {uri}; run the benchmark first (slmbench run)")
     if runs["status"].eq("failed").any():
         raise WarehouseError(f"run {run_id!r} failed: {_first_error(runs) or 'see its contracts report'}")
+    gates.check_complete(runs, allow_limited)
+    gates.check_identity(uri, runs)
     plan = RunPlan(run_id, {v: json.loads(p) for v, p in runs.select("variant_id", "planned_tasks").iter_rows()})
     domains = run_domains(runs)
     report = ValidationReport()
+    staged = {table.name: read_table(uri, table.name, STAGING, run_id=run_id) for table in STAGED_TABLES}
     for table in STAGED_TABLES:
-        report.extend(validate(table, read_table(uri, table.name, STAGING, run_id=run_id), domains, plan))
+        report.extend(validate(table, staged[table.name], domains, plan))
+    report.extend(_item_agreement(runs, staged["scores"], staged["samples"], domains))
     if not report.success:
         raise ContractError(f"staged run {run_id!r} fails its contracts: {report.summary()}", report)
     return report
+
+
+def _item_agreement(
+    runs: pl.DataFrame, scores: pl.DataFrame, samples: pl.DataFrame, domains: CatalogDomains
+) -> ValidationReport:
+    """Each primary score recomputed from its staged items (``contracts.agreement``)."""
+    limits = runs["limit"].drop_nulls() if "limit" in runs.columns else pl.Series([], dtype=pl.Int64)
+    needed = {"variant_id", "task", "subtask", "filter"}
+    if not needed | {"metric", "value", "n_samples"} <= set(scores.columns) or not needed | {"metrics"} <= set(
+        samples.columns
+    ):
+        return ValidationReport()  # a frame without its columns fails its own contract already
+    limit = int(limits.min()) if len(limits) else None
+    return item_agreement(scores, samples, domains.primary, limit, corpus_aggregate)
+
+
+def corpus_aggregate(metric: str, values: list[Any]) -> float | None:
+    """lm-eval's own aggregation of a metric whose per-sample values are not numbers (``f1`` over
+    (reference, prediction) pairs); None when it cannot take them."""
+    from lm_eval.api.registry import get_metric_aggregation  # imported here: only corpus-level metrics need it
+
+    try:
+        value = get_metric_aggregation(metric)([tuple(v) if isinstance(v, list) else v for v in values])
+    except Exception:  # no aggregation of that name, or one that cannot take these values: not recomputable
+        return None
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
 def _with_plan(runs: pl.DataFrame, expected_units: Mapping[str, Sequence[str]]) -> pl.DataFrame:

@@ -345,7 +345,7 @@ def demo_site_built(demo_runs: dict[str, Path], tmp_path_factory: pytest.TempPat
     warehouse = str(demo_runs["warehouse"])
     for name in ("demo-trained", "demo-untrained"):
         run_id = pl.read_parquet(demo_runs[name] / "runs.parquet")["run_id"][0]
-        publish_results(run_id, warehouse=warehouse, exports=str(out / "exports"))
+        publish_results(run_id, warehouse=warehouse, exports=str(out / "exports"), allow_limited=True)  # --limit runs
     return build_site(warehouse=warehouse, site_dir=str(out / "site"), pages_dir=str(out / "pages"))
 
 

@@ -61,7 +61,7 @@ def published(prefect_server, ray_local, demo_models, tmp_path_factory) -> Publi
             "--limit", str(LIMIT), "--batch-size", str(BATCH), "--output-dir", "run", "--warehouse", "wh",
         )  # fmt: skip
         run_id = pl.read_parquet(root / "run" / "runs.parquet")["run_id"][0]
-        slmbench("publish", run_id, "--warehouse", "wh", "--exports", "exports")
+        slmbench("publish", run_id, "--warehouse", "wh", "--exports", "exports", "--allow-limited")
     from flows.site import build_site
 
     summary = build_site(warehouse=str(root / "wh"), site_dir=str(root / "site"), pages_dir=str(root / "pages"))

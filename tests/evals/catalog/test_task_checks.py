@@ -175,3 +175,38 @@ def test_slmbench_run_refuses_before_anything_runs(user: UserSuite) -> None:
     assert "error: task 'held_boolq' (bad.yaml; lm-eval task 'held_boolq'): metric 'acc_norm'" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (user.root / "run").exists() and not (user.root / "wh").exists()
+
+
+@pytest.mark.parametrize(
+    ("entry", "reason"),
+    [
+        ("SLMB_YESNO", r"'SLMB_YESNO' \(as 'slmb_yesno'\) names a built-in task; .*compared ignoring case"),
+        ("ｓｌｍｂ_ｙｅｓｎｏ", r"\(as 'slmb_yesno'\) names a built-in task"),
+        ("my_task\u3164", r"invisible character U\+3164"),
+        ("my_t\u0430sk", "mixes letters of the Latin and Cyrillic scripts"),
+    ],
+)
+def test_a_user_task_named_like_a_built_in_one_after_nfkc_and_case_folding_is_refused(
+    tmp_path: Path, entry: str, reason: str
+) -> None:
+    """A user task SLMB_YESNO was accepted beside the built-in slmb_yesno (issue 20)."""
+    from evals.catalog.suites import load_catalog
+
+    path = tmp_path / "suite.yaml"
+    path.write_text(
+        f"tasks:\n  {entry}: {{lm_eval: slmb_yesno, category: language, metric: acc, baseline: 0.5}}\n"
+        f"suites:\n  mine: {{tasks: [{entry}]}}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(CatalogError, match=reason):
+        load_catalog().with_user_file(path)
+
+
+def test_two_user_tasks_that_differ_only_in_case_are_refused(tmp_path: Path) -> None:
+    from evals.catalog.suites import load_catalog
+
+    entry = "{lm_eval: slmb_yesno, category: language, metric: acc, baseline: 0.5}"
+    path = tmp_path / "suite.yaml"
+    path.write_text(f"tasks:\n  my_yesno: {entry}\n  My_YesNo: {entry}\nsuites:\n  mine: {{tasks: [my_yesno]}}\n")
+    with pytest.raises(CatalogError, match="'my_yesno' and 'My_YesNo' are one name"):
+        load_catalog().with_user_file(path)

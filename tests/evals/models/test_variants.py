@@ -101,3 +101,22 @@ def test_the_template_is_found_where_transformers_finds_it(demo_models, tmp_path
         loaded = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True).chat_template
         loaded = loaded["default"] if isinstance(loaded, dict) else loaded
         assert hf_chat_template(folder) == loaded, case
+
+
+def test_two_variants_resolving_to_one_variant_id_are_refused_at_plan_time(demo_models) -> None:
+    """A GGUF whose name is read from the file, beside one that names the same type: one id, refused before any
+    unit runs (it used to plan and run both, and fail the runs key at the very end), naming both."""
+    submission = parse_submission(
+        'model:\n  name: "Twice"\n  local_path: "fixture://demo-trained"\n  parameters: "1.7M"\n  test_model: true\n'
+        "  quantizations:\n"
+        '    - {format: gguf, gguf_file: "demo-trained-Q4_1.gguf"}\n'
+        "    - {name: Q4_1, format: gguf}\n"
+    )
+    with pytest.raises(
+        VariantError,
+        match=r"quantizations\[0\] \(demo-trained-Q4_1.gguf\) and quantizations\[1\] "
+        r"\(Q4_1\) both resolve to variant 'twice--Q4_1'",
+    ):
+        resolve_variants(submission)
+    with pytest.raises(VariantError, match="both resolve"):
+        plan_submission(submission, PlanOptions(suite="offline-quick", limit=2))
