@@ -255,7 +255,8 @@ def _local_path(card: ModelCard, quant: Quantization, where: str) -> Path:
     base = Path(str(card.local_path)).expanduser()
     if not base.is_absolute():
         base = Path.cwd() / base
-    path = base / quant.gguf_file if quant.format == "gguf" and base.is_dir() and quant.gguf_file else base
+    in_folder = quant.format == "gguf" and base.is_dir() and bool(quant.gguf_file)
+    path = base / str(quant.gguf_file) if in_folder else base
     try:
         mode = path.stat().st_mode
     except OSError:
@@ -267,7 +268,14 @@ def _local_path(card: ModelCard, quant: Quantization, where: str) -> Path:
             f"{where}: local_path {path} is {kind_of(mode)}; only regular files and folders are read: "
             "point it at a model folder or a .gguf file"
         )
-    return path.resolve()
+    resolved = path.resolve()
+    if in_folder and not resolved.is_relative_to(base.resolve()):
+        # the contract keeps gguf_file a plain name; a link inside the folder could still point anywhere
+        raise VariantError(
+            f"{where}: gguf_file {quant.gguf_file!r} leads outside local_path {card.local_path} (a symbolic "
+            "link); put the .gguf file itself in the folder, or point local_path at the file"
+        )
+    return resolved
 
 
 def _known_fixture(name: str, where: str) -> str:

@@ -100,3 +100,17 @@ def test_the_template_is_found_where_transformers_finds_it(demo_models, tmp_path
         loaded = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True).chat_template
         loaded = loaded["default"] if isinstance(loaded, dict) else loaded
         assert hf_chat_template(folder) == loaded, case
+
+
+def test_a_gguf_file_linked_out_of_its_folder_is_refused(stories260k_path: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "models" / "submissions" / "mine"
+    folder.mkdir(parents=True)
+    (folder / "model.gguf").symlink_to(stories260k_path)  # any .gguf on the worker, through a link
+    submission = parse_submission(
+        f'model:\n  name: "m"\n  local_path: "{folder}"\n  test_model: true\n  parameters: "260K"\n'
+        "  quantizations:\n    - {format: gguf, gguf_file: model.gguf}\n"
+    )
+    with pytest.raises(VariantError, match="gguf_file 'model.gguf' leads outside local_path"):
+        resolve_variants(submission)
+    (problem,) = check_local_weights(submission).problems
+    assert "leads outside local_path" in str(problem)
