@@ -10,7 +10,8 @@ weights before any model loads: the path exists and is a regular file or a
 folder (a FIFO or a device would block or never end), the format is one we
 load (safetensors or GGUF, never pickle), a GGUF's header and sizes hold up
 (``evals.models.gguf_files``), a fixture name is one the project builds (checked before
-anything is built), a variant that asks for its chat template has one, and hub
+anything is built), a variant that asks for its chat template has one (of at most
+``evals.backends.chat.MAX_TEMPLATE_BYTES``, whether it is used or not), and hub
 downloads happen only when the submission names a hub model and the user let
 the hub be reached. All of it runs before the
 weights are hashed, so a bad file leaves no cache entry behind.
@@ -185,6 +186,13 @@ def _check_weights(path: Path, quant: Quantization, where: str) -> WeightFacts:
         facts = WeightFacts(quant.name, None, hf_chat_template(path))
     else:
         facts = _check_gguf(path, quant, where)
+    if facts.chat_template is not None:
+        from evals.backends.chat import ChatTemplateLimit, check_template_size
+
+        try:
+            check_template_size(facts.chat_template)  # submitter's code, compiled and run for every request
+        except ChatTemplateLimit as exc:
+            raise VariantError(f"{where}: {path.name}: {exc}") from None
     if quant.chat_template is not None and facts.chat_template is None:
         carrier = (
             "tokenizer.chat_template in its metadata"
