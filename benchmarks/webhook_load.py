@@ -240,6 +240,7 @@ def main() -> int:
             **os.environ,
             "PREFECT_API_URL": str(PREFECT_API_URL.value()),
             "SLMBENCH_WEBHOOK_SECRET": SECRET.decode(),
+            "SLMBENCH_GITHUB_REPO": REPO,
             "SLMBENCH_GITHUB_API_URL": github_url,
             "SLMBENCH_CHATOPS_DIR": state,
             "SLMBENCH_WAREHOUSE": str(Path(state) / "warehouse"),  # the receiver's submissions queue

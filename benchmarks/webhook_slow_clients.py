@@ -105,7 +105,12 @@ def run_receiver(mode: str, connections: int, seconds: float, open_files: int) -
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     state = Path(tempfile.mkdtemp(prefix=f"slow-{mode}-"))
-    env = {**os.environ, "SLMBENCH_WEBHOOK_SECRET": "bench", "SLMBENCH_CHATOPS_DIR": str(state)}
+    env = {
+        **os.environ,
+        "SLMBENCH_WEBHOOK_SECRET": "bench",
+        "SLMBENCH_GITHUB_REPO": "slmbench/slmbench",
+        "SLMBENCH_CHATOPS_DIR": str(state),
+    }
     command = (
         [sys.executable, "-c", PLAIN, str(port)]
         if mode == "plain"

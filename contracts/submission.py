@@ -22,7 +22,7 @@ Reading a file never raises for bad input: :func:`load_submission` returns the
 model or a list of :class:`Problem`, each naming the field and the fix.
 
 The file is untrusted (it comes from pull requests), so reading it is bounded: a
-regular file of at most 64 KiB, YAML nested at most ``MAX_DEPTH`` deep, no aliases
+regular file (never through a symbolic link) of at most 64 KiB, YAML nested at most ``MAX_DEPTH`` deep, no aliases
 or merge keys, no key given twice, and no control or formatting character in any
 key or value (they could rewrite what a terminal or a page shows around them).
 A submission that comes from a pull request may name hub weights or files in its
@@ -51,7 +51,7 @@ from pydantic import (
 
 from contracts.backends import backend_for_format
 from contracts.errors import UserError
-from contracts.files import NotARegularFile, read_regular
+from contracts.files import NotARegularFile, SymbolicLink, read_regular
 from contracts.names import did_you_mean, name_problem
 from contracts.quantizations import GGUF_QUANTS, canonical
 from contracts.safe_text import describe, first_hidden, visible
@@ -152,6 +152,17 @@ class Quantization(BaseModel):
     @classmethod
     def _known_name(cls, name: str | None) -> str | None:
         return None if name is None else canonical(name)
+
+    @field_validator("gguf_file")
+    @classmethod
+    def _plain_file_name(cls, name: str | None) -> str | None:
+        # A path here would reach past local_path (../, /abs) to any .gguf on the machine that runs it.
+        if name is not None and ("/" in name or "\\" in name or name in (".", "..") or ":" in name):
+            raise ValueError(
+                f"{name!r} is not a plain file name; give the file's name only (no folders, no ..), "
+                "and put the folder in local_path"
+            )
+        return name
 
     @field_validator("source")
     @classmethod
@@ -348,11 +359,20 @@ _FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+# A key longer than any field name is shown by its length only: a file that is not a submission
+# (a secret read through a link, say) must not be printed back key by key.
+MAX_SHOWN_KEY = 40
+
+
+def _shown_key(key: str) -> str:
+    return key if len(key) <= MAX_SHOWN_KEY else f"<a key of {len(key):,} characters>"
+
+
 def _where(loc: list[str | int]) -> str:
     """``["model", "quantizations", 0, "name"]`` -> ``model.quantizations[0].name``."""
     text = ""
     for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        text += f"[{part}]" if isinstance(part, int) else (f".{_shown_key(part)}" if text else _shown_key(part))
     return text or "(file)"
 
 
@@ -550,9 +570,14 @@ def _too_large() -> Problem:
 def load_submission(path: str | Path, from_pull_request: bool = False) -> Submission:
     """Read and validate a submission file; raises :class:`SubmissionError`."""
     try:
-        raw = read_regular(path, MAX_SUBMISSION_BYTES)
+        raw = read_regular(path, MAX_SUBMISSION_BYTES, follow_links=False)
     except FileNotFoundError:
         raise SubmissionError(str(path), [Problem("(file)", "no such file; check the path")]) from None
+    except SymbolicLink:
+        # git stores a link as a file; followed, it would read (and echo) whatever it points at
+        raise SubmissionError(
+            str(path), [Problem("(file)", "is a symbolic link; a submission is a regular file, commit its content")]
+        ) from None
     except NotARegularFile as exc:
         fix = "give the path of a .yaml file" if exc.kind == "a folder" else "only regular files are read"
         raise SubmissionError(str(path), [Problem("(file)", f"is {exc.kind}; {fix}")]) from None

@@ -8,7 +8,10 @@ process, the server starts while the command does that work.
 
 It is the same server Prefect would start (``SubprocessASGIServer``: uvicorn
 over ``prefect.server.api.server:create_app``, the UI off, the same database),
-started the same way, and stopped when the command exits. The command then
+started the same way, and stopped when the command exits. A command killed
+outright (SIGKILL, the OOM killer) runs no exit handler, so the server is also
+asked to die with its parent (Linux's ``PR_SET_PDEATHSIG``), instead of being
+left running for ever at about 190 MB each. The command then
 reaches it through ``PREFECT_API_URL``, set before Prefect is imported (Prefect
 reads its settings at import), which also hands it to the Ray workers. Nothing
 is started when an API is configured (``PREFECT_API_URL``, or the active
@@ -18,8 +21,11 @@ Prefect profile names one).
 from __future__ import annotations
 
 import atexit
+import ctypes
+import functools
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -33,6 +39,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 STARTUP_TIMEOUT_S = 120.0
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with(parent: int) -> None:
+    """In the child, before exec: SIGTERM when the parent dies (Linux; elsewhere a no-op).
+
+    ``atexit`` stops the server when the command ends normally; this covers a command killed
+    outright. If the parent died already, between the fork and here, the child exits at once.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 @dataclass
@@ -100,6 +120,7 @@ def start() -> LocalApi | None:
         [sys.executable, "-m", "uvicorn", "--app-dir", app_dir, "--factory", "prefect.server.api.server:create_app"]
         + ["--host", "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on"],
         env=env,
+        preexec_fn=functools.partial(_die_with, os.getpid()),
     )
     api = LocalApi(f"http://127.0.0.1:{port}/api", process)
     atexit.register(api.stop)

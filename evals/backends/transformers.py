@@ -9,11 +9,15 @@ numbers) and keep only the loading, where the project's rules apply:
 - local files only unless the spec asks for the hub;
 - a GGUF file loads dequantized (``gguf_file=``), with its tokenizer metadata
   cleaned of out-of-range special token ids (stories260K's pad id is
-  0xFFFFFFFF, which transformers rejects in both the tokenizer and the model).
+  0xFFFFFFFF, which transformers rejects in both the tokenizer and the model);
+- a chat template is the submitter's code: HFLM's ``apply_chat_template`` is kept
+  (the same template, arguments and fallback) but rendered by ``evals.backends.chat``,
+  bounded in time and size, as the llama.cpp backend renders it.
 """
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 from types import TracebackType
@@ -23,12 +27,15 @@ import torch
 import transformers
 from lm_eval.models.huggingface import HFLM
 
+from evals.backends import chat
 from evals.backends.errors import MissingWeightsError, UnsafeWeightsError
 from evals.backends.probe import GB, EdgeProbe
 from evals.backends.spec import BackendSpec
 
 if TYPE_CHECKING:
     import gguf
+
+log = logging.getLogger(__name__)
 
 # Suffixes of weight files that are Python pickles: loading one can run code.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -56,6 +63,19 @@ class TransformersLM(HFLM):
     @classmethod
     def from_spec(cls, spec: BackendSpec) -> TransformersLM:
         return cls(spec)
+
+    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        """HFLM's prompt: the tokenizer's template, its special tokens and HFLM's template arguments, with HFLM's
+        fallback (drop the system turns) when the template refuses the conversation; rendered with bounds."""
+        import jinja2
+
+        template = self.tokenizer.get_chat_template()
+        variables = {**self.tokenizer.special_tokens_map, **(self.chat_template_args or {})}
+        try:
+            return chat.render_chat(template, chat_history, add_generation_prompt, variables)
+        except jinja2.exceptions.TemplateError:
+            log.warning("the chat template refused the conversation; removing the system turns, as lm-eval's HFLM does")
+            return chat.render_chat(template, chat.without_system(chat_history), add_generation_prompt, variables)
 
     def edge_probe(self) -> TransformersProbe:
         """The operations edge measurement times on this model (``evals.edge.measurement``)."""

@@ -4,7 +4,10 @@ Each actor loads one variant once. Ray restarts an actor whose process dies
 (``max_restarts``) and retries the call that was in flight
 (``max_task_retries``), so a worker killed mid-unit is replaced and its unit
 rerun; lm-eval is deterministic under fixed seeds, so the scores match an
-undisturbed run.
+undisturbed run. A unit that runs past its wall-clock limit
+(``evals.engine.time_limits``, from its estimated cost) fails with
+:class:`~evals.engine.time_limits.UnitTimedOut`: its actor is killed and a new one
+takes its place for the next unit, so the run goes on.
 
 Why not ``ray.util.ActorPool``: it is driven by one submitting thread, while
 here each unit is its own Prefect task running in its own thread. A queue of
@@ -26,6 +29,7 @@ from typing import Any
 from evals.cluster.shipping import Shipment, cluster_spans_nodes, driver_node, ship, uses_ray_client
 from evals.edge.measurement import EdgeReport
 from evals.engine.cache import UnitOutcome
+from evals.engine.time_limits import UnitTimedOut, UnitTimeLimit
 from evals.models.variants import Variant
 from evals.plan.units import WorkUnit
 
@@ -184,10 +188,13 @@ class WorkerPool:
         batch_size: int = 1,
         units: int | None = None,
         keep_one: bool = False,
+        time_limit: UnitTimeLimit | None = None,
     ) -> None:
         """``units``: how many units the pool will run, when known; after the last one it keeps one
-        actor (``keep_one``, for the edge unit) or none, and frees the rest of its share of the cluster."""
+        actor (``keep_one``, for the edge unit) or none, and frees the rest of its share of the cluster.
+        ``time_limit``: each unit's wall-clock limit from its cost (default: ``SLMBENCH_UNIT_TIME_SCALE``)."""
         self.variant = variant
+        self.time_limit = time_limit or UnitTimeLimit.from_env()
         self._units_left = units
         self._keep = 1 if keep_one else 0
         self.include_paths = include_paths
@@ -257,17 +264,32 @@ class WorkerPool:
                 return actor
         return self._idle.get()
 
-    def _call(self, actor: Any, method: str, *args: Any) -> Any:
-        """``actor.method(*args)``, lending the actor for the call; raises :class:`ActorLost` if it goes away."""
+    def _call(self, actor: Any, method: str, *args: Any, limit_s: float | None = None, why: str = "") -> Any:
+        """``actor.method(*args)``, lending the actor for the call; raises :class:`ActorLost` if it goes away.
+
+        ``limit_s``: the call's wall-clock limit, counted from when the actor is placed on a node (a
+        cluster may take a while to find room for it); past it the actor is killed and replaced, and
+        :class:`UnitTimedOut` says ``why``.
+        """
         import ray
         from ray.exceptions import ActorDiedError, ActorUnavailableError
 
         reply = getattr(actor, method).remote(*args)
+        started = time.monotonic()
         try:
             while not ray.wait([reply], timeout=self.NODE_CHECK_S)[0]:
                 if self._node_gone(actor):
                     raise ActorLost(f"the node of a {self.variant.variant_id} worker left the cluster mid-call")
+                if limit_s is None:
+                    continue
+                if isinstance(self._nodes.get(actor), ray.ObjectRef):
+                    started = time.monotonic()  # not placed yet: its clock has not started
+                elif time.monotonic() - started > limit_s:
+                    self._replace(actor)
+                    raise UnitTimedOut(why)
             result = ray.get(reply)
+        except UnitTimedOut:
+            raise
         except (ActorLost, ActorDiedError, ActorUnavailableError) as exc:
             self._drop(actor)
             if isinstance(exc, ActorLost):
@@ -309,9 +331,31 @@ class WorkerPool:
             self._silent_since.pop(actor, None)
         ray.kill(actor, no_restart=True)
 
+    def _replace(self, actor: Any) -> None:
+        """Kill an actor that held a unit past its limit and lend a new one in its place.
+
+        The new actor goes to the idle queue at once: a unit may be waiting there for an actor
+        to come back. If no unit needs it, the pool frees it after its last unit as any other.
+        """
+        import ray
+
+        ray.kill(actor, no_restart=True)
+        with self._lock:
+            if actor in self._actors:
+                self._actors.remove(actor)
+            self._nodes.pop(actor, None)
+            self._dead_at_start.pop(actor, None)
+            self._silent_since.pop(actor, None)
+            replacement = self._start_actor()
+            self._actors.append(replacement)
+        self._idle.put(replacement)
+
     def run(self, unit: WorkUnit) -> UnitOutcome:
+        limit = self.time_limit
         try:
-            outcome = self._call(self._acquire(), "run", unit)
+            outcome = self._call(
+                self._acquire(), "run", unit, limit_s=limit.seconds(unit.cost), why=limit.reason(unit.name, unit.cost)
+            )
         except ActorLost:
             raise  # the unit runs again
         except BaseException:

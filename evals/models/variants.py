@@ -10,7 +10,8 @@ weights before any model loads: the path exists and is a regular file or a
 folder (a FIFO or a device would block or never end), the format is one we
 load (safetensors or GGUF, never pickle), a GGUF's header and sizes hold up
 (``evals.models.gguf_files``), a fixture name is one the project builds (checked before
-anything is built), a variant that asks for its chat template has one, and hub
+anything is built), a variant that asks for its chat template has one (of at most
+``evals.backends.chat.MAX_TEMPLATE_BYTES``, whether it is used or not), and hub
 downloads happen only when the submission names a hub model and the user let
 the hub be reached. All of it runs before the
 weights are hashed, so a bad file leaves no cache entry behind.
@@ -198,6 +199,13 @@ def _check_weights(path: Path, quant: Quantization, where: str) -> WeightFacts:
         facts = WeightFacts(quant.name, None, hf_chat_template(path))
     else:
         facts = _check_gguf(path, quant, where)
+    if facts.chat_template is not None:
+        from evals.backends.chat import ChatTemplateLimit, check_template_size
+
+        try:
+            check_template_size(facts.chat_template)  # submitter's code, compiled and run for every request
+        except ChatTemplateLimit as exc:
+            raise VariantError(f"{where}: {path.name}: {exc}") from None
     if quant.chat_template is not None and facts.chat_template is None:
         carrier = (
             "tokenizer.chat_template in its metadata"
@@ -268,7 +276,8 @@ def _local_path(card: ModelCard, quant: Quantization, where: str) -> Path:
     base = Path(str(card.local_path)).expanduser()
     if not base.is_absolute():
         base = Path.cwd() / base
-    path = base / quant.gguf_file if quant.format == "gguf" and base.is_dir() and quant.gguf_file else base
+    in_folder = quant.format == "gguf" and base.is_dir() and bool(quant.gguf_file)
+    path = base / str(quant.gguf_file) if in_folder else base
     try:
         mode = path.stat().st_mode
     except OSError:
@@ -280,7 +289,14 @@ def _local_path(card: ModelCard, quant: Quantization, where: str) -> Path:
             f"{where}: local_path {path} is {kind_of(mode)}; only regular files and folders are read: "
             "point it at a model folder or a .gguf file"
         )
-    return path.resolve()
+    resolved = path.resolve()
+    if in_folder and not resolved.is_relative_to(base.resolve()):
+        # the contract keeps gguf_file a plain name; a link inside the folder could still point anywhere
+        raise VariantError(
+            f"{where}: gguf_file {quant.gguf_file!r} leads outside local_path {card.local_path} (a symbolic "
+            "link); put the .gguf file itself in the folder, or point local_path at the file"
+        )
+    return resolved
 
 
 def _known_fixture(name: str, where: str) -> str:

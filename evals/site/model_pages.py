@@ -18,6 +18,7 @@ import yaml
 from contracts.tables import BIAS_METRICS
 from evals.scoring import ScoringSpec
 from evals.site import charts
+from evals.site.reproduce import in_repository
 from evals.site.text import MISSING, attr, fmt, html, html_table, parameters_label, percent
 from evals.site.views import EDGE_METRICS, parsed_json, source_url
 
@@ -324,7 +325,7 @@ def _provenance(runs: pl.DataFrame, ids: list[str], labels: dict[str, str]) -> s
     by_variant = {r["variant_id"]: r for r in runs.iter_rows(named=True)}
     rows = []
     for column, label in PROVENANCE:
-        values = [_value(by_variant.get(v, {}).get(column)) for v in ids]
+        values = [_value(_public(column, by_variant.get(v, {}).get(column))) for v in ids]
         rows.append([label, *values])
     for column, label in (("hardware", "Hardware"), ("versions", "Versions")):
         rows.append([label, *[_pairs(parsed_json(by_variant.get(v, {}).get(column))) for v in ids]])
@@ -332,6 +333,13 @@ def _provenance(runs: pl.DataFrame, ids: list[str], labels: dict[str, str]) -> s
     rows.insert(0, ["Variant id", *[html(v) for v in ids]])
     note = "Each task score's <em>reproduce</em> link (under Task scores) gives the commands that measure it again.\n"
     return html_table(["", *[html(labels[v]) for v in ids]], rows) + "\n" + note
+
+
+def _public(column: str, value: object) -> object:
+    """A path column as a reader may see it: relative to the repository, never the publishing machine's own path."""
+    if column != "submission_path" or not isinstance(value, str):
+        return value
+    return in_repository(value) or "outside the repository (the run folder keeps a copy)"
 
 
 def _downloads(slug: str) -> str:

@@ -14,6 +14,12 @@ drops each continuation's last token, and the transformers run of the same
 file dequantizes it, while llama.cpp also quantizes activations, so neither
 gives this number), or weights that were local files outside the repository.
 The ``slmbench run`` command reproduces every score.
+
+Public pages never show the publishing machine's own paths: a path inside the
+repository is shown relative to it; local weights elsewhere are named by their
+digest; a run's own files (its submission, a user suite's task files) by where
+SLM Bench keeps its run folder in a checkout (``.slmbench/runs/<run id>``), so
+the command runs as printed once that folder is there.
 """
 
 from __future__ import annotations
@@ -29,13 +35,15 @@ from pathlib import Path
 from typing import Any
 
 from contracts.quantizations import FLOAT_PRECISIONS
-from contracts.submission import FIXTURE_SCHEME
+from contracts.submission import FIXTURE_SCHEME, SUBMISSIONS_DIR
 
 # Paths as a reader has them at the root of a checkout, once `slmbench fixtures` ran there with the
 # default home (evals.paths): the demo models' HF folders and the offline task pack.
 HOME = ".slmbench"
 FIXTURE_HF_DIR = HOME + "/fixtures/{name}/hf"
 PACK_DIR = HOME + "/taskpack"
+RUN_DIR = HOME + "/runs/{run_id}"  # evals.paths.runs_dir() under the default home
+REPO_ROOT = Path(__file__).resolve().parents[2]
 OUTPUT_DIR = "lm-eval-results"
 # What a run used when its runs row predates these columns (the "suites" and "models" work adds them).
 DEFAULT_BATCH_SIZE = 1
@@ -157,7 +165,7 @@ def reproduce(score: PublishedScore) -> Reproduction:
         return Reproduction(None, slmbench_command(score), BACKENDS[run["backend"]].lm_eval_why_not)
     weights = _pretrained(run)
     if weights is None:
-        where = f"local files ({run['local_path']}) outside the repository" if run.get("local_path") else "not recorded"
+        where = "local files outside the repository" if run.get("local_path") else "not recorded"
         why = (
             f"the weights' location was {where}, so no command can name them (their files hash to "
             f"{run.get('weights_digest')}). The SLM Bench command reruns the submission."
@@ -175,7 +183,7 @@ def _pretrained(run: Mapping[str, Any]) -> str | None:
         return FIXTURE_HF_DIR.format(name=local.removeprefix(FIXTURE_SCHEME))
     if local:
         # a path inside the repository (a pull request's own folder) is in the checkout; any other is not
-        return None if Path(local).is_absolute() or ".." in Path(local).parts else local
+        return in_repository(local)
     repo = run.get("hf_repo")
     if not repo:
         return None
@@ -196,8 +204,11 @@ def _lm_eval_text(score: PublishedScore, weights: str) -> str:
         if versions.get(key) and versions[key] != "absent"
     )
     setup = [f"# lm-eval {versions.get('lm_eval', '?')} alone: pip install {pins or 'lm-eval'}"]
-    built = score.task_dir == PACK_DIR or weights.startswith(HOME)  # the task pack or a demo model
-    if score.task_dir or built:
+    task_dir = _task_dir(score)
+    built = task_dir == PACK_DIR or weights.startswith(HOME)  # the task pack or a demo model
+    if task_dir and task_dir.startswith(RUN_DIR.format(run_id="")):
+        setup.append(f"# with the run's folder (run {run['run_id']}: its tasks/) at {task_dir.removesuffix('/tasks')}")
+    if task_dir or built:
         where = f"# from the root of an SLM Bench checkout at commit {_commit(run)}"
         setup.append(
             where + (", after `slmbench fixtures` (it builds the demo models and the task pack)" if built else "")
@@ -206,7 +217,7 @@ def _lm_eval_text(score: PublishedScore, weights: str) -> str:
         f"pretrained={weights},dtype={dtype}",
         score.lm_eval_task,
         output_path=OUTPUT_DIR,
-        include_paths=[score.task_dir] if score.task_dir else (),
+        include_paths=[task_dir] if task_dir else (),
         limit=run.get("limit") or None,
         num_fewshot=score.num_fewshot,
         seed=seed,
@@ -232,6 +243,29 @@ def _lm_eval_text(score: PublishedScore, weights: str) -> str:
     return "\n".join(setup + lines)
 
 
+def in_repository(path: str) -> str | None:
+    """``path`` relative to the repository root, when it lies inside it (as given or absolute); else None."""
+    given = Path(path)
+    if ".." in given.parts or "\\" in path or path.startswith("~"):
+        return None
+    if not given.is_absolute():
+        return path
+    return str(given.relative_to(REPO_ROOT)) if given.is_relative_to(REPO_ROOT) else None
+
+
+def _run_folder(run: Mapping[str, Any]) -> str:
+    return RUN_DIR.format(run_id=run["run_id"])
+
+
+def _task_dir(score: PublishedScore) -> str | None:
+    """The score's task folder as a reader has it: in the checkout, or the run folder's kept copy."""
+    if score.task_dir is None:
+        return None
+    if score.task_dir == score.run.get("tasks_folder"):  # a user's task files, as the run kept them
+        return _run_folder(score.run) + "/tasks"
+    return in_repository(score.task_dir) or score.task_dir
+
+
 def chat_template(run: Mapping[str, Any]) -> bool:
     """Whether the run put its prompts through the model's own chat template (the runs row's ``chat_template``)."""
     value = run.get("chat_template")
@@ -251,15 +285,25 @@ def slmbench_command(score: PublishedScore) -> str:
         head += "  # the run had uncommitted changes on top of this commit"
     limit = f" --limit {run['limit']}" if run.get("limit") else ""
     batch = f" --batch-size {run['batch_size']}" if (run.get("batch_size") or DEFAULT_BATCH_SIZE) > 1 else ""
-    kept = run.get("tasks_folder")
-    tasks_dir = " --tasks-dir <the task folder>" if kept else ""
+    folder = _run_folder(run)
+    kept = bool(run.get("tasks_folder"))  # a user's suite: its files are not in the checkout, the run kept a copy
+    # a submission in the repository's queue is in the checkout at that commit; any other file only in the run folder
+    submission = in_repository(str(run.get("submission_path") or ""))
+    if kept or not submission or not submission.startswith(SUBMISSIONS_DIR):
+        submission = None
+    suite = str(run.get("suite"))
+    if kept:
+        name = suite.rpartition(":")[2] if ":" in suite else ""
+        suite = f"{folder}/tasks/suite.yaml" + (f":{name}" if name else "")
+    if submission is None:  # the run kept the submission's bytes (and a user suite's files) in its folder
+        head += f"\n# with the run's folder (run {run['run_id']}: submission.yaml, tasks/) at {folder}"
+        submission = f"{folder}/submission.yaml"
+    tasks_dir = f" --tasks-dir {folder}/tasks" if kept else ""
     pin = f" --dataset-revision {shlex.quote(f'{score.task}={score.dataset_revision}')}" if score.dataset_revision else ""
     command = (
-        f"slmbench run {shlex.quote(str(run.get('submission_path')))} --suite {shlex.quote(str(run.get('suite')))} "
+        f"slmbench run {shlex.quote(submission)} --suite {shlex.quote(suite)} "
         f"--seed {run.get('seed', 1234)}{limit}{batch}{tasks_dir}{pin}"
     )
-    if kept:  # a user's suite: its suite file and task files are not in the checkout, the run kept a copy
-        head += f"\n# the suite file (suite.yaml) and task files as the run used them: {kept}"
     where = f"# the score: task {score.task}, variant {run.get('variant_id')}, {score.metric} ({score.filter}) in the run summary"
     if chat_template(run):  # the submission file sets it per variant: the same file, the same prompts
         where += "\n# that variant's chat_template options (few-shot as multi-turn, system instruction) are in the submission"

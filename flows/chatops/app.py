@@ -1,8 +1,9 @@
 """The webhook receiver: an ASGI app for GitHub deliveries.
 
-    POST /webhook   body deadline (408) and size cap (413) -> signature (401) -> headers, JSON,
-                    event fields (400) -> replay check (200 duplicate) -> dispatch (2xx/4xx,
-                    see dispatch.py); GitHub, Prefect or the hub failing: 502
+    POST /webhook   body deadline (408) and size cap (413) -> signature (401) -> headers, JSON
+                    (also nested too deep), event fields, repository name (400) -> replay check
+                    (200 duplicate) -> repository allow-list (403), rate limit per PR (429),
+                    dispatch (2xx/4xx, see dispatch.py); GitHub, Prefect or the hub failing: 502
     GET  /healthz
 
 The checks run in that order so an unsigned request costs no parsing and leaves no trace in
@@ -87,6 +88,8 @@ def create_app(config: ChatOpsConfig, chatops: ChatOps | None = None) -> Starlet
             payload = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError):
             return _answer(400, "rejected", "body is not JSON")
+        except RecursionError:  # signed, but nested past the parser's stack: no event of GitHub's looks so
+            return _answer(400, "rejected", "body is JSON nested too deeply to read")
         if not isinstance(payload, dict):
             return _answer(400, "rejected", "body is not a JSON object")
         try:

@@ -4,7 +4,8 @@ The audit trail has one line per command and per outcome, each with its delivery
 ids, so "who started what, and what came of it" is answerable from one file. The store
 holds what later steps need: the deliveries already seen (replay protection: their delivery
 ids and the signed content's replay keys), the PRs whose accepted benchmark is being started
-(one at a time per PR), and which flow run tested or published which PR head.
+(one at a time per PR), the checks each PR caused lately (a rate limit per PR), and which flow
+run tested or published which PR head.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ create index if not exists benchmarks_pr on benchmarks (repo, pr, created_at);
 create table if not exists reservations (
     repo text not null, pr integer not null, delivery text not null, created_at real not null,
     primary key (repo, pr));
+create table if not exists pr_checks (repo text not null, pr integer not null, at real not null);
+create index if not exists pr_checks_pr on pr_checks (repo, pr, at);
 create table if not exists publishes (
     flow_run_id text primary key, repo text not null, pr integer not null, run_id text not null,
     head_sha text not null, created_at text not null, status text not null default 'scheduled', message text);
@@ -130,6 +133,18 @@ class Store:
                 return str(held["delivery"])
             db.execute("insert or replace into reservations values (?, ?, ?, ?)", (repo, pr, delivery, now))
         return None
+
+    def take_pr_check(self, repo: str, pr: int, limit: int, window_s: float) -> bool:
+        """Count one check of PR ``pr``; False (nothing counted) when it had ``limit`` in the last ``window_s`` s."""
+        now = time.time()
+        with self._connect() as db:
+            db.execute("begin immediate")
+            db.execute("delete from pr_checks where at < ?", (now - window_s,))
+            (used,) = db.execute("select count(*) from pr_checks where repo = ? and pr = ?", (repo, pr)).fetchone()
+            if used >= limit:
+                return False
+            db.execute("insert into pr_checks values (?, ?, ?)", (repo, pr, now))
+        return True
 
     def release_pr(self, repo: str, pr: int, delivery: str) -> None:
         with self._connect() as db:

@@ -1,7 +1,9 @@
 """ChatOps settings, read once from the environment (the receiver, the served flows and the hooks).
 
 Secrets never have defaults: a receiver without ``SLMBENCH_WEBHOOK_SECRET`` refuses to start
-rather than accept unsigned deliveries. The receiver is offline by default: it asks the hub
+rather than accept unsigned deliveries, and one that does not know which repositories it
+serves (``SLMBENCH_GITHUB_REPOS``, else ``SLMBENCH_GITHUB_REPO``) refuses to start rather
+than act on deliveries from any repository the webhook's app is installed on. The receiver is offline by default: it asks the hub
 whether a PR's model can be downloaded only when hub access was turned on explicitly
 (``HF_HUB_OFFLINE=0``, the same switch as for hub runs; ``HF_ENDPOINT`` for a mirror).
 """
@@ -9,6 +11,7 @@ whether a PR's model can be downloaded only when hub access was turned on explic
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +26,11 @@ DEFAULT_MAX_BODY = 1024 * 1024
 DEFAULT_HEADER_TIMEOUT = 10.0
 DEFAULT_BODY_TIMEOUT = 10.0
 DEFAULT_MAX_CONNECTIONS = 1000
+# Checks (a push's validation, a command) one PR may cause per hour: each costs a few GitHub API
+# calls, and the bot's token has 5,000 an hour for every PR together.
+DEFAULT_PR_CHECKS_PER_HOUR = 30
+# GitHub's rules: an owner is 1-39 letters, digits or hyphens; a repository name 1-100 of these, not . or ..
+REPO_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/(?!\.\.?$)[A-Za-z0-9._-]{1,100}$")
 BENCHMARK_DEPLOYMENT = "benchmark-submission/benchmark-submission"
 PUBLISH_DEPLOYMENT = "publish-results/publish-results"
 SITE_DEPLOYMENT = "build-site/build-site"
@@ -49,6 +57,11 @@ class ChatOpsConfig:
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    repos: frozenset[str] = field(default_factory=frozenset)  # owner/name, lowercase: the repositories served
+    pr_checks_per_hour: int = DEFAULT_PR_CHECKS_PER_HOUR
+
+    def serves(self, repo: str) -> bool:
+        return repo.lower() in self.repos
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, require_secret: bool = True) -> ChatOpsConfig:
@@ -60,6 +73,12 @@ class ChatOpsConfig:
         if not max_body.isdigit() or int(max_body) < 1024:
             raise ConfigError(f"SLMBENCH_WEBHOOK_MAX_BODY must be a byte count >= 1024, got {max_body!r}")
         maintainers = {m.strip().lower() for m in env.get("SLMBENCH_MAINTAINERS", "").split(",") if m.strip()}
+        repos = _repos(env.get("SLMBENCH_GITHUB_REPOS") or env.get("SLMBENCH_GITHUB_REPO") or "")
+        if require_secret and not repos:
+            raise ConfigError(
+                "SLMBENCH_GITHUB_REPO is not set; set it to the owner/name of the repository whose "
+                "pull requests this receiver serves (SLMBENCH_GITHUB_REPOS for several, comma-separated)"
+            )
         return cls(
             webhook_secret=secret.encode(),
             github_token=env.get("SLMBENCH_GITHUB_TOKEN") or env.get("GITHUB_TOKEN") or None,
@@ -78,7 +97,16 @@ class ChatOpsConfig:
             header_timeout_s=_number(env, "SLMBENCH_WEBHOOK_HEADER_TIMEOUT", DEFAULT_HEADER_TIMEOUT, 0.1),
             body_timeout_s=_number(env, "SLMBENCH_WEBHOOK_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT, 0.1),
             max_connections=int(_number(env, "SLMBENCH_WEBHOOK_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, 16)),
+            repos=repos,
+            pr_checks_per_hour=int(_number(env, "SLMBENCH_PR_CHECKS_PER_HOUR", DEFAULT_PR_CHECKS_PER_HOUR, 1)),
         )
+
+
+def _repos(text: str) -> frozenset[str]:
+    repos = [r.strip() for r in text.split(",") if r.strip()]
+    if bad := [r for r in repos if not REPO_RE.match(r)]:
+        raise ConfigError(f"SLMBENCH_GITHUB_REPO(S): {bad[0]!r} is not a repository; write it as owner/name")
+    return frozenset(r.lower() for r in repos)
 
 
 def _number(env: dict[str, str], name: str, default: float, minimum: float) -> float:

@@ -19,7 +19,6 @@ is online, checked to be publicly on the hub, all before a run can start.
 
 from __future__ import annotations
 
-import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,7 +26,6 @@ from typing import Any
 
 from contracts.errors import UserError
 from contracts.submission import SubmissionError, parse_submission
-from contracts.tables import GIT_SHA
 from evals.models.hub_access import hub_problems
 from evals.warehouse.queue import QueueEvent, QueueWriter
 from flows.benchmark import benchmark_submission
@@ -44,10 +42,9 @@ from flows.chatops.events import (
     PullRequestComment,
 )
 from flows.chatops.github import GitHub
-from flows.chatops.scope import ScopeError, submission_files
+from flows.chatops.scope import PinnedScope, ScopeError, ScopeUnreadable, pinned_scope
 from flows.publish import publish_results
 
-SHA_RE = re.compile(GIT_SHA)
 # How long an accepted /test-benchmark holds its PR before its runs exist in Prefect. Creating them
 # takes seconds; a receiver that dies in between leaves the reservation, which lapses after this.
 RESERVATION_S = 600.0
@@ -103,9 +100,20 @@ class ChatOps:
     def _handle(self, delivery: str, event: Event) -> Outcome:
         if isinstance(event, Ignored):
             return Outcome(200, "ignored", event.reason)
+        if not self.config.serves(event.repo):
+            self.audit.write("delivery_refused", delivery=delivery, repo=event.repo, reason="repository not served")
+            return Outcome(403, "forbidden", f"this receiver does not serve {event.repo}")
         if isinstance(event, PullRequestChanged):
             return self._validate_pr(delivery, event)
         return self._command(delivery, event)
+
+    def _over_budget(self, delivery: str, repo: str, pr: int) -> Outcome | None:
+        """429 once PR ``pr`` had its checks for the hour: each costs GitHub calls from one shared budget."""
+        if self.store.take_pr_check(repo, pr, self.config.pr_checks_per_hour, 3600.0):
+            return None
+        limit = self.config.pr_checks_per_hour
+        self.audit.write("rate_limited", delivery=delivery, repo=repo, pr=pr, limit_per_hour=limit)
+        return Outcome(429, "rate limited", f"PR #{pr} had its {limit} checks of the last hour; try again later")
 
     def _command(self, delivery: str, event: PullRequestComment) -> Outcome:
         trail = {"delivery": delivery, "repo": event.repo, "pr": event.pr, "author": event.author}
@@ -120,6 +128,8 @@ class ChatOps:
         if not self._allowed(event):
             self.audit.write("command_refused", **trail, reason="author not allowed", association=event.association)
             return Outcome(403, "forbidden", f"{event.author} may not run commands")
+        if limited := self._over_budget(trail["delivery"], event.repo, event.pr):
+            return limited
         if error is not None or command is None:
             self.audit.write("command_refused", **trail, reason=str(error))
             self._reply(event, f"{md.mention(event.author)} {md.text(error)}")
@@ -145,8 +155,7 @@ class ChatOps:
         command, and one released after its runs were created leaves them in Prefect to be seen.
         """
         _check_suite(command.suite)
-        head_sha = self._open_head(event.repo, event.pr)
-        submissions = self._checked_submissions(event.repo, event.pr, head_sha)
+        head_sha, submissions = self._checked_submissions(event.repo, event.pr, self._open_pull(event.repo, event.pr))
         holder = self.store.reserve_pr(event.repo, event.pr, trail["delivery"], RESERVATION_S)
         if holder is not None:
             raise Refused(f"a benchmark of this PR is being started (delivery {holder}); wait for it to finish", 409)
@@ -259,7 +268,8 @@ class ChatOps:
             self.audit.write("comment_failed", **trail, error=f"{type(exc).__name__}: {exc}")
 
     def _push_results(self, event: PullRequestComment, trail: dict[str, Any]) -> Outcome:
-        head_sha = self._open_head(event.repo, event.pr)
+        pull = self._open_pull(event.repo, event.pr)
+        head_sha = self._scope(event.repo, event.pr, pull).head_sha  # the scope again: the merge is what counts
         history = self.store.latest_benchmarks(event.repo, event.pr)
         if not history:
             raise Refused("this PR has no benchmark run yet; run `/test-benchmark` first", 409)
@@ -308,20 +318,28 @@ class ChatOps:
         )
 
     def _validate_pr(self, delivery: str, event: PullRequestChanged) -> Outcome:
-        """Opened or pushed to: check scope and contract only, no model run."""
+        """Opened or pushed to: check scope and contract only, no model run.
+
+        The check reads the PR as it is now: after a quick second push the head differs from the
+        event's, and the newer head is the one to check (its own event follows).
+        """
         trail = {"delivery": delivery, "repo": event.repo, "pr": event.pr, "head_sha": event.head_sha}
+        if limited := self._over_budget(delivery, event.repo, event.pr):
+            return limited
+        head_sha = event.head_sha
         try:
-            texts = self._checked_submissions(event.repo, event.pr, event.head_sha)
+            pull = self.github.pull(event.repo, event.pr)
+            head_sha, texts = self._checked_submissions(event.repo, event.pr, pull)
         except Refused as exc:
             self.audit.write("validation_failed", **trail, reason=str(exc))
             self.github.comment(
-                event.repo, event.pr, f"Submission check failed for {md.code(event.head_sha[:7])}:\n\n{md.block(exc)}"
+                event.repo, event.pr, f"Submission check failed for {md.code(head_sha[:7])}:\n\n{md.block(exc)}"
             )
             return Outcome(200, "invalid", str(exc))
         paths = list(texts)
-        self.audit.write("validation_passed", **trail, paths=paths)
+        self.audit.write("validation_passed", **trail, checked_sha=head_sha, paths=paths)
         for path, text in texts.items():
-            self._queue("validated", path, text, event.pr, event.head_sha, None, "the pull request's check passed")
+            self._queue("validated", path, text, event.pr, head_sha, None, "the pull request's check passed")
         if event.action == "opened":
             self.github.comment(
                 event.repo,
@@ -331,25 +349,27 @@ class ChatOps:
             )
         return Outcome(200, "valid", ", ".join(paths))
 
-    def _open_head(self, repo: str, pr: int) -> str:
+    def _open_pull(self, repo: str, pr: int) -> dict[str, Any]:
         pull = self.github.pull(repo, pr)
         if pull.get("state") != "open":
             raise Refused(f"PR #{pr} is {pull.get('state')}", 409)
-        head_sha = str(pull.get("head", {}).get("sha", ""))
-        if not SHA_RE.match(head_sha):
-            raise Refused(f"PR #{pr} has no readable head commit", 502)
-        return head_sha
+        return pull
 
-    def _checked_submissions(self, repo: str, pr: int, head_sha: str) -> dict[str, str]:
-        """The PR's new submission files (repo path -> text at ``head_sha``), each passing its contract."""
+    def _scope(self, repo: str, pr: int, pull: dict[str, Any]) -> PinnedScope:
         try:
-            paths = submission_files(self.github.pull_files(repo, pr))
+            return pinned_scope(self.github, repo, pr, pull)
+        except ScopeUnreadable as exc:
+            raise Refused(str(exc), 502) from None
         except ScopeError as exc:
             raise Refused(str(exc)) from None
+
+    def _checked_submissions(self, repo: str, pr: int, pull: dict[str, Any]) -> tuple[str, dict[str, str]]:
+        """The PR's head and its new submission files (repo path -> text at that head), each passing its contract."""
+        scope = self._scope(repo, pr, pull)
         texts: dict[str, str] = {}
         problems = []
-        for path in paths:
-            text = self.github.file_text(repo, path, head_sha)
+        for path in scope.paths:
+            text = self.github.file_text(repo, path, scope.head_sha)
             try:
                 submission = parse_submission(text, path, from_pull_request=True)
                 if self.config.hub_check and (missing := hub_problems(submission.model, self.config.hub_endpoint)):
@@ -360,7 +380,7 @@ class ChatOps:
             texts[path] = text
         if problems:
             raise Refused("the submission does not pass its contract:\n" + "\n".join(problems))
-        return texts
+        return scope.head_sha, texts
 
     def _queue(
         self, state: str, path: str, text: str, pr: int, head_sha: str, flow_run_id: str | None, detail: str

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contracts.errors import UserError
+from flows.chatops.config import REPO_RE
 
 # GitHub's author_association values that may run commands (others need SLMBENCH_MAINTAINERS).
 TRUSTED_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
@@ -104,7 +105,11 @@ def _pull_request(payload: dict[str, Any]) -> Event:
 
 
 def _repo(payload: dict[str, Any]) -> str:
-    return _field(_field(payload, "repository", dict), "full_name", str)
+    """``owner/name`` as GitHub spells them: the name goes into API paths, so nothing else passes."""
+    full_name = _field(_field(payload, "repository", dict), "full_name", str)
+    if not REPO_RE.match(full_name):
+        raise PayloadError("payload field 'full_name' is not a repository name (owner/name)")
+    return full_name
 
 
 def _optional(obj: dict[str, Any], key: str) -> str:

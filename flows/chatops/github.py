@@ -15,7 +15,6 @@ import httpx
 from contracts.errors import UserError
 
 RETRY_STATUSES = {502, 503, 504}
-MAX_FILES = 3000  # GitHub's own cap on a PR's file list
 
 
 class GitHubError(UserError):
@@ -44,17 +43,14 @@ class GitHub:
     def pull(self, repo: str, number: int) -> dict[str, Any]:
         return self._request("GET", f"/repos/{repo}/pulls/{number}").json()
 
-    def pull_files(self, repo: str, number: int) -> list[dict[str, Any]]:
-        """Every file the PR changes (``filename``, ``status``: added, modified, removed, renamed, ...)."""
-        files: list[dict[str, Any]] = []
-        for page in range(1, MAX_FILES // 100 + 1):
-            batch = self._request(
-                "GET", f"/repos/{repo}/pulls/{number}/files", params={"per_page": 100, "page": page}
-            ).json()
-            files += batch
-            if len(batch) < 100:
-                break
-        return files
+    def compare_files(self, repo: str, base: str, head: str) -> list[dict[str, Any]]:
+        """The files changed between two commits (``base...head``, from their merge base), as the PR shows them.
+
+        Pinned to the two SHAs, so a push to the PR meanwhile changes nothing in the answer. GitHub
+        lists at most 300 files here (on the first page only): callers compare the count with the
+        PR's ``changed_files`` and refuse a list that falls short.
+        """
+        return list(self._request("GET", f"/repos/{repo}/compare/{base}...{head}").json().get("files") or [])
 
     def file_text(self, repo: str, path: str, ref: str) -> str:
         """A file's content at a commit (the raw media type: no base64 round trip)."""

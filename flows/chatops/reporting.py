@@ -21,6 +21,7 @@ from flows.chatops import runs
 from flows.chatops.audit import open_record
 from flows.chatops.config import ChatOpsConfig
 from flows.chatops.github import GitHub, GitHubError
+from flows.chatops.scope import ScopeError, pinned_scope
 
 
 def _context() -> tuple[ChatOpsConfig, Any, Any, GitHub]:
@@ -92,13 +93,28 @@ def report_publish(flow: Any, flow_run: Any, state: Any) -> None:
     change = leaderboard_change(config.warehouse, getattr(summary, "leaderboard_version", None))
     body = f"### Published run {md.code(run_id)}\n\n{change}\n\nPrefect run: {link}"
     try:
+        _check_scope_before_merge(github, repo, pr, row["head_sha"])
         github.merge(repo, pr, row["head_sha"], f"Add benchmark results for run {run_id} (#{pr})")
-        body += f"\n\nMerged at {row['head_sha'][:7]}."  # a sha the receiver checked (dispatch.SHA_RE)
+        body += f"\n\nMerged at {row['head_sha'][:7]}."  # a sha the receiver checked (scope.SHA_RE)
         outcome = "published_and_merged"
-    except GitHubError as exc:  # e.g. 409: a commit was pushed meanwhile; the tables keep the published run
+    except (GitHubError, ScopeError) as exc:  # e.g. 409: a commit was pushed meanwhile; the tables keep the run
         body += f"\n\nNot merged:\n\n{md.block(exc)}"
         outcome = "published_not_merged"
     _post(github, audit, repo, pr, body, flow_run_id=flow_run_id, run_id=run_id, outcome=outcome)
+
+
+def _check_scope_before_merge(github: GitHub, repo: str, pr: int, tested_sha: str) -> None:
+    """The PR's scope read again, pinned, just before the merge: only new submission files, at the tested head.
+
+    GitHub's merge takes the head SHA (and answers 409 if it moved); this makes sure that the
+    commit being merged is one whose whole file list was seen, however long the run took.
+    """
+    scope = pinned_scope(github, repo, pr)
+    if scope.head_sha != tested_sha:
+        raise ScopeError(
+            f"the PR's head is {scope.head_sha[:7]}, not the benchmarked {tested_sha[:7]}; "
+            "run `/test-benchmark` on the new head"
+        )
 
 
 def _post(github: GitHub, audit: Any, repo: str, pr: int, body: str, **trail: Any) -> None:

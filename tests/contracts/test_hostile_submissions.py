@@ -213,3 +213,33 @@ def test_validate_refuses_fifos_devices_and_forged_lines_with_one_line_each(tmp_
     # one problem line per hostile file, each naming a field
     problem_lines = [line for line in lines if line.startswith("  - ")]
     assert len(problem_lines) == 10
+
+
+@pytest.mark.parametrize("name", ["/etc/evil.gguf", "../../../etc/evil.gguf", "sub/model.gguf", "..", "a\\\\b.gguf"])
+def test_a_gguf_file_naming_a_path_is_refused(name: str) -> None:
+    text = PR_LOCAL.replace("PATH", "models/submissions/my-model").replace(
+        "{name: FP16, format: safetensors}", f"{{format: gguf, gguf_file: '{name}'}}"
+    )
+    (problem,) = _problems(text)
+    assert problem.startswith("model.quantizations[0].gguf_file: ") and "is not a plain file name" in problem
+
+
+def test_a_submission_that_is_a_symlink_to_a_secret_is_not_read_or_echoed(tmp_path: Path) -> None:
+    from contracts.submission import load_submission
+
+    secret = tmp_path / "shadow"
+    secret.write_text("".join(f"user{i}:$6$saltsalt${'h' * 60}{i}: 19000:0:99999:7:::\n" for i in range(3)))
+    link = tmp_path / "models" / "submissions" / "evil.yaml"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(secret)
+    with pytest.raises(SubmissionError) as info:
+        load_submission(link, from_pull_request=True)
+    (problem,) = map(str, info.value.problems)
+    assert problem == "(file): is a symbolic link; a submission is a regular file, commit its content"
+
+
+def test_a_long_unknown_key_is_named_by_its_length_not_echoed() -> None:
+    key = "root:$6$saltsalt$" + "h" * 80
+    problems = _problems(GOOD + f'"{key}": 1\n')
+    assert problems == ["<a key of 97 characters>: unknown key; remove it or fix its spelling"]
+    assert not any("hhhh" in p for p in problems)

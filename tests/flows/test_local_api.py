@@ -51,3 +51,34 @@ def test_nothing_starts_where_an_api_is_configured(tmp_path: Path, monkeypatch: 
     assert local_api.configured_api() == "http://team:4200/api"
     profiles.write_text('active = "ephemeral"\n[profiles.ephemeral]\nPREFECT_SERVER_ALLOW_EPHEMERAL_MODE = "true"\n')
     assert local_api.configured_api() is None
+
+
+def test_the_server_dies_with_a_command_killed_outright(tmp_path: Path) -> None:
+    """SIGKILL runs no exit handler: the server must go by itself (PR_SET_PDEATHSIG), not linger for ever."""
+    import json
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env |= {"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    holder = SCRIPT + "import sys, time\nsys.stdout.flush()\ntime.sleep(600)\n"
+    command = subprocess.Popen(
+        [sys.executable, "-c", holder], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    server = None
+    try:
+        assert command.stdout is not None
+        seen = json.loads(command.stdout.readline())
+        server = psutil.Process(seen["pid"])
+        assert server.is_running() and server.ppid() == command.pid
+        command.send_signal(signal.SIGKILL)
+        command.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and server.is_running() and server.status() != psutil.STATUS_ZOMBIE:
+            time.sleep(0.1)
+        assert not server.is_running() or server.status() == psutil.STATUS_ZOMBIE, "the server outlived the command"
+    finally:
+        if command.poll() is None:
+            command.kill()
+        if server is not None and server.is_running():
+            server.kill()  # a failed run of this test leaves no server behind

@@ -215,8 +215,39 @@ def test_the_reproduce_box_of_a_user_task_names_the_kept_task_folder(published: 
         found[1]: unescape(found[2])
         for found in re.finditer(r'<section class="slmb-repro" id="repro-([^"]+)--[^"]+"[^>]*>(.*?)</section>', model)
     }
-    kept = str((published.run_dir / "tasks").resolve())
+    kept = f".slmbench/runs/{published.run_id}/tasks"  # the run folder's copy, where a reader puts it
     for task, subtask in USER_TASKS.items():
         box = boxes[task.replace("_", "-")]
         assert f"  --include_path {kept} \\\n  --tasks {subtask} --num_fewshot 0 --limit {LIMIT}" in box, box
     assert "--include_path .slmbench/taskpack" in boxes["slmb-yesno"]  # a built-in task: the project's pack
+
+
+def test_the_reproduce_box_shows_no_path_of_this_machine_and_its_command_runs_as_printed(
+    published: Published, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The box used to print the run's absolute task folder and end in ``--tasks-dir <the task folder>``."""
+    import shlex
+    import shutil
+
+    from evals.site.reproduce import PublishedScore, reproduce
+    from evals.warehouse.storage import read_table
+
+    run = read_table(published.warehouse, "runs").row(0, named=True)
+    score = PublishedScore(
+        run, "held_arc", "held_arc_challenge", "acc_norm", "none", 0, 0.5, LIMIT, run["tasks_folder"]
+    )
+    shown = reproduce(score)
+    assert shown.lm_eval is not None
+    for text in (shown.lm_eval, shown.slmbench):
+        assert str(published.run_dir.parent) not in text and "<" not in text, text
+    page = (published.site / "models").rglob("index.html")
+    assert not any(str(published.run_dir.parent) in p.read_text() for p in page)
+    (command,) = [line for line in shown.slmbench.splitlines() if line.startswith("slmbench run ")]
+    # a reader's checkout, with the run folder where the box says
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(published.run_dir, tmp_path / ".slmbench" / "runs" / published.run_id)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["plan", *shlex.split(command)[2:]])  # the same arguments, planned instead of run
+    assert code == 0, out.getvalue()[-3000:]
+    assert all(f"/{subtask}" in out.getvalue() for subtask in USER_TASKS.values())

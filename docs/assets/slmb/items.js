@@ -5,6 +5,8 @@
 // Prompts and generations are untrusted: every text goes in with textContent, and control and
 // bidirectional-override characters are shown as visible marks instead of being obeyed.
 // The view (task, variants, filter, category, search) lives in the page address so it can be shared.
+// Names from the address are looked up as own properties only (own()): ?task=__proto__ or
+// ?task=constructor must find nothing, not Object.prototype.
 (function () {
   "use strict";
   var root = document.getElementById("slmb-items");
@@ -66,7 +68,11 @@
     return o;
   }
 
-  function label(variant) { return index.labels[variant] || variant; }
+  function own(object, key) {
+    return Object.prototype.hasOwnProperty.call(object, key) ? object[key] : undefined;
+  }
+
+  function label(variant) { return own(index.labels, variant) || variant; }
 
   function allowed(select, value) {
     return Array.prototype.some.call(select.options, function (o) { return o.value === value; });
@@ -75,8 +81,8 @@
   function readAddress() {
     var params = new URLSearchParams(window.location.search);
     KEYS.forEach(function (k) { state[k] = params.get(k) || ""; });
-    if (!index.tasks[state.task]) state.task = "";
-    var variants = state.task ? Object.keys(index.tasks[state.task]) : [];
+    if (!own(index.tasks, state.task)) state.task = "";
+    var variants = state.task ? Object.keys(own(index.tasks, state.task)) : [];
     if (variants.indexOf(state.a) < 0) state.a = variants.length ? preferred(variants) : "";
     if (variants.indexOf(state.b) < 0 || state.b === state.a) state.b = "";
   }
@@ -95,10 +101,10 @@
   }
 
   function fillVariantSelects() {
-    var variants = state.task ? index.tasks[state.task] : {};
+    var variants = state.task ? own(index.tasks, state.task) : {};
     [inputs.a, inputs.b].forEach(function (select, i) {
       Array.prototype.forEach.call(select.options, function (o) {
-        o.disabled = o.value !== "" && !variants[o.value];
+        o.disabled = o.value !== "" && !own(variants, o.value);
         if (i === 1 && o.value === state.a) o.disabled = true;
       });
     });
@@ -147,7 +153,7 @@
   }
 
   function fetchFile(variant) {
-    var entry = index.tasks[state.task][variant];
+    var entry = own(own(index.tasks, state.task), variant);
     var url = index.base + entry[0];
     if (!files.has(url)) {
       files.set(url, fetch(url).then(function (response) {

@@ -250,3 +250,101 @@ def test_real_lm_eval_task_requests_are_byte_identical(backends, tmp_path: Path)
     # the items panel shows the prompt the model saw: the templated context, the same on both backends
     assert llama_items == hf_items and hf_items[("chat_arc_easy", 0)] == context
     assert hf_items[("chat_gsm8k", 0)] == expected[("chat_gsm8k", 0)][0][0]
+
+
+# --- a template is the submitter's code: rendering is bounded in time and size (evals.backends.chat)
+
+SPECIAL = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
+
+
+def test_the_bounded_renderer_gives_transformers_own_prompts_on_published_templates(demo_models) -> None:
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    from evals.backends import chat
+    from evals.models.fixtures.chat_template import DEMO_CHAT_TEMPLATE
+
+    compared = 0
+    for template in [DEMO_CHAT_TEMPLATE, *TEMPLATES.values()]:
+        for messages in CONVERSATIONS:
+            for add_generation_prompt in (True, False):
+                try:
+                    (expected,), _ = render_jinja_template(
+                        conversations=[messages],
+                        chat_template=template,
+                        add_generation_prompt=add_generation_prompt,
+                        continue_final_message=not add_generation_prompt,
+                        **SPECIAL,
+                    )
+                except Exception as exc:
+                    expected = type(exc).__name__
+                try:
+                    got = chat.render_chat(template, messages, add_generation_prompt, SPECIAL)
+                except Exception as exc:
+                    got = type(exc).__name__
+                assert got == expected, (template[:40], messages, add_generation_prompt)
+                compared += not expected.endswith("Error")
+    assert compared >= 30
+
+
+@pytest.mark.parametrize(
+    ("what", "template"),
+    [
+        ("a string multiplied to 300 MB", "{{ 'x' * 300000000 }}"),
+        ("a list multiplied", "{{ (['x'] * 300000000) | length }}"),
+        ("a string padded by a method", "{{ 'x'.center(300000000) }}"),
+        ("a string padded by a filter", "{{ 'x' | center(300000000) }}"),
+        ("a format width", "{{ '%0300000000d' % 1 }}"),
+        ("a string doubled in a loop", "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s | length }}"),
+        ("a string doubled with ~", "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s | length }}"),
+        ("a huge power", "{{ 10 ** 100000000 }}"),
+        ("an output of millions of small pieces", "{% for i in range(100000) %}{{ 'xxxxxxxxxxxxxxxxxxxx' }}{% endfor %}"),
+    ],
+)  # fmt: skip
+def test_a_template_that_builds_a_huge_prompt_is_stopped_before_it_does(what: str, template: str) -> None:
+    import time
+    import tracemalloc
+
+    from evals.backends import chat
+
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(chat.ChatTemplateLimit, match="chat template"):
+            chat.render_chat(template, CONVERSATIONS[0], True, SPECIAL)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.monotonic() - started < 3, what
+    assert peak < 64 * 2**20, (what, peak)  # refused, not built and then measured
+
+
+def test_a_template_that_loops_for_ever_stops_at_its_time_bound() -> None:
+    import time
+
+    from evals.backends import chat
+
+    nested = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}done"
+    started = time.monotonic()
+    with pytest.raises(chat.ChatTemplateLimit, match="ran past its time limit"):
+        chat.render_chat(nested, CONVERSATIONS[0], True, SPECIAL)
+    assert time.monotonic() - started < chat.RENDER_TIMEOUT_S + 2
+
+
+def test_both_backends_refuse_a_runaway_template_without_retrying_it(backends, demo_models, tmp_path: Path) -> None:
+    from evals.backends import chat
+
+    hf, _ = backends
+    hostile = "{{ 'x' * 300000000 }}{{ messages[0]['content'] }}"
+    gguf = copy_gguf(
+        Path(demo_models[TRAINED].gguf["F32"]), tmp_path / "t.gguf", metadata={"tokenizer.chat_template": hostile}
+    )
+    llama = load_backend(BackendSpec(backend="llamacpp", path=gguf, n_threads=1))
+    saved = hf.tokenizer.chat_template
+    hf.tokenizer.chat_template = hostile
+    try:
+        for lm in (hf, llama):
+            with pytest.raises(chat.ChatTemplateLimit, match="more than 1,000,000 characters"):
+                lm.apply_chat_template(CONVERSATIONS[1], True)
+    finally:
+        hf.tokenizer.chat_template = saved
+        llama.close()

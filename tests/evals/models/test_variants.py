@@ -120,3 +120,34 @@ def test_two_variants_resolving_to_one_variant_id_are_refused_at_plan_time(demo_
         resolve_variants(submission)
     with pytest.raises(VariantError, match="both resolve"):
         plan_submission(submission, PlanOptions(suite="offline-quick", limit=2))
+
+
+def test_a_gguf_file_linked_out_of_its_folder_is_refused(stories260k_path: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "models" / "submissions" / "mine"
+    folder.mkdir(parents=True)
+    (folder / "model.gguf").symlink_to(stories260k_path)  # any .gguf on the worker, through a link
+    submission = parse_submission(
+        f'model:\n  name: "m"\n  local_path: "{folder}"\n  test_model: true\n  parameters: "260K"\n'
+        "  quantizations:\n    - {format: gguf, gguf_file: model.gguf}\n"
+    )
+    with pytest.raises(VariantError, match="gguf_file 'model.gguf' leads outside local_path"):
+        resolve_variants(submission)
+    (problem,) = check_local_weights(submission).problems
+    assert "leads outside local_path" in str(problem)
+
+
+def test_weights_carrying_an_oversized_chat_template_are_refused(demo_models, tmp_path: Path) -> None:
+    from evals.backends.chat import MAX_TEMPLATE_BYTES
+    from tests.evals.models.gguf_copies import copy_gguf
+
+    huge = "{{ messages[0]['content'] }}" + " " * MAX_TEMPLATE_BYTES
+    gguf = copy_gguf(
+        Path(demo_models[TRAINED].gguf["F32"]), tmp_path / "big.gguf", metadata={"tokenizer.chat_template": huge}
+    )
+    with pytest.raises(VariantError, match="big.gguf: the chat template is 262,172 bytes; at most 262,144"):
+        resolve_variants(_local(gguf, "gguf", name="F32", chat="false"))  # refused even when not used
+    folder = tmp_path / "hf"
+    shutil.copytree(demo_models[TRAINED].hf_dir, folder)
+    (folder / "chat_template.jinja").write_text(huge)
+    (problem,) = check_local_weights(_local(folder, "safetensors")).problems
+    assert "the chat template is 262,172 bytes" in str(problem)

@@ -349,3 +349,16 @@ def test_every_score_has_a_reproduce_box_whose_copy_button_copies_the_command(  
     assert "slmbench run" in tab.text_content(f"{q4} [data-kind='slmbench'] code")
     assert console.problems == []
     context.close()
+
+
+def test_a_task_named_after_an_object_property_in_the_address_finds_nothing(page, demo_url: str) -> None:  # type: ignore[no-untyped-def]
+    """``?task=__proto__`` used to find Object.prototype as the task: a page error, and no item browser."""
+    tab, console = page
+    for name in ("__proto__", "constructor", "hasOwnProperty"):
+        tab.goto(demo_url + TRAINED + "?" + urlencode({"task": name}) + "#items")
+        tab.wait_for_load_state("load")
+        tab.wait_for_function("document.getElementById('slmb-items-count').textContent.length > 0")
+        assert "Choose a task" in tab.inner_text("#slmb-items-count")
+    tab.goto(demo_url + TRAINED + "?" + urlencode({"task": "slmb_facts", "a": "__proto__", "b": "toString"}) + "#items")
+    _items_ready(tab, "slmb_facts", FP32)  # the variants fall back to the page's first
+    assert console.problems == []

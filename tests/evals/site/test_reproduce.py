@@ -76,7 +76,8 @@ def test_no_lm_eval_command_where_it_would_not_give_the_number() -> None:
     llamacpp = reproduce(_score(RUN | {"backend": "llamacpp", "precision": "Q4_K_M"}))
     assert llamacpp.lm_eval is None and "llama.cpp" in llamacpp.why_not
     outside = reproduce(_score(RUN | {"hf_repo": None, "local_path": "/home/someone/models/m"}))
-    assert outside.lm_eval is None and "/home/someone/models/m" in outside.why_not and "ab" * 32 in outside.why_not
+    assert outside.lm_eval is None and "ab" * 32 in outside.why_not  # named by its digest
+    assert "/home/someone" not in outside.why_not + outside.slmbench  # not by the publisher's own path
     for shown in (llamacpp, outside):
         assert "slmbench run models/submissions/smollm2.yaml --suite full --seed 1234" in shown.slmbench
 
@@ -101,13 +102,27 @@ def test_the_slmbench_command_quotes_what_a_shell_would_run() -> None:
     assert f"git checkout {RUN['repo_commit']}  # the run had uncommitted changes" in dirty
 
 
-def test_a_user_task_is_reproduced_from_the_task_files_its_run_kept() -> None:
-    kept = "/runs/20260101T000000-m-abc123/tasks"
-    shown = reproduce(_score(RUN | {"batch_size": 4, "tasks_folder": kept}, task="held_arc", task_dir=kept))
+def test_a_user_task_is_reproduced_from_the_task_files_its_run_kept_without_the_publishers_paths() -> None:
+    kept = "/home/maintainer/out/20260101T000000-m-abc123/tasks"
+    run = RUN | {"batch_size": 4, "tasks_folder": kept, "suite": "my_suite.yaml:held"}
+    shown = reproduce(_score(run, task="held_arc", task_dir=kept))
+    folder = f".slmbench/runs/{RUN['run_id']}"
     argv = _argv(shown.lm_eval)
-    assert argv[argv.index("--include_path") + 1] == kept
-    assert f"task files as the run used them: {kept}" in shown.slmbench
-    assert "--batch-size 4 --tasks-dir" in shown.slmbench
+    assert argv[argv.index("--include_path") + 1] == f"{folder}/tasks"
+    (command,) = [line for line in shown.slmbench.splitlines() if line.startswith("slmbench run")]
+    assert _argv(command) == [
+        "slmbench", "run", f"{folder}/submission.yaml", "--suite", f"{folder}/tasks/suite.yaml:held",
+        "--seed", "1234", "--batch-size", "4", "--tasks-dir", f"{folder}/tasks",
+    ]  # fmt: skip
+    assert f"with the run's folder (run {RUN['run_id']}: submission.yaml, tasks/) at {folder}" in shown.slmbench
+    for text in (shown.lm_eval, shown.slmbench):
+        assert "/home/maintainer" not in text and "<" not in text
+
+
+def test_a_submission_outside_the_repository_is_run_from_the_run_folders_copy() -> None:
+    shown = reproduce(_score(RUN | {"submission_path": "/home/maintainer/subs/m.yaml"})).slmbench
+    assert f"slmbench run .slmbench/runs/{RUN['run_id']}/submission.yaml --suite full" in shown
+    assert "/home/maintainer" not in shown
 
 
 def test_a_chat_variant_carries_the_runs_template_options() -> None:

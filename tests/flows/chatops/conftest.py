@@ -104,6 +104,7 @@ def receiver(
     config = ChatOpsConfig.from_env(
         {
             "SLMBENCH_WEBHOOK_SECRET": SECRET.decode(),
+            "SLMBENCH_GITHUB_REPO": REPO,
             "SLMBENCH_GITHUB_API_URL": github_url,
             "SLMBENCH_GITHUB_TOKEN": "t0ken",
             "SLMBENCH_MAINTAINERS": "Trusted-Outsider",

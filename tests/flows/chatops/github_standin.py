@@ -1,14 +1,21 @@
 """A local stand-in for the part of GitHub's REST API ChatOps uses, recording every call.
 
 PRs are plain data (head SHA, changed files, file contents at commits); ``push`` moves a
-PR's head like a new commit would. ``failing[pr] = status`` makes every call about that PR
-answer with that status (GitHub having a bad day), until it is removed.
+PR's head like a new commit would (a force-push when it brings other files), and every
+commit stays readable by its SHA, as on GitHub. ``failing[pr] = status`` makes every call
+about that PR answer with that status (GitHub having a bad day), until it is removed.
+
+As GitHub does: the PR carries ``changed_files`` and its ``base`` SHA; the compare API
+(``base...head``) lists at most 300 files (``listing_caps[pr]`` lowers that cap for one PR);
+the PR's file list pages stop at 3,000 files. ``on_pull_read[pr]`` runs once, right after the
+PR itself was read: a push landing between two calls of the receiver.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +23,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+
+COMPARE_FILES_CAP = 300  # GitHub: "includes up to 300 changed files for the entire comparison"
+PULL_FILES_CAP = 3000  # GitHub: the PR files list "is limited to 3000 files"
+BASE_SHA = "b" * 40
 
 
 def sha_of(text: str) -> str:
@@ -30,6 +41,7 @@ class PullRequest:
     contents: dict[str, str]  # path -> text at head
     state: str = "open"
     merged: bool = False
+    base_sha: str = BASE_SHA
 
 
 @dataclass
@@ -38,6 +50,10 @@ class GitHubStandIn:
     pulls: dict[int, PullRequest] = field(default_factory=dict)
     calls: list[dict[str, Any]] = field(default_factory=list)
     failing: dict[int, int] = field(default_factory=dict)
+    listing_caps: dict[int, int] = field(default_factory=dict)
+    on_pull_read: dict[int, Callable[[], object]] = field(default_factory=dict)
+    # every commit ever pushed: sha -> (PR number, path -> status, path -> text)
+    commits: dict[str, tuple[int, dict[str, str], dict[str, str]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_pull(self, number: int, contents: dict[str, str], statuses: dict[str, str] | None = None) -> PullRequest:
@@ -49,11 +65,17 @@ class GitHubStandIn:
             dict(contents),
         )
         self.pulls[number] = pull
+        self.commits[pull.head_sha] = (number, pull.files, pull.contents)
         return pull
 
-    def push(self, number: int) -> str:
+    def push(self, number: int, contents: dict[str, str] | None = None, statuses: dict[str, str] | None = None) -> str:
+        """A new head; with ``contents``, one whose changes are those files (a force-push rewriting the PR)."""
         pull = self.pulls[number]
         pull.head_sha = sha_of(pull.head_sha + "+")
+        if contents is not None:
+            pull.files = {p: (statuses or {}).get(p, "added") for p in contents}
+            pull.contents = dict(contents)
+        self.commits[pull.head_sha] = (number, pull.files, pull.contents)
         return pull.head_sha
 
     def comments(self, number: int) -> list[str]:
@@ -89,9 +111,17 @@ class GitHubStandIn:
                 return JSONResponse({"message": "Server Error" if status >= 500 else "Not Found"}, status)
             if pr is None:
                 return JSONResponse({"message": "Not Found"}, 404)
-            return JSONResponse(
-                {"number": pr.number, "state": pr.state, "merged": pr.merged, "head": {"sha": pr.head_sha}}
-            )
+            answer = {
+                "number": pr.number,
+                "state": pr.state,
+                "merged": pr.merged,
+                "head": {"sha": pr.head_sha},
+                "base": {"sha": pr.base_sha},
+                "changed_files": len(pr.files),
+            }
+            if hook := self.on_pull_read.pop(pr.number, None):
+                hook()
+            return JSONResponse(answer)
 
         async def files(request: Request) -> Response:
             await record(request)
@@ -99,15 +129,28 @@ class GitHubStandIn:
             if pr is None:
                 return JSONResponse({"message": "Not Found"}, 404)
             page, per_page = int(request.query_params.get("page", 1)), int(request.query_params.get("per_page", 30))
-            rows = [{"filename": p, "status": s} for p, s in sorted(pr.files.items())]
+            rows = [{"filename": p, "status": s} for p, s in sorted(pr.files.items())][:PULL_FILES_CAP]
             return JSONResponse(rows[(page - 1) * per_page : page * per_page])
+
+        async def compare(request: Request) -> Response:
+            await record(request)
+            base, dots, head = request.path_params["basehead"].partition("...")
+            commit = self.commits.get(head)
+            if not dots or commit is None or not base:
+                return JSONResponse({"message": "Not Found"}, 404)
+            number, changes, _ = commit
+            if status := self.failing.get(number):
+                return JSONResponse({"message": "Server Error" if status >= 500 else "Not Found"}, status)
+            cap = min(COMPARE_FILES_CAP, self.listing_caps.get(number, COMPARE_FILES_CAP))
+            rows = [{"filename": p, "status": s} for p, s in sorted(changes.items())][:cap]
+            return JSONResponse({"status": "ahead", "files": rows, "commits": [{"sha": head}]})
 
         async def contents(request: Request) -> Response:
             await record(request)
             path, ref = request.path_params["path"], request.query_params.get("ref")
-            for pr in self.pulls.values():
-                if pr.head_sha == ref and path in pr.contents:
-                    return PlainTextResponse(pr.contents[path])
+            commit = self.commits.get(str(ref))
+            if commit is not None and path in commit[2]:
+                return PlainTextResponse(commit[2][path])
             return JSONResponse({"message": "Not Found"}, 404)
 
         async def comment(request: Request) -> Response:
@@ -129,6 +172,7 @@ class GitHubStandIn:
                 Route(prefix + "/pulls/{number:int}", pull, methods=["GET"]),
                 Route(prefix + "/pulls/{number:int}/files", files, methods=["GET"]),
                 Route(prefix + "/pulls/{number:int}/merge", merge, methods=["PUT"]),
+                Route(prefix + "/compare/{basehead:str}", compare, methods=["GET"]),
                 Route(prefix + "/contents/{path:path}", contents, methods=["GET"]),
                 Route(prefix + "/issues/{number:int}/comments", comment, methods=["POST"]),
             ]

@@ -20,7 +20,7 @@ import polars as pl
 import pytest
 
 from evals import paths
-from tests.flows.chatops.conftest import SECRET, Receiver, comment, flow_runs_of
+from tests.flows.chatops.conftest import REPO, SECRET, Receiver, comment, flow_runs_of
 from tests.flows.chatops.github_standin import GitHubStandIn
 from tests.servers import serving
 
@@ -49,6 +49,7 @@ def pipeline(
     state_dir, warehouse = tmp_path / "chatops", tmp_path / "warehouse"
     env = {
         "SLMBENCH_WEBHOOK_SECRET": SECRET.decode(),
+        "SLMBENCH_GITHUB_REPO": REPO,
         "SLMBENCH_GITHUB_API_URL": github_url,
         "SLMBENCH_GITHUB_TOKEN": "t0ken",
         "SLMBENCH_CHATOPS_DIR": str(state_dir),

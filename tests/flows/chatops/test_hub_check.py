@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.evals.models.hub_standin import HubStandIn
-from tests.flows.chatops.conftest import SECRET, Receiver, pull_request
+from tests.flows.chatops.conftest import REPO, SECRET, Receiver, pull_request
 from tests.flows.chatops.github_standin import GitHubStandIn
 from tests.servers import serving, wait_until_healthy
 
@@ -69,6 +69,7 @@ def online_receiver(
         "HF_ENDPOINT": hub[1],
         "HF_HOME": str(state / "hf"),
         "SLMBENCH_WEBHOOK_SECRET": SECRET.decode(),
+        "SLMBENCH_GITHUB_REPO": REPO,
         "SLMBENCH_GITHUB_API_URL": github_url,
         "SLMBENCH_CHATOPS_DIR": str(state),
         "SLMBENCH_WAREHOUSE": str(state / "warehouse"),  # where passing checks land in the submissions queue

@@ -212,6 +212,7 @@ def test_a_create_that_fails_after_the_answer_is_told_on_the_pr_and_audited(rece
     config = ChatOpsConfig.from_env(
         {
             "SLMBENCH_WEBHOOK_SECRET": SECRET.decode(),
+            "SLMBENCH_GITHUB_REPO": REPO,
             "SLMBENCH_GITHUB_API_URL": receiver.github_url,
             "SLMBENCH_CHATOPS_DIR": str(tmp_path),
             "SLMBENCH_BENCHMARK_DEPLOYMENT": "benchmark-submission/no-such-deployment",

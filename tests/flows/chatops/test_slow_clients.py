@@ -30,6 +30,7 @@ def receiver_url(tmp_path: Path) -> Iterator[str]:
     config = ChatOpsConfig.from_env(
         {
             "SLMBENCH_WEBHOOK_SECRET": "s",
+            "SLMBENCH_GITHUB_REPO": "slmbench/slmbench",
             "SLMBENCH_CHATOPS_DIR": str(tmp_path / "chatops"),
             "SLMBENCH_WEBHOOK_HEADER_TIMEOUT": "1",
             "SLMBENCH_WEBHOOK_BODY_TIMEOUT": "1",
