@@ -49,8 +49,7 @@ def publish_results(
         run_id: The staged run to publish (the benchmark's run id, as its summary names it).
         warehouse: The Delta tables' URI: a local folder or any URI deltalake supports.
         exports: A local folder for leaderboard.json and registry.json; empty: beside the warehouse.
-        allow_limited: Publish a run made with --limit (a smoke test) on purpose: its rows are marked with
-            their limit, rank after complete runs and never replace one. Off: such a run is refused.
+        allow_limited: Publish a --limit run (a smoke test) on purpose: marked, ranked after complete runs, never replacing one.
     """
     check_staged_run(warehouse, run_id, allow_limited)
     runs_version = publish_run_rows(warehouse, run_id)

@@ -11,7 +11,8 @@ from contracts.errors import UserError
 from contracts.submission import load_submission
 from evals.cluster.pool import PoolOptions, WorkerPool, is_transient
 from evals.engine.time_limits import MINIMUM_S, UnitTimedOut, UnitTimeLimit
-from evals.plan.units import PlanOptions, plan_submission
+from evals.plan.prepare import plan_submission
+from evals.plan.units import PlanOptions
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -20,7 +20,8 @@ from contracts.tables import SAMPLES, SCORES
 from evals.engine.cache import META, RESULTS, UnitCache, entry_problem
 from evals.engine.execution import execute_unit
 from evals.engine.worker import ModelWorker
-from evals.plan.units import PlanOptions, WorkUnit, plan_submission
+from evals.plan.prepare import plan_submission
+from evals.plan.units import PlanOptions, WorkUnit
 from evals.results.frames import unit_score_rows
 from evals.results.samples import SampleRule, read_samples, unit_sample_rows
 from evals.warehouse import staging

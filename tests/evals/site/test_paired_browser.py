@@ -36,10 +36,13 @@ def test_the_board_shows_each_rank_with_its_range(page, demo_url: str, board, sc
     tab, console = page
     _open(tab, demo_url)
     shown = tab.eval_on_selector_all(
-        "#slmb-table tbody tr", "rows => rows.map(r => [r.dataset.variant, r.querySelector('td:nth-child(3)').textContent])"
+        "#slmb-table tbody tr",
+        "rows => rows.map(r => [r.dataset.variant, r.querySelector('td:nth-child(3)').textContent])",
     )
     expected = {
-        r["variant_id"]: f"{r['rank']} ({r['rank_lo']}–{r['rank_hi']})" if r["rank_lo"] != r["rank_hi"] else f"{r['rank']} ({r['rank_lo']})"
+        r["variant_id"]: f"{r['rank']} ({r['rank_lo']}–{r['rank_hi']})"
+        if r["rank_lo"] != r["rank_hi"]
+        else f"{r['rank']} ({r['rank_lo']})"
         for r in board.iter_rows(named=True)
     }
     assert shown and all(text == expected[variant] for variant, text in shown)
@@ -85,7 +88,9 @@ def test_compare_page_shows_the_paired_differences_and_links_the_items(  # type:
     assert console.problems == []
 
 
-def test_items_compare_mode_states_the_paired_test(page, demo_url: str, demo_site: BuiltSite, screenshots: Path) -> None:  # type: ignore[no-untyped-def]
+def test_items_compare_mode_states_the_paired_test(
+    page, demo_url: str, demo_site: BuiltSite, screenshots: Path
+) -> None:  # type: ignore[no-untyped-def]
     tab, console = page
     tab.goto(demo_url + TRAINED + "?" + urlencode({"task": "slmb_facts", "a": FP32, "b": Q4}) + "#items")
     _items_ready(tab, "slmb_facts", FP32, Q4)
@@ -115,7 +120,10 @@ def test_model_and_methodology_pages_show_ranges_intervals_and_detectable_differ
 
     tab.goto(demo_url + "methodology/")
     text = tab.inner_text("article")
-    assert "Paired comparisons, worked" in text and "exact McNemar p-value is 2 x P(X <= 0), X ~ Bin(3, 1/2) = 0.250" in text
+    assert (
+        "Paired comparisons, worked" in text
+        and "exact McNemar p-value is 2 x P(X <= 0), X ~ Bin(3, 1/2) = 0.250" in text
+    )
     assert "the error is 17.7 points" in text and "18.3 points" in text  # clustered and naive, by hand in the tests
     assert "What a task can tell apart" in text and "tells apart differences of" in text
     assert "Holm" in text
