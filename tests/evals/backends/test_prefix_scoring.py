@@ -296,3 +296,11 @@ def test_auto_batch_size_is_for_cuda_only(demo_models) -> None:
     )
     with pytest.raises(ValueError, match="'auto' sizes batches"):
         SharedPrefixScorer(model, max_length=8, batch_size="auto")
+
+
+def test_the_runs_table_names_every_scorer_a_spec_can_have() -> None:
+    from contracts.tables import RUNS, SCORERS
+    from evals.backends.spec import scorer_name
+
+    assert "scorer" in RUNS.schema
+    assert {scorer_name("transformers"), scorer_name("transformers", "hflm"), scorer_name("llamacpp")} == set(SCORERS)
