@@ -132,8 +132,10 @@ class SharedPrefixScorer:
         if self.auto and self.device.type != "cuda":
             raise ValueError("batch_size: 'auto' sizes batches to a CUDA device's memory; give a number on CPU")
         self.batch_size = AUTO_BATCH_START if self.auto else int(batch_size)
-        self.largest_batch_used = 0
+        self.largest_batch_used = 0  # the batch size (HFLM's meaning) the passes ran at: `auto`'s outcome
+        self.most_rows = 0  # the most trie nodes one pass held
         self.counts = TokenCounts()
+        self._bytes_per_token, self._cache_bytes_per_token = _memory_per_token(model)
         # transformers 5.2x names the cache argument `cache`; earlier 5.x `past_key_values`.
         params = inspect.signature(model.forward).parameters
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
@@ -170,30 +172,50 @@ class SharedPrefixScorer:
         self, chunk: list[int], sequences: list[list[int]], cont_lens: list[int]
     ) -> list[tuple[int, tuple[float, bool]]]:
         roots, ends = _build_trie(chunk, sequences, cont_lens)
+        longest = max(len(sequences[i]) - 1 for i in chunk)
         wave = roots
         while wave:
-            self._run_wave(wave)
+            self._run_wave(wave, longest)
             for node in wave:
                 if node.parent is not None:
                     node.parent.kv = None  # every child of the parent ran in this wave
             wave = [child for node in wave for child in node.children]
         return [(i, _answer(ends[i], sequences[i], cont_lens[i])) for i in chunk]
 
-    def _run_wave(self, wave: list[_Node]) -> None:
+    def _run_wave(self, wave: list[_Node], longest: int) -> None:
         # Similar lengths together, so padding stays small; siblings stay next to each other.
         pending = sorted(wave, key=lambda n: (n.start, len(n.tokens)))
         while pending:
-            batch, pending = pending[: self.batch_size], pending[self.batch_size :]
+            batch = self._take(pending, longest)
+            pending = pending[len(batch) :]
             try:
                 self._run_batch(batch)
             except torch.OutOfMemoryError:
-                if not self.auto or len(batch) == 1:
+                if not self.auto or self.batch_size == 1:
                     raise
                 torch.cuda.empty_cache()
-                self.batch_size = max(1, len(batch) // 2)
+                self.batch_size = max(1, self.batch_size // 2)
                 pending = batch + pending
                 continue
-            self.largest_batch_used = max(self.largest_batch_used, len(batch))
+            self.largest_batch_used = max(self.largest_batch_used, self.batch_size)
+            self.most_rows = max(self.most_rows, len(batch))
+
+    def _take(self, pending: list[_Node], longest: int) -> list[_Node]:
+        """The next rows of a pass: as many as fit in the memory of HFLM's widest pass at this batch size.
+
+        HFLM's pass holds ``batch_size`` requests of the longest input, each position with its
+        activations and two vocabulary-wide rows (logits, log-softmax). A row here holds its new
+        tokens the same way and its parent's cached keys and values: short choices behind a long
+        shared prefix fit many to a pass, where HFLM would take one pass per ``batch_size`` of them.
+        """
+        budget = self.batch_size * longest * self._bytes_per_token
+        rows = width = past = 0
+        for node in pending:
+            w, p = max(width, len(node.tokens)), max(past, node.start)
+            if rows and (rows + 1) * (p * self._cache_bytes_per_token + w * self._bytes_per_token) > budget:
+                break
+            rows, width, past = rows + 1, w, p
+        return pending[:rows]
 
     def _run_batch(self, nodes: list[_Node]) -> None:
         pasts = [n.start for n in nodes]  # a node's parent ends where it starts
@@ -254,6 +276,18 @@ class SharedPrefixScorer:
                 values.append(F.pad(value, (0, 0, 0, pad)) if pad else value)
             cache.update(torch.cat(keys), torch.cat(values), layer)
         return cache
+
+
+def _memory_per_token(model: transformers.PreTrainedModel) -> tuple[int, int]:
+    """Bytes per position: of a pass (activations, logits and log-softmax), and of its cached keys and values."""
+    config = model.config.get_text_config()
+    size = next(model.parameters()).element_size()
+    hidden, heads = config.hidden_size, config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or hidden // heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    intermediate = getattr(config, "intermediate_size", None) or 4 * hidden
+    per_token = size * (2 * config.vocab_size + 4 * hidden + 3 * intermediate)
+    return per_token, size * 2 * config.num_hidden_layers * kv_heads * head_dim
 
 
 def _answer(node: _Node, sequence: list[int], cont_len: int) -> tuple[float, bool]:
