@@ -51,6 +51,8 @@ PREINSTALLED = ("torch", "transformers", "accelerate", "pyarrow", "pandas", "num
 CARRIED = ("lm_eval", "datasets", "evaluate", "pydantic", "pydantic_core", "annotated_types", "typing_inspection")
 IMPORTED = BUNDLE / "imported.json"  # the distributions the last dry run imported (--requirements reads it)
 HEAVY = ("ray", "prefect", "polars", "deltalake")
+# Imported here only because installed: transformers' losses use scipy when it is there (is_scipy_available).
+OPTIONAL = ("scipy",)
 
 
 # ---------------------------------------------------------------- what travels
@@ -93,7 +95,7 @@ def carried_distributions(imported: set[str]) -> dict[str, str]:
 
     have = _closure(list(PREINSTALLED))
     out = {}
-    for name in sorted((imported - have - {"slmbench"}) | {_dist_name(c) for c in CARRIED}):
+    for name in sorted((imported - have - {"slmbench", *OPTIONAL}) | {_dist_name(c) for c in CARRIED}):
         try:
             out[name] = md.version(name)
         except md.PackageNotFoundError:
@@ -324,8 +326,12 @@ def main(args: Any) -> int:
             imported = imported_distributions()
         for line in download_lines(carried_distributions(imported)):
             print(line)
-        print(f"# carry with the checkout: {WHEELS.name}/ and {BUNDLE.name}/ (git-ignored); on the GPU machine:")
-        print(f"python3 -m pip install --no-index --no-deps {WHEELS.name}/*.whl")
+        print(f"# then: gpu_check.py --backend-only --make-reference; carry {WHEELS.name}/ and {BUNDLE.name}/ (both")
+        print(
+            "# git-ignored) with the checkout; on the GPU machine, from the checkout (nothing installed system-wide):"
+        )
+        print(f"python3 -m pip install --no-index --no-deps --target {WHEELS.name}/site {WHEELS.name}/*.whl")
+        print(f"PYTHONPATH={WHEELS.name}/site:. python3 benchmarks/gpu_check.py --backend-only")
         return 0
     if args.make_reference:
         from evals import paths
