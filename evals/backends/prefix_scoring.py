@@ -54,6 +54,10 @@ if TYPE_CHECKING:
 TokenRequest = tuple[tuple[str, str] | None, list[int], list[int]]
 # Requests per trie: bounds the KV cache held at once; the sorted list is cut where neighbours share least.
 CHUNK_REQUESTS = 512
+# A run of tokens shared by fewer is computed again in each branch below it, not as a pass of its own
+# (a pass costs more than a few tokens: the demo model on 2 cores spent ~10 ms per pass, winogrande's
+# 2-3 token runs shared across sentences made the trie deep and the scorer slower than HFLM).
+MIN_SHARED = 8
 # The largest batch `auto` tries first on CUDA; it halves on out-of-memory, as lm-eval's auto does.
 AUTO_BATCH_START = 512
 
@@ -66,7 +70,8 @@ class _Node:
     tokens: list[int]
     parent: _Node | None
     children: list[_Node] = field(default_factory=list)
-    first_row: int = 0  # earliest logits row (absolute position) any request below scores
+    ending: list[int] = field(default_factory=list)  # the requests whose input ends here
+    scored_from: int = 0  # earliest logits row (absolute position) any request below scores
     next_tokens: list[int] = field(default_factory=list)  # what the last row must score: children's, requests'
     kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None  # the cache of positions [0, end), batch 1
     # after its pass: per row from first_row, the log-prob of the next token in the node and its greedy check
@@ -78,6 +83,11 @@ class _Node:
     @property
     def end(self) -> int:
         return self.start + len(self.tokens)
+
+    @property
+    def first_row(self) -> int:
+        """The earliest row any request below scores, within this node or before it."""
+        return max(self.start, self.scored_from)
 
     @property
     def lo(self) -> int:
@@ -361,13 +371,14 @@ def _build_trie(
             node, children_list = None, roots
         else:
             node = _Node(start=depth, tokens=first[depth:end], parent=parent)
-            node.first_row = max(depth, min(len(sequences[i]) - 1 - cont_lens[i] for i in group))
+            node.scored_from = min(len(sequences[i]) - 1 - cont_lens[i] for i in group)
             siblings.append(node)
             children_list = node.children
         rest = []
         for i in group:
             if len(sequences[i]) - 1 == end:
                 ends[i] = node  # type: ignore[assignment]
+                node.ending.append(i)  # type: ignore[union-attr]
                 node.next_tokens.append(sequences[i][end])  # type: ignore[union-attr]
             else:
                 rest.append(i)
@@ -379,6 +390,28 @@ def _build_trie(
                 node.next_tokens.append(keys[begin])
             stack.append((rest[begin:stop], end, node, children_list))
             begin = stop
-    for node in ends.values():
+    return _merge_short_runs(roots, None), ends
+
+
+def _merge_short_runs(nodes: list[_Node], parent: _Node | None) -> list[_Node]:
+    """``nodes`` with every run shorter than ``MIN_SHARED`` tokens folded into the runs below it.
+
+    Such a run would be a pass (and a depth of the trie) of its own for a few tokens: its
+    branches compute it again instead. A run that requests end at stays, without branches.
+    """
+    out: list[_Node] = []
+    todo = list(nodes)
+    while todo:
+        node = todo.pop()
+        node.parent = parent
+        if node.children and len(node.tokens) < MIN_SHARED:
+            for child in node.children:
+                child.start, child.tokens = node.start, node.tokens + child.tokens
+            todo += node.children
+            node.children = []
+            if not node.ending:
+                continue
+        node.children = _merge_short_runs(node.children, node)
         node.next_tokens = sorted(set(node.next_tokens))
-    return roots, ends
+        out.append(node)
+    return out
