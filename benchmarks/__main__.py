@@ -11,6 +11,7 @@ import sys
 BENCHMARKS = (
     ("engine_scaling",),
     ("scheduling",),
+    ("prefix_scoring",),
     ("startup",),
     ("publish_scale",),
     ("site_build",),

@@ -3,6 +3,8 @@
     python benchmarks/gpu_check.py                  # a CUDA machine: under 8 minutes on one H200
     python benchmarks/gpu_check.py --dry-run        # no GPU: every step but the CUDA ones, on the CPU
     python benchmarks/gpu_check.py --requirements   # what a GPU machine without network needs carried over
+    python benchmarks/gpu_check.py --backend-only   # the slim check: the transformers backend alone, under
+                                                    # 64 MiB carried (benchmarks/gpu_backend_check.py)
 
 What it runs, each through ``flows.benchmark.benchmark_submission`` (Prefect, Ray actors, lm-eval, the
 contracts), on the offline tasks of the reasoning and language categories:
@@ -419,7 +421,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requirements", action="store_true", help="print what a GPU machine must be given")
     parser.add_argument("--stories", type=Path, default=None, help="stories260K.gguf (default: the shared models)")
     parser.add_argument("--limit", type=int, default=50, help="documents per task (default 50)")
+    parser.add_argument(
+        "--backend-only",
+        action="store_true",
+        help="the slim check: the transformers backend on CUDA, no Ray/Prefect/warehouse (gpu_backend_check.py)",
+    )
+    parser.add_argument("--make-reference", action="store_true", help="with --backend-only: the CPU FP32 records")
     args = parser.parse_args(argv)
+    if args.backend_only:
+        sys.path.insert(0, str(ROOT))
+        from benchmarks import gpu_backend_check
+
+        return gpu_backend_check.main(args)
     if args.requirements:
         print(requirements_text())
         return 0

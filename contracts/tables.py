@@ -54,6 +54,8 @@ from contracts.submission import CATEGORIES
 UTC_DATETIME = pl.Datetime("us", "UTC")
 
 RUN_STATUSES = ("staged", "failed", "published")
+# evals.backends.spec.scorer_name: how a backend scores log-likelihoods
+SCORERS = ("shared-prefix", "hflm", "llamacpp-prefix-cache")
 # A full git commit id, as GitHub reports a pull request's head.
 GIT_SHA = r"^[0-9a-f]{40}$"
 # The precisions a submission may ask for (FP32/FP16/BF16 and GGUF quantizations).
@@ -360,6 +362,13 @@ RUNS = Table(
             "null on rows recorded before it was",
             nullable=True,
             min_value=1,
+        ),
+        _str(
+            "scorer",
+            "what scored log-likelihoods: shared-prefix (each shared token prefix once; within float32 rounding of "
+            "lm-eval's HFLM), hflm (HFLM as it is) or llamacpp-prefix-cache; null on rows recorded before it was",
+            nullable=True,
+            allowed=SCORERS,
         ),
         _str("hardware", "JSON: the hardware profile (cpu, gpu, memory)"),
         _str("versions", "JSON: library versions (lm-eval, torch, llama-cpp, ...)"),

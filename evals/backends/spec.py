@@ -15,7 +15,7 @@ Examples::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -24,11 +24,21 @@ from contracts.names import did_you_mean
 Dtype = Literal["float32", "float16", "bfloat16"]
 KvCacheDtype = Literal["float32", "float16"]
 Device = Literal["cpu", "cuda"]
+# How the transformers backend scores log-likelihoods: each shared token prefix once
+# (evals.backends.prefix_scoring), or lm-eval's HFLM as it is (a whole pass per request).
+Scorer = Literal["shared-prefix", "hflm"]
 
 
 def unknown_backend(name: str, known: list[str]) -> str:
     """The message for a backend name that is not registered."""
     return f"unknown backend {name!r}{did_you_mean(name, known)}; known: {', '.join(repr(k) for k in known)}"
+
+
+def scorer_name(backend: str, scorer: Scorer | None = None) -> str:
+    """The runs table's ``scorer`` for a backend: ``shared-prefix``/``hflm`` (transformers) or ``llamacpp-prefix-cache``."""
+    if backend == "llamacpp":
+        return "llamacpp-prefix-cache"
+    return scorer or "shared-prefix"
 
 
 class BackendSpec(BaseModel):
@@ -55,7 +65,11 @@ class BackendSpec(BaseModel):
     # transformers only: requests per forward pass, padded on the right. A padded batch moves each
     # log-likelihood by float32 rounding only (SDPA tiles the padded keys differently; about 1e-7
     # relative), so scores agree across batch sizes (tests/evals/backends/test_batch_size.py).
-    batch_size: int = Field(default=1, ge=1)
+    # "auto" (CUDA only): the largest batch that fits, halved on out-of-memory as lm-eval's auto does.
+    batch_size: Annotated[int, Field(ge=1)] | Literal["auto"] = 1
+    # transformers only; None is "shared-prefix". Scores agree with "hflm" within float32 rounding
+    # (tests/evals/backends/test_prefix_scoring.py), so the scorer is recorded with a run, not keyed.
+    scorer: Scorer | None = None
     # lm-eval's own default seed, so a bare spec reproduces a bare lm-eval run.
     seed: int = 1234
     # None means the model's own trained context length.
@@ -93,6 +107,16 @@ class BackendSpec(BaseModel):
                     "batch_size: applies to backend 'transformers' only; llama.cpp here scores one request at a "
                     "time (reusing the KV cache of the prefix it shares with the previous one), so leave it 1"
                 )
+            if self.scorer is not None:
+                raise ValueError(
+                    "scorer: applies to backend 'transformers' only; llama.cpp always reuses the KV cache of "
+                    "the prefix a request shares with the one before it, so leave scorer unset"
+                )
+        if self.batch_size == "auto" and self.device != "cuda":
+            raise ValueError(
+                "batch_size: 'auto' sizes batches to a CUDA device's memory; on device 'cpu' give a number "
+                "(1 is the default)"
+            )
         if self.backend == "transformers" and self.kv_cache_dtype is not None:
             raise ValueError(
                 "kv_cache_dtype: applies to backend 'llamacpp' only; transformers keeps its cache "
@@ -109,6 +133,11 @@ class BackendSpec(BaseModel):
     def torch_dtype_name(self) -> Dtype:
         """The dtype transformers loads with (float32 unless asked otherwise)."""
         return self.dtype or "float32"
+
+    @property
+    def scorer_name(self) -> str:
+        """What scores log-likelihoods: the runs table's ``scorer`` column."""
+        return scorer_name(self.backend, self.scorer)
 
     @property
     def gguf_path(self) -> Path | None:

@@ -1,7 +1,12 @@
 """The transformers backend: lm-eval's ``HFLM``, fed a model we load ourselves.
 
-We reuse ``HFLM`` for all scoring and generation (so our numbers are lm-eval's
-numbers) and keep only the loading, where the project's rules apply:
+We reuse ``HFLM`` for tokenization, rolling log-likelihoods and generation (so
+our numbers are lm-eval's numbers). Log-likelihood requests are scored by
+default with each shared token prefix run once (``evals.backends.prefix_scoring``:
+the same rows HFLM sums, within float32 rounding of its scores); ``scorer="hflm"``
+keeps HFLM's own pass per request, as does a model whose cache is not plain full
+attention (sliding windows, recurrent layers). The loading is ours, where the
+project's rules apply:
 
 - never ``trust_remote_code``;
 - safetensors or GGUF only: a folder holding only pickle weights is refused
@@ -29,6 +34,7 @@ from lm_eval.models.huggingface import HFLM
 
 from evals.backends import chat
 from evals.backends.errors import MissingWeightsError, UnsafeWeightsError
+from evals.backends.prefix_scoring import SharedPrefixScorer, TokenRequest, supports_shared_prefix
 from evals.backends.probe import GB, EdgeProbe
 from evals.backends.spec import BackendSpec
 
@@ -55,10 +61,37 @@ class TransformersLM(HFLM):
             pretrained=model,
             tokenizer=tokenizer,
             backend="causal",
+            # HFLM's own passes (rolling, generation) find their batch as lm-eval's auto does.
             batch_size=spec.batch_size,
             max_length=spec.n_ctx,
             trust_remote_code=False,
         )
+        self.scorer: SharedPrefixScorer | None = None
+        if (spec.scorer or "shared-prefix") == "shared-prefix":
+            if supports_shared_prefix(self.model):
+                self.scorer = SharedPrefixScorer(
+                    self.model, max_length=self.max_length, batch_size=spec.batch_size, softmax_dtype=self.softmax_dtype
+                )
+            else:
+                log.warning("%s: its cache is not full attention in every layer; scoring with HFLM", spec.path)
+
+    @property
+    def scorer_name(self) -> str:
+        """What scored this model's log-likelihoods (the runs table's ``scorer``)."""
+        return "shared-prefix" if self.scorer is not None else "hflm"
+
+    def _loglikelihood_tokens(
+        self, requests: list[TokenRequest], disable_tqdm: bool = False, override_bs: int | None = None
+    ) -> list[tuple[float, bool]]:
+        # override_bs: HFLM's rolling windows (disjoint, nothing shared): its own code.
+        if self.scorer is None or override_bs is not None:
+            return super()._loglikelihood_tokens(requests, disable_tqdm=disable_tqdm, override_bs=override_bs)
+
+        def cache(index: int, answer: tuple[float, bool]) -> None:
+            if requests[index][0] is not None:
+                self.cache_hook.add_partial("loglikelihood", requests[index][0], answer)
+
+        return self.scorer.score(requests, on_result=cache)
 
     @classmethod
     def from_spec(cls, spec: BackendSpec) -> TransformersLM:

@@ -19,6 +19,7 @@ import polars as pl
 from contracts.backends import BACKENDS
 from contracts.submission import Submission
 from contracts.tables import EDGE, RETENTION, RUNS, SAMPLES, SANDBOX_ISOLATIONS, SCORES
+from evals.backends.spec import scorer_name
 from evals.catalog.definitions import definitions_json
 from evals.cluster.balance import balance, describe
 from evals.edge.measurement import EdgeReport
@@ -162,6 +163,7 @@ def runs_frame(
                 "limit": plan.units[0].limit if plan.units else None,
                 "seed": plan.units[0].seed if plan.units else 0,
                 "batch_size": effective_batch_size(variant, plan.batch_size),
+                "scorer": scorer_name(variant.backend),
                 "hardware": hardware_json(),
                 "versions": json.dumps(recorded_versions(), sort_keys=True),
                 "repo_commit": repo_commit(),

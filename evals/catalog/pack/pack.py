@@ -24,16 +24,16 @@ from typing import Any
 import yaml
 
 from evals import paths
-from evals.catalog.pack import items, safety, truthful
+from evals.catalog.pack import items, safety, shapes, truthful
 
 GENERATOR_VERSION = "2"
 MANIFEST = "manifest.json"
 TAG = "slmb_offline"  # lm-eval tag naming every pack task at once
 # The tasks whose data comes from the training world (items.py); the safety
-# tasks (safety.py) and the many-choice task (truthful.py) are listed apart
-# because their documents come from there.
+# tasks (safety.py), the many-choice task (truthful.py) and the request-shape
+# tasks (shapes.py) are listed apart because their documents come from there.
 TASKS: tuple[str, ...] = ("slmb_facts", "slmb_story", "slmb_yesno", "slmb_arith", "slmb_code")
-ALL_TASKS: tuple[str, ...] = TASKS + safety.TASKS + truthful.TASKS
+ALL_TASKS: tuple[str, ...] = TASKS + safety.TASKS + truthful.TASKS + shapes.TASKS
 _MC_METRICS = [
     {"metric": "acc", "aggregation": "mean", "higher_is_better": True},
     {"metric": "acc_norm", "aggregation": "mean", "higher_is_better": True},
@@ -60,6 +60,8 @@ def _task_config(name: str, data_file: Path) -> dict[str, Any]:
         return safety.task_config(name, base, _Function)
     if name in truthful.TASKS:  # scored by lm-eval's own TruthfulQA-MC2 function (pack_utils.py)
         return truthful.task_config(name, base) | {"process_results": _Function("utils.process_results_mc2")}
+    if name in shapes.TASKS:
+        return shapes.task_config(name, base, _Function)
     base["doc_to_text"] = _jinja(short)
     if short in ("facts", "story"):
         return base | {
@@ -160,7 +162,7 @@ def _utils_source() -> bytes:
 
 def render(dest: Path) -> dict[str, bytes]:
     """Every file of the pack as it will be written under ``dest`` (paths inside are absolute)."""
-    docs = items.eval_docs() | safety.docs() | truthful.docs()
+    docs = items.eval_docs() | safety.docs() | truthful.docs() | shapes.docs()
     files: dict[str, bytes] = {"utils.py": _utils_source()}
     for name in ALL_TASKS:
         short = name.removeprefix("slmb_")
@@ -209,6 +211,7 @@ def build_pack(dest: Path | None = None, force: bool = False) -> Path:
         "tasks": list(TASKS),
         "safety_tasks": list(safety.TASKS),
         "many_choice_tasks": list(truthful.TASKS),
+        "shape_tasks": list(shapes.TASKS),
         "files": {rel: hashlib.sha256(data).hexdigest() for rel, data in sorted(files.items())},
     }
     dest.parent.mkdir(parents=True, exist_ok=True)

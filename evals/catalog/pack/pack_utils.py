@@ -104,3 +104,24 @@ def bbq_agg_disamb_bias_scores(items: list[Any]) -> float:
     from lm_eval.tasks.bbq.utils import agg_disamb_bias_scores
 
     return float(agg_disamb_bias_scores(items))
+
+
+def winogrande_doc_to_text(doc: dict[str, Any]) -> int:
+    """WinoGrande's context index (lm-eval's own function: the option filled into the blank is the context)."""
+    from lm_eval.tasks.winogrande.preprocess_winogrande import doc_to_text
+
+    return doc_to_text(doc)
+
+
+def winogrande_doc_to_target(doc: dict[str, Any]) -> str:
+    """WinoGrande's shared continuation: the sentence after the blank (lm-eval's own function)."""
+    from lm_eval.tasks.winogrande.preprocess_winogrande import doc_to_target
+
+    return doc_to_target(doc)
+
+
+def winogrande_doc_to_choice(doc: dict[str, Any]) -> list[str]:
+    """WinoGrande's contexts: the sentence up to the blank with each option (lm-eval's own function)."""
+    from lm_eval.tasks.winogrande.preprocess_winogrande import doc_to_choice
+
+    return doc_to_choice(doc)

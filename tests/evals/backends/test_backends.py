@@ -304,11 +304,15 @@ def tiny_random_llama(folder: Path) -> Path:
     return folder
 
 
-def test_simple_evaluate_matches_lm_eval_cli(tmp_path: Path) -> None:
+@pytest.mark.parametrize("scorer", ["hflm", "shared-prefix"])
+def test_simple_evaluate_matches_lm_eval_cli(tmp_path: Path, scorer: str) -> None:
+    """HFLM as it is: lm-eval's numbers to 1e-9. Shared-prefix scoring (the default): the same metrics and
+    generations to 1e-9, each log-likelihood within float32 rounding (test_prefix_scoring.py)."""
     pack = write_task_pack(tmp_path / "tasks")
     model_dir = tiny_random_llama(tmp_path / "tiny-llama")
 
-    ours = run_in_process(load_backend(BackendSpec(backend="transformers", path=model_dir)), pack)
+    ours = run_in_process(load_backend(BackendSpec(backend="transformers", path=model_dir, scorer=scorer)), pack)
+    per_sample = 1e-9 if scorer == "hflm" else 1e-5
     out = tmp_path / "cli"
     cli = subprocess.run(
         [
@@ -355,7 +359,7 @@ def test_simple_evaluate_matches_lm_eval_cli(tmp_path: Path) -> None:
     for key, resps in mine.items():
         for a, b in zip(resps, cli_docs[key], strict=True):
             if isinstance(a[0], tuple):  # loglikelihood: [(logprob, is_greedy)]; the CLI writes strings
-                assert float(a[0][0]) == pytest.approx(float(b[0][0]), abs=1e-9), key
+                assert float(a[0][0]) == pytest.approx(float(b[0][0]), abs=per_sample), key
                 assert str(a[0][1]) == str(b[0][1]), key
             else:  # generation: [text]
                 assert a == b, key
