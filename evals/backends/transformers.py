@@ -1,11 +1,11 @@
 """The transformers backend: lm-eval's ``HFLM``, fed a model we load ourselves.
 
 We reuse ``HFLM`` for tokenization, rolling log-likelihoods and generation (so
-our numbers are lm-eval's numbers). Log-likelihood requests are scored by
-default with each shared token prefix run once (``evals.backends.prefix_scoring``:
-the same rows HFLM sums, within float32 rounding of its scores); ``scorer="hflm"``
-keeps HFLM's own pass per request, as does a model whose cache is not plain full
-attention (sliding windows, recurrent layers). The loading is ours, where the
+our numbers are lm-eval's numbers). Log-likelihood requests go through HFLM's
+own pass per request by default (``spec.DEFAULT_SCORER``); ``scorer="shared-prefix"``
+runs each shared token prefix once (``evals.backends.prefix_scoring``: the same
+rows HFLM sums, within float32 rounding of its scores), except on a model whose
+cache is not plain full attention (sliding windows, recurrent layers). The loading is ours, where the
 project's rules apply:
 
 - never ``trust_remote_code``;
@@ -36,7 +36,7 @@ from evals.backends import chat
 from evals.backends.errors import MissingWeightsError, UnsafeWeightsError
 from evals.backends.prefix_scoring import SharedPrefixScorer, TokenRequest, supports_shared_prefix
 from evals.backends.probe import GB, EdgeProbe
-from evals.backends.spec import BackendSpec
+from evals.backends.spec import DEFAULT_SCORER, BackendSpec
 
 if TYPE_CHECKING:
     import gguf
@@ -67,7 +67,7 @@ class TransformersLM(HFLM):
             trust_remote_code=False,
         )
         self.scorer: SharedPrefixScorer | None = None
-        if (spec.scorer or "shared-prefix") == "shared-prefix":
+        if (spec.scorer or DEFAULT_SCORER) == "shared-prefix":
             if supports_shared_prefix(self.model):
                 self.scorer = SharedPrefixScorer(
                     self.model, max_length=self.max_length, batch_size=spec.batch_size, softmax_dtype=self.softmax_dtype

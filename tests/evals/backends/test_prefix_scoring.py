@@ -303,4 +303,5 @@ def test_the_runs_table_names_every_scorer_a_spec_can_have() -> None:
     from evals.backends.spec import scorer_name
 
     assert "scorer" in RUNS.schema
-    assert {scorer_name("transformers"), scorer_name("transformers", "hflm"), scorer_name("llamacpp")} == set(SCORERS)
+    names = {scorer_name("transformers", "shared-prefix"), scorer_name("transformers", "hflm"), scorer_name("llamacpp")}
+    assert names == set(SCORERS) and scorer_name("transformers") == "hflm"  # the default, until it passes every test
