@@ -35,6 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.gpu_check import matmul_peak_flops  # stdlib-only at import: the slim path stays slim
+
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / ".gpu-check"
 WHEELS = ROOT / ".whl"
@@ -179,25 +181,6 @@ def _answers(requests: list[dict[str, Any]], values: list[float]) -> dict[tuple[
     for r, v in zip(requests, values, strict=True):
         by_doc.setdefault((r["task"], r["doc_id"]), []).append(v)
     return {k: max(range(len(v)), key=v.__getitem__) for k, v in by_doc.items()}
-
-
-def matmul_peak_flops(device: str, dtype: str) -> float:
-    import torch
-
-    size = 8192 if device == "cuda" else 1024
-    a = torch.randn(size, size, device=device, dtype=getattr(torch, dtype))
-    b = torch.randn(size, size, device=device, dtype=getattr(torch, dtype))
-    best = float("inf")
-    for _ in range(5):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        started = time.perf_counter()
-        for _ in range(10):
-            a @ b
-        if device == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, (time.perf_counter() - started) / 10)
-    return 2 * size**3 / best
 
 
 def run_check(dry_run: bool) -> int:
